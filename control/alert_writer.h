@@ -1,0 +1,91 @@
+// Alert records as JSON lines (DESIGN.md "Outputs"), community_id, masked samples and the
+// sample HMAC key. Control thread only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "detectors/content_types.h"
+
+namespace exfiltap::control {
+
+/// Community ID v1 (seed 0) of a flow: "1:" + base64(SHA-1(...)). Addresses in network
+/// order, IPv4 in the first 4 bytes; ports in host order (0 for protocols without ports).
+std::string community_id(uint8_t ip_version, const std::array<uint8_t, 16>& src,
+        const std::array<uint8_t, 16>& dst, uint8_t proto, uint16_t src_port,
+        uint16_t dst_port, uint16_t seed = 0);
+
+/// "************1111": every character but the last four replaced by '*'.
+std::string mask_value(std::string_view value);
+
+/// The secret that keys sample HMACs: 32 random bytes in STATE_DIR/sample_hmac.key, created
+/// with mode 0600 on first use (the directory is created 0700). Never exported.
+class SampleKey {
+public:
+    static Result<SampleKey> load_or_create(const std::string& state_dir);
+    /// Hex HMAC-SHA256 of the value under the key.
+    std::string hmac_hex(std::string_view value) const;
+
+private:
+    std::array<uint8_t, 32> key_{};
+};
+
+/// Formats an address (IPv4 dotted, IPv6 RFC 5952) from network-order bytes.
+std::string format_ip(uint8_t ip_version, const std::array<uint8_t, 16>& address);
+
+/// Everything an alert record states. Strings are already safe to write (masked).
+struct AlertRecord {
+    double timestamp_s = 0;  // packet time, seconds since the epoch
+    uint64_t flow_id = 0;
+    uint8_t ip_version = 4;
+    std::array<uint8_t, 16> src{};
+    std::array<uint8_t, 16> dst{};
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+    uint8_t proto = 6;
+    std::array<uint16_t, 4> vlan{};
+    uint8_t vlan_count = 0;
+    std::string action = "allowed";  // allowed, blocked, would_drop
+    uint32_t signature_id = 0;
+    std::string signature;
+    std::string category = "Data Exfiltration";
+    detectors::Severity severity = detectors::Severity::High;
+    std::string detector = "content";
+    std::string cls;
+    detectors::Confidence confidence = detectors::Confidence::Low;
+    uint64_t bytes = 0;  // bytes of the direction scanned when the finding was made
+    uint64_t count = 1;
+    std::string sample;       // masked
+    std::string sample_hmac;  // hex
+    std::string src_asset;    // "" when unknown
+    std::string dst_asset;
+};
+
+/// Renders the record as one JSON line (no newline).
+std::string alert_to_json(const AlertRecord& record);
+
+/// Appends JSON lines to a file (or stdout for "-"), flushed per record.
+class AlertWriter {
+public:
+    static Result<AlertWriter> open(const std::string& path);
+    AlertWriter() = default;
+    AlertWriter(AlertWriter&& other) noexcept;
+    AlertWriter& operator=(AlertWriter&& other) noexcept;
+    AlertWriter(const AlertWriter&) = delete;
+    AlertWriter& operator=(const AlertWriter&) = delete;
+    ~AlertWriter();
+
+    void write(const AlertRecord& record);
+    uint64_t written() const { return written_; }
+
+private:
+    FILE* file_ = nullptr;
+    bool owned_ = false;
+    uint64_t written_ = 0;
+};
+
+}  // namespace exfiltap::control

@@ -1,0 +1,89 @@
+// The YAML configuration (DESIGN.md "Config outline"). Loaded and validated on the control
+// thread at start; every problem names the file, the line and the key. Every key has a
+// default, so an empty file is a valid config.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "detectors/content_types.h"
+
+namespace exfiltap::control {
+
+/// An address prefix, IPv4 or IPv6, addresses in network order (IPv4 in the first 4 bytes).
+struct Prefix {
+    uint8_t ip_version = 4;
+    uint8_t length = 0;
+    std::array<uint8_t, 16> addr{};
+
+    /// Parses "10.0.0.0/8", "fd00::/8" or a plain address (full length).
+    static Result<Prefix> parse(const std::string& text);
+    bool contains(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept;
+    std::string to_string() const;
+};
+
+enum class ChecksumValidation : uint8_t {
+    Yes,
+    No,
+    Auto,
+};
+
+struct DpdkConfig {
+    /// Extra EAL arguments, appended after the ones the program sets itself.
+    std::vector<std::string> eal_args;
+    uint32_t memory_mb = 1024;
+};
+
+struct WorkersConfig {
+    uint32_t count = 1;
+};
+
+struct FlowsConfig {
+    uint32_t table_size = 65536;
+    uint32_t tcp_timeout_s = 3600;
+    uint32_t tcp_closed_timeout_s = 30;
+    uint32_t udp_timeout_s = 120;
+    uint32_t other_timeout_s = 60;
+    bool vlan_in_key = true;
+    /// Out-of-order bytes held per flow direction and per worker.
+    uint32_t reorder_flow_bytes = 256 * 1024;
+    uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
+    ChecksumValidation checksum_validation = ChecksumValidation::Auto;
+};
+
+struct OutputsConfig {
+    /// JSON lines alert file; empty: none (offline --alerts overrides).
+    std::string alerts_file;
+};
+
+struct Config {
+    std::string source_file;  // where it was loaded from ("" for defaults)
+    DpdkConfig dpdk;
+    WorkersConfig workers;
+    std::vector<Prefix> internal_networks;  // defaults from DESIGN.md when the key is absent
+    FlowsConfig flows;
+    detectors::ContentConfig content;
+    OutputsConfig outputs;
+    std::string state_dir = "/var/lib/exfiltap";
+
+    /// True when the address is inside one of internal_networks.
+    bool is_internal(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept;
+};
+
+/// The built-in configuration (what an empty file gives).
+Config default_config();
+
+/// Loads and validates `path`. On error the message lists every problem found, each as
+/// "FILE:LINE: KEY: what is wrong".
+Result<Config> load_config(const std::string& path);
+
+/// Same for YAML text (tests); `name` stands for the file name in messages.
+Result<Config> parse_config(const std::string& text, const std::string& name);
+
+/// Applies one "dotted.key=value" override (--set); the value is read as YAML.
+Status apply_override(Config& config, const std::string& assignment);
+
+}  // namespace exfiltap::control
