@@ -9,7 +9,8 @@
 namespace exfiltap {
 namespace {
 
-std::atomic<LogLevel> g_level{LogLevel::Info};  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+std::atomic<LogLevel> g_level{
+        LogLevel::Info};  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 const char* level_name(LogLevel level) {
     switch (level) {

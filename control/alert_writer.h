@@ -16,8 +16,8 @@ namespace exfiltap::control {
 /// Community ID v1 (seed 0) of a flow: "1:" + base64(SHA-1(...)). Addresses in network
 /// order, IPv4 in the first 4 bytes; ports in host order (0 for protocols without ports).
 std::string community_id(uint8_t ip_version, const std::array<uint8_t, 16>& src,
-        const std::array<uint8_t, 16>& dst, uint8_t proto, uint16_t src_port,
-        uint16_t dst_port, uint16_t seed = 0);
+        const std::array<uint8_t, 16>& dst, uint8_t proto, uint16_t src_port, uint16_t dst_port,
+        uint16_t seed = 0);
 
 /// "************1111": every character but the last four replaced by '*'.
 std::string mask_value(std::string_view value);

@@ -1,0 +1,666 @@
+#include "control/config.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+namespace exfiltap::control {
+namespace {
+
+constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
+// A config is a few kilobytes; anything this large is the wrong file.
+constexpr long kMaxConfigBytes = 16L * 1024 * 1024;
+constexpr size_t kMaxKeywordLen = 256;
+constexpr size_t kMaxShownScalar = 60;
+
+constexpr std::array<std::string_view, 9> kDefaultInternalNetworks = {
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+};
+
+using Names = std::initializer_list<std::string_view>;
+
+/// Where a value sits: its dotted key and its 0-based line (-1: unknown).
+struct Where {
+    std::string path;
+    int line = -1;
+};
+
+/// Collects every problem of one load, so the operator sees them all at once.
+class Problems {
+public:
+    /// `origin` starts each message: the file name, or "--set" for overrides, whose
+    /// synthetic YAML tree has no useful line numbers.
+    Problems(std::string origin, bool with_lines)
+        : origin_(std::move(origin)), with_lines_(with_lines) {}
+
+    void add(const Where& where, const std::string& what) {
+        std::string line = origin_;
+        if (with_lines_) {
+            if (where.line >= 0) {
+                line += ":" + std::to_string(where.line + 1);
+            }
+            line += ":";
+        }
+        line += " ";
+        if (!where.path.empty()) {
+            line += where.path + ": ";
+        }
+        line += what;
+        lines_.push_back(std::move(line));
+    }
+
+    bool empty() const { return lines_.empty(); }
+
+    std::string joined() const {
+        std::string out;
+        for (const auto& line : lines_) {
+            if (!out.empty()) {
+                out += '\n';
+            }
+            out += line;
+        }
+        return out;
+    }
+
+private:
+    std::string origin_;
+    bool with_lines_;
+    std::vector<std::string> lines_;
+};
+
+int line_of(const YAML::Node& node, int fallback) {
+    const YAML::Mark mark = node.Mark();
+    return mark.is_null() ? fallback : mark.line;
+}
+
+std::string join_names(std::span<const std::string_view> names) {
+    std::string out;
+    for (const auto name : names) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        out += name;
+    }
+    return out;
+}
+
+/// What a node holds, for "expected X, got Y".
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+    case YAML::NodeType::Scalar: {
+        std::string text = node.Scalar();
+        if (text.size() > kMaxShownScalar) {
+            text = text.substr(0, kMaxShownScalar) + "...";
+        }
+        return "'" + text + "'";
+    }
+    case YAML::NodeType::Sequence:
+        return "a list";
+    case YAML::NodeType::Map:
+        return "a map";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+        break;
+    }
+    return "nothing";
+}
+
+struct Entry {
+    std::string name;
+    YAML::Node value;
+    Where where;
+};
+
+/// The entries of a map section, with unknown, reserved and duplicate keys reported. A null
+/// section (a key with everything under it commented out) is an empty map.
+std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const Where& where,
+        std::span<const std::string_view> known, std::span<const std::string_view> reserved = {},
+        std::string_view unknown_what = "unknown key") {
+    std::vector<Entry> entries;
+    if (node.IsNull() || !node.IsDefined()) {
+        return entries;
+    }
+    if (!node.IsMap()) {
+        problems.add(where, "expected a map of keys, got " + describe(node));
+        return entries;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const YAML::Node key = it->first;
+        const int line = line_of(key, where.line);
+        if (!key.IsScalar()) {
+            problems.add({where.path, line}, "keys must be plain names, got " + describe(key));
+            continue;
+        }
+        Entry entry{key.Scalar(), it->second, {}};
+        entry.where.path = where.path.empty() ? entry.name : where.path + "." + entry.name;
+        entry.where.line = line;
+        if (std::find(reserved.begin(), reserved.end(), entry.name) != reserved.end()) {
+            problems.add(entry.where, "not supported yet in this version (reserved)");
+            continue;
+        }
+        if (std::find(known.begin(), known.end(), entry.name) == known.end()) {
+            problems.add(entry.where,
+                    std::string(unknown_what) + ", expected one of " + join_names(known));
+            continue;
+        }
+        const auto first = std::find_if(entries.begin(), entries.end(),
+                [&](const Entry& other) { return other.name == entry.name; });
+        if (first != entries.end()) {
+            problems.add(entry.where,
+                    "duplicate key (first on line " + std::to_string(first->where.line + 1) + ")");
+            continue;
+        }
+        // Type errors point at the value, except an empty one: its mark is the next token.
+        if (!entry.value.IsNull()) {
+            entry.where.line = line_of(entry.value, line);
+        }
+        entries.push_back(std::move(entry));
+    }
+    return entries;
+}
+
+std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const Where& where,
+        Names known, Names reserved = {}) {
+    return entries_of(problems, node, where, std::span(known.begin(), known.size()),
+            std::span(reserved.begin(), reserved.size()));
+}
+
+bool read_u32(Problems& problems, const Entry& entry, uint32_t min, uint32_t max, uint32_t& out) {
+    const YAML::Node& node = entry.value;
+    const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+    uint64_t value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    const bool digits_only = !text.empty()
+            && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!node.IsScalar() || !digits_only
+            || (ec != std::errc() && ec != std::errc::result_out_of_range) || ptr != end) {
+        problems.add(entry.where, "expected an unsigned integer, got " + describe(node));
+        return false;
+    }
+    if (ec == std::errc::result_out_of_range || value < min || value > max) {
+        problems.add(entry.where,
+                text + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
+        return false;
+    }
+    out = static_cast<uint32_t>(value);
+    return true;
+}
+
+std::string lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(),
+            [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
+    return text;
+}
+
+bool read_bool(Problems& problems, const Entry& entry, bool& out) {
+    if (entry.value.IsScalar()) {
+        const std::string text = lower(entry.value.Scalar());
+        if (text == "true" || text == "yes" || text == "on") {
+            out = true;
+            return true;
+        }
+        if (text == "false" || text == "no" || text == "off") {
+            out = false;
+            return true;
+        }
+    }
+    problems.add(entry.where, "expected true or false, got " + describe(entry.value));
+    return false;
+}
+
+/// A string value; an empty value (`key:`) reads as "".
+bool read_string(Problems& problems, const Entry& entry, std::string& out) {
+    if (entry.value.IsNull()) {
+        out.clear();
+        return true;
+    }
+    if (!entry.value.IsScalar()) {
+        problems.add(entry.where, "expected a string, got " + describe(entry.value));
+        return false;
+    }
+    out = entry.value.Scalar();
+    return true;
+}
+
+/// A list of non-empty strings; each item is reported on its own line.
+bool read_string_list(
+        Problems& problems, const Entry& entry, size_t max_len, std::vector<std::string>& out) {
+    if (entry.value.IsNull()) {
+        out.clear();
+        return true;
+    }
+    if (!entry.value.IsSequence()) {
+        problems.add(entry.where, "expected a list of strings, got " + describe(entry.value));
+        return false;
+    }
+    std::vector<std::string> items;
+    bool ok = true;
+    for (size_t i = 0; i < entry.value.size(); ++i) {
+        const YAML::Node item = entry.value[i];
+        const Where where{
+                entry.where.path + "[" + std::to_string(i) + "]", line_of(item, entry.where.line)};
+        if (!item.IsScalar() || item.Scalar().empty()) {
+            problems.add(where, "expected a non-empty string, got " + describe(item));
+            ok = false;
+            continue;
+        }
+        if (item.Scalar().size() > max_len) {
+            problems.add(where, "longer than " + std::to_string(max_len) + " characters");
+            ok = false;
+            continue;
+        }
+        items.push_back(item.Scalar());
+    }
+    if (ok) {
+        out = std::move(items);
+    }
+    return ok;
+}
+
+void apply_dpdk(Problems& problems, const Entry& section, DpdkConfig& dpdk) {
+    for (const auto& entry :
+            entries_of(problems, section.value, section.where, {"eal_args", "memory_mb"})) {
+        if (entry.name == "eal_args") {
+            read_string_list(problems, entry, 4096, dpdk.eal_args);
+        } else if (entry.name == "memory_mb") {
+            read_u32(problems, entry, 16, 1024 * 1024, dpdk.memory_mb);
+        }
+    }
+}
+
+void apply_workers(Problems& problems, const Entry& section, WorkersConfig& workers) {
+    for (const auto& entry : entries_of(problems, section.value, section.where, {"count"})) {
+        read_u32(problems, entry, 1, 64, workers.count);
+    }
+}
+
+void apply_networks(Problems& problems, const Entry& section, std::vector<Prefix>& internal) {
+    for (const auto& entry : entries_of(problems, section.value, section.where, {"internal"})) {
+        std::vector<std::string> texts;
+        if (!read_string_list(problems, entry, 64, texts)) {
+            continue;
+        }
+        std::vector<Prefix> prefixes;
+        bool ok = true;
+        for (size_t i = 0; i < texts.size(); ++i) {
+            auto prefix = Prefix::parse(texts[i]);
+            if (!prefix) {
+                problems.add({entry.where.path + "[" + std::to_string(i) + "]",
+                                     line_of(entry.value[i], entry.where.line)},
+                        "bad prefix: " + prefix.error());
+                ok = false;
+                continue;
+            }
+            prefixes.push_back(*prefix);
+        }
+        if (ok) {
+            internal = std::move(prefixes);
+        }
+    }
+}
+
+void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
+    const auto entries = entries_of(problems, section.value, section.where,
+            {"table_size", "tcp_timeout_s", "tcp_closed_timeout_s", "udp_timeout_s",
+                    "other_timeout_s", "vlan_in_key", "reorder_flow_bytes", "reorder_worker_bytes",
+                    "checksum_validation"});
+    for (const auto& entry : entries) {
+        const std::string& name = entry.name;
+        if (name == "table_size") {
+            read_u32(problems, entry, 64, 1U << 26, flows.table_size);
+        } else if (name == "tcp_timeout_s") {
+            read_u32(problems, entry, 1, kMaxTimeoutS, flows.tcp_timeout_s);
+        } else if (name == "tcp_closed_timeout_s") {
+            read_u32(problems, entry, 1, kMaxTimeoutS, flows.tcp_closed_timeout_s);
+        } else if (name == "udp_timeout_s") {
+            read_u32(problems, entry, 1, kMaxTimeoutS, flows.udp_timeout_s);
+        } else if (name == "other_timeout_s") {
+            read_u32(problems, entry, 1, kMaxTimeoutS, flows.other_timeout_s);
+        } else if (name == "vlan_in_key") {
+            read_bool(problems, entry, flows.vlan_in_key);
+        } else if (name == "reorder_flow_bytes") {
+            read_u32(problems, entry, 0, 1U << 30, flows.reorder_flow_bytes);
+        } else if (name == "reorder_worker_bytes") {
+            read_u32(problems, entry, 0, std::numeric_limits<uint32_t>::max(),
+                    flows.reorder_worker_bytes);
+        } else if (name == "checksum_validation") {
+            // YAML 1.1 readers turn yes/no into booleans, so accept true/false as well.
+            const std::string text = entry.value.IsScalar() ? lower(entry.value.Scalar()) : "";
+            if (text == "yes" || text == "true") {
+                flows.checksum_validation = ChecksumValidation::Yes;
+            } else if (text == "no" || text == "false") {
+                flows.checksum_validation = ChecksumValidation::No;
+            } else if (text == "auto") {
+                flows.checksum_validation = ChecksumValidation::Auto;
+            } else {
+                problems.add(
+                        entry.where, "expected one of yes, no, auto, got " + describe(entry.value));
+            }
+        }
+    }
+    // Checked on the merged values, so an override of one side is checked against the other.
+    if (flows.reorder_flow_bytes > flows.reorder_worker_bytes) {
+        problems.add({section.where.path + ".reorder_flow_bytes", section.where.line},
+                std::to_string(flows.reorder_flow_bytes) + " is more than reorder_worker_bytes ("
+                        + std::to_string(flows.reorder_worker_bytes) + ")");
+    }
+}
+
+void apply_class(Problems& problems, const Entry& section, detectors::ClassConfig& cls) {
+    const auto entries = entries_of(problems, section.value, section.where,
+            {"enabled", "threshold", "severity", "keywords"});
+    for (const auto& entry : entries) {
+        if (entry.name == "enabled") {
+            read_bool(problems, entry, cls.enabled);
+        } else if (entry.name == "threshold") {
+            read_u32(problems, entry, 1, 1000000, cls.threshold);
+        } else if (entry.name == "severity") {
+            detectors::Severity severity{};
+            if (entry.value.IsScalar()
+                    && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
+                cls.severity = severity;
+                continue;
+            }
+            std::string names;
+            for (const auto s : {detectors::Severity::Low, detectors::Severity::Medium,
+                         detectors::Severity::High, detectors::Severity::Critical}) {
+                names += (names.empty() ? "" : ", ") + std::string(detectors::severity_name(s));
+            }
+            problems.add(
+                    entry.where, "expected one of " + names + ", got " + describe(entry.value));
+        } else if (entry.name == "keywords") {
+            read_string_list(problems, entry, kMaxKeywordLen, cls.keywords);
+        }
+    }
+}
+
+void apply_content(Problems& problems, const Entry& section, detectors::ContentConfig& content) {
+    const auto entries = entries_of(problems, section.value, section.where,
+            {"classes", "reject_test_numbers", "keyword_window_bytes"});
+    for (const auto& entry : entries) {
+        if (entry.name == "classes") {
+            std::array<std::string_view, detectors::kContentClassCount> names{};
+            for (size_t i = 0; i < names.size(); ++i) {
+                names[i] = detectors::content_class_name(static_cast<detectors::ContentClass>(i));
+            }
+            for (const auto& cls : entries_of(
+                         problems, entry.value, entry.where, names, {}, "unknown content class")) {
+                detectors::ContentClass id{};
+                if (detectors::content_class_from_name(cls.name, id)) {
+                    apply_class(problems, cls, content.classes[static_cast<size_t>(id)]);
+                }
+            }
+        } else if (entry.name == "reject_test_numbers") {
+            read_bool(problems, entry, content.reject_test_numbers);
+        } else if (entry.name == "keyword_window_bytes") {
+            read_u32(problems, entry, 0, 65536, content.keyword_window_bytes);
+        }
+    }
+}
+
+void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outputs) {
+    const auto entries = entries_of(problems, section.value, section.where, {"alerts_file"},
+            {"flow_records", "syslog", "cef", "redis", "evidence"});
+    for (const auto& entry : entries) {
+        read_string(problems, entry, outputs.alerts_file);
+    }
+}
+
+/// Applies the keys present in `root` onto `config`; absent keys keep their values. Used for
+/// whole files (onto the defaults) and for --set (onto the loaded config).
+void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
+    const auto entries = entries_of(problems, root, {"", 0},
+            {"dpdk", "workers", "networks", "flows", "content", "outputs", "state_dir"},
+            {"ports", "assets", "behaviour", "edm", "exceptions", "response", "metrics",
+                    "control"});
+    for (const auto& entry : entries) {
+        const std::string& name = entry.name;
+        if (name == "dpdk") {
+            apply_dpdk(problems, entry, config.dpdk);
+        } else if (name == "workers") {
+            apply_workers(problems, entry, config.workers);
+        } else if (name == "networks") {
+            apply_networks(problems, entry, config.internal_networks);
+        } else if (name == "flows") {
+            apply_flows(problems, entry, config.flows);
+        } else if (name == "content") {
+            apply_content(problems, entry, config.content);
+        } else if (name == "outputs") {
+            apply_outputs(problems, entry, config.outputs);
+        } else if (name == "state_dir") {
+            std::string dir;
+            if (read_string(problems, entry, dir)) {
+                if (dir.empty()) {
+                    problems.add(entry.where, "must not be empty");
+                } else {
+                    config.state_dir = dir;
+                }
+            }
+        }
+    }
+}
+
+bool is_key_segment(std::string_view segment) {
+    return !segment.empty() && std::all_of(segment.begin(), segment.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
+}  // namespace
+
+Result<Prefix> Prefix::parse(const std::string& text) {
+    const size_t slash = text.find('/');
+    const std::string address = text.substr(0, slash);
+    Prefix prefix;
+    int max_length = 32;
+    if (address.find(':') != std::string::npos) {
+        prefix.ip_version = 6;
+        max_length = 128;
+        if (inet_pton(AF_INET6, address.c_str(), prefix.addr.data()) != 1) {
+            return make_error("'" + text + "' is not an IPv6 address or prefix");
+        }
+    } else if (inet_pton(AF_INET, address.c_str(), prefix.addr.data()) != 1) {
+        return make_error("'" + text + "' is not an IPv4 or IPv6 address or prefix");
+    }
+
+    int length = max_length;
+    if (slash != std::string::npos) {
+        const std::string_view digits = std::string_view(text).substr(slash + 1);
+        const char* end = digits.data() + digits.size();
+        const auto [ptr, ec] = std::from_chars(digits.data(), end, length);
+        if (digits.empty() || digits.size() > 3 || ec != std::errc() || ptr != end
+                || digits.front() == '-' || digits.front() == '+') {
+            return make_error("'" + text + "': prefix length must be a number 0.."
+                    + std::to_string(max_length));
+        }
+        if (length > max_length) {
+            return make_error("'" + text + "': prefix length " + std::to_string(length)
+                    + " is out of range 0.." + std::to_string(max_length));
+        }
+    }
+    prefix.length = static_cast<uint8_t>(length);
+
+    // Host bits are refused rather than masked: "10.1.2.3/8" in an allow or internal list is
+    // more likely a typo for a /24 or /32 than a wish for the whole /8.
+    Prefix masked = prefix;
+    for (size_t i = 0; i < masked.addr.size(); ++i) {
+        const int bits_here = std::clamp(length - static_cast<int>(i) * 8, 0, 8);
+        masked.addr[i] &= static_cast<uint8_t>(0xFF00U >> bits_here);
+    }
+    if (masked.addr != prefix.addr) {
+        return make_error("'" + text + "' has host bits set beyond /" + std::to_string(length)
+                + " (did you mean " + masked.to_string() + "?)");
+    }
+    return prefix;
+}
+
+bool Prefix::contains(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept {
+    if (version != ip_version) {
+        return false;
+    }
+    const size_t whole = length / 8U;
+    if (memcmp(addr.data(), address.data(), whole) != 0) {
+        return false;
+    }
+    const unsigned rest = length % 8U;
+    if (rest == 0) {
+        return true;
+    }
+    const auto mask = static_cast<uint8_t>(0xFF00U >> rest);
+    return (addr[whole] & mask) == (address[whole] & mask);
+}
+
+std::string Prefix::to_string() const {
+    std::array<char, INET6_ADDRSTRLEN> text{};
+    const int family = ip_version == 6 ? AF_INET6 : AF_INET;
+    if (inet_ntop(family, addr.data(), text.data(), text.size()) == nullptr) {
+        return "?";
+    }
+    return std::string(text.data()) + "/" + std::to_string(length);
+}
+
+bool Config::is_internal(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept {
+    return std::any_of(internal_networks.begin(), internal_networks.end(),
+            [&](const Prefix& prefix) { return prefix.contains(version, address); });
+}
+
+Config default_config() {
+    Config config;
+    for (const auto text : kDefaultInternalNetworks) {
+        auto prefix = Prefix::parse(std::string(text));
+        if (prefix) {
+            config.internal_networks.push_back(*prefix);
+        }
+    }
+    return config;
+}
+
+Result<Config> parse_config(const std::string& text, const std::string& name) {
+    Config config = default_config();
+    config.source_file = name;
+    Problems problems(name, true);
+    try {
+        const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+        if (documents.size() > 1) {
+            problems.add({"", line_of(documents[1], -1)},
+                    "more than one YAML document; the whole config goes in one");
+        } else if (documents.size() == 1) {
+            apply_root(problems, documents[0], config);
+        }
+    } catch (const YAML::ParserException& e) {
+        // An unclosed bracket or quote is found at the end of the text; name the last line.
+        const auto lines = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+        const int last = (text.empty() || text.back() == '\n') ? lines - 1 : lines;
+        const int line = e.mark.is_null() ? -1 : std::min(e.mark.line, std::max(last, 0));
+        problems.add({"", line}, "YAML syntax error: " + e.msg);
+    } catch (const YAML::Exception& e) {
+        problems.add({"", e.mark.is_null() ? -1 : e.mark.line}, "cannot read YAML: " + e.msg);
+    }
+    if (!problems.empty()) {
+        return make_error(problems.joined());
+    }
+    return config;
+}
+
+Result<Config> load_config(const std::string& path) {
+    FILE* file = fopen(path.c_str(), "rbe");
+    if (file == nullptr) {
+        return make_error(
+                path + ": cannot open config file: " + std::generic_category().message(errno));
+    }
+    struct stat info {};
+    if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
+        fclose(file);
+        return make_error(path + ": not a regular file");
+    }
+    if (info.st_size > kMaxConfigBytes) {
+        fclose(file);
+        return make_error(path + ": larger than " + std::to_string(kMaxConfigBytes)
+                + " bytes; is this the config file?");
+    }
+    std::string text(static_cast<size_t>(info.st_size), '\0');
+    const size_t got = fread(text.data(), 1, text.size(), file);
+    const bool failed = ferror(file) != 0;
+    fclose(file);
+    if (failed) {
+        return make_error(path + ": cannot read config file");
+    }
+    text.resize(got);
+    return parse_config(text, path);
+}
+
+Status apply_override(Config& config, const std::string& assignment) {
+    const size_t equals = assignment.find('=');
+    if (equals == std::string::npos) {
+        return make_error(
+                "--set " + assignment + ": expected KEY=VALUE, e.g. flows.table_size=1024");
+    }
+    const std::string key = assignment.substr(0, equals);
+    std::vector<std::string> segments;
+    for (size_t start = 0;;) {
+        const size_t dot = key.find('.', start);
+        segments.push_back(key.substr(start, dot - start));
+        if (dot == std::string::npos) {
+            break;
+        }
+        start = dot + 1;
+    }
+    for (const auto& segment : segments) {
+        if (!is_key_segment(segment)) {
+            return make_error("--set " + assignment
+                    + ": expected KEY=VALUE, KEY in dotted lower-case names, e.g. "
+                      "flows.table_size=1024");
+        }
+    }
+
+    // The value becomes a one-path YAML tree that goes through the same checks as a file.
+    YAML::Node tree;
+    try {
+        tree = YAML::Load(assignment.substr(equals + 1));
+    } catch (const YAML::Exception& e) {
+        return make_error("--set " + key + ": cannot read the value as YAML: " + e.msg);
+    }
+    for (size_t i = segments.size(); i-- > 0;) {
+        YAML::Node parent(YAML::NodeType::Map);
+        parent[segments[i]] = tree;
+        tree.reset(parent);  // rebinds; plain assignment would write through the old reference
+    }
+
+    Config updated = config;
+    Problems problems("--set", false);
+    try {
+        apply_root(problems, tree, updated);
+    } catch (const YAML::Exception& e) {
+        problems.add({key, -1}, "cannot read the value: " + e.msg);
+    }
+    if (!problems.empty()) {
+        return make_error(problems.joined());
+    }
+    config = std::move(updated);
+    return Ok{};
+}
+
+}  // namespace exfiltap::control

@@ -1,0 +1,151 @@
+#include "control/summary.h"
+
+#include <sys/resource.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "detectors/content_types.h"
+
+namespace exfiltap::control {
+
+RunSummary summarize(const std::string& input, const dataplane::OfflineResult& result,
+        const std::map<std::string, uint64_t>& alerts_by_class) {
+    RunSummary s;
+    s.input = input;
+    s.packets = result.packets_read;
+    s.bytes = result.bytes_read;
+    s.packets_written = result.packets_written;
+    s.packets_dropped = result.packets_dropped;
+    s.elapsed_s = result.elapsed_s;
+    s.packets_per_second = result.elapsed_s > 0 ? static_cast<double>(s.packets) / s.elapsed_s : 0;
+    s.capture_span_s = result.last_ns > result.first_ns
+            ? static_cast<double>(result.last_ns - result.first_ns) / 1e9
+            : 0;
+    s.workers = static_cast<unsigned>(result.counters.size());
+    s.dpdk_heap_bytes = result.dpdk_heap_bytes;
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+        s.peak_rss_bytes = static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+    }
+
+    auto& c = s.counters;
+    for (const char* name : {"flows_created", "flows_timed_out", "flows_evicted_full",
+                 "flows_no_slot", "non_ip", "fragments_uninspected", "checksum_bad",
+                 "checksum_offload", "stream_gaps", "stream_gap_bytes", "retransmitted_bytes",
+                 "conflicting_overlaps", "stream_memory_exhausted", "content_memory_exhausted",
+                 "scanned_bytes", "findings_lost", "events_dropped", "malformed_total"}) {
+        c[name] = 0;
+    }
+    for (size_t k = 0; k < detectors::kContentClassCount; ++k) {
+        const auto cls =
+                std::string(detectors::content_class_name(static_cast<detectors::ContentClass>(k)));
+        s.findings[cls] = 0;
+        s.alerts[cls] = 0;
+    }
+    for (const dataplane::WorkerCounters* w : result.counters) {
+        c["flows_created"] += w->flows_created.get();
+        c["flows_timed_out"] += w->flows_timed_out.get();
+        c["flows_evicted_full"] += w->flows_evicted_full.get();
+        c["flows_no_slot"] += w->flows_no_slot.get();
+        c["non_ip"] += w->non_ip.get();
+        c["fragments_uninspected"] += w->fragments_uninspected.get();
+        c["checksum_bad"] += w->checksum_bad.get();
+        c["checksum_offload"] += w->checksum_offload.get();
+        c["stream_gaps"] += w->stream_gaps.get();
+        c["stream_gap_bytes"] += w->stream_gap_bytes.get();
+        c["retransmitted_bytes"] += w->retransmitted_bytes.get();
+        c["conflicting_overlaps"] += w->conflicting_overlaps.get();
+        c["stream_memory_exhausted"] += w->stream_memory_exhausted.get();
+        c["content_memory_exhausted"] += w->content_memory_exhausted.get();
+        c["scanned_bytes"] += w->scanned_bytes.get();
+        c["findings_lost"] += w->findings_lost.get();
+        c["events_dropped"] += w->events_dropped.get();
+        for (size_t r = 1; r < dataplane::kMalformedCount; ++r) {
+            const uint64_t n = w->malformed[r].get();
+            if (n > 0) {
+                s.malformed[std::string(
+                        dataplane::malformed_name(static_cast<dataplane::Malformed>(r)))] += n;
+                c["malformed_total"] += n;
+            }
+        }
+        for (size_t k = 0; k < detectors::kContentClassCount; ++k) {
+            s.findings[std::string(detectors::content_class_name(
+                    static_cast<detectors::ContentClass>(k)))] += w->findings[k].get();
+        }
+    }
+    for (const auto& [cls, n] : alerts_by_class) {
+        s.alerts[cls] = n;
+    }
+    return s;
+}
+
+std::string summary_text(const RunSummary& s) {
+    std::string out;
+    char line[256];
+    auto add = [&](const char* fmt, auto... args) {
+        snprintf(line, sizeof(line), fmt, args...);
+        out += line;
+    };
+    add("exfiltap offline summary: %s\n", s.input.c_str());
+    add("  packets        %" PRIu64 " (%" PRIu64 " bytes), written %" PRIu64 ", dropped %" PRIu64
+        "\n",
+            s.packets, s.bytes, s.packets_written, s.packets_dropped);
+    add("  time           %.3f s on %u worker(s): %.0f packets/s; capture spans %.3f s\n",
+            s.elapsed_s, s.workers, s.packets_per_second, s.capture_span_s);
+    const auto& c = s.counters;
+    add("  flows          %" PRIu64 " created, %" PRIu64 " timed out, %" PRIu64
+        " evicted (table full)\n",
+            c.at("flows_created"), c.at("flows_timed_out"), c.at("flows_evicted_full"));
+    add("  streams        %" PRIu64 " bytes scanned, %" PRIu64 " gaps (%" PRIu64 " bytes), %" PRIu64
+        " retransmitted bytes, %" PRIu64 " conflicting overlaps\n",
+            c.at("scanned_bytes"), c.at("stream_gaps"), c.at("stream_gap_bytes"),
+            c.at("retransmitted_bytes"), c.at("conflicting_overlaps"));
+    add("  other          %" PRIu64 " non-IP, %" PRIu64 " fragments (not inspected), %" PRIu64
+        " bad checksums, %" PRIu64 " offload checksums\n",
+            c.at("non_ip"), c.at("fragments_uninspected"), c.at("checksum_bad"),
+            c.at("checksum_offload"));
+    add("  malformed      %" PRIu64 "\n", c.at("malformed_total"));
+    for (const auto& [reason, n] : s.malformed) {
+        add("    %-28s %" PRIu64 "\n", reason.c_str(), n);
+    }
+    add("  findings / alerts by class\n");
+    for (const auto& [cls, n] : s.findings) {
+        add("    %-28s %" PRIu64 " findings, %" PRIu64 " alerts\n", cls.c_str(), n,
+                s.alerts.count(cls) != 0 ? s.alerts.at(cls) : 0);
+    }
+    if (c.at("findings_lost") + c.at("events_dropped") + c.at("stream_memory_exhausted")
+                    + c.at("content_memory_exhausted")
+            > 0) {
+        add("  WARNING        %" PRIu64 " findings lost, %" PRIu64 " events dropped, %" PRIu64
+            " stream memory exhausted, %" PRIu64 " content memory exhausted\n",
+                c.at("findings_lost"), c.at("events_dropped"), c.at("stream_memory_exhausted"),
+                c.at("content_memory_exhausted"));
+    }
+    add("  memory         DPDK heap %.1f MiB in use, process peak RSS %.1f MiB\n",
+            static_cast<double>(s.dpdk_heap_bytes) / 1048576.0,
+            static_cast<double>(s.peak_rss_bytes) / 1048576.0);
+    return out;
+}
+
+nlohmann::json summary_json(const RunSummary& s) {
+    nlohmann::json j;
+    j["input"] = s.input;
+    j["packets"] = s.packets;
+    j["bytes"] = s.bytes;
+    j["packets_written"] = s.packets_written;
+    j["packets_dropped"] = s.packets_dropped;
+    j["elapsed_s"] = s.elapsed_s;
+    j["packets_per_second"] = s.packets_per_second;
+    j["capture_span_s"] = s.capture_span_s;
+    j["workers"] = s.workers;
+    j["flows"] = s.counters.at("flows_created");
+    j["counters"] = s.counters;
+    j["malformed"] = s.malformed;
+    j["findings"] = s.findings;
+    j["alerts"] = s.alerts;
+    j["memory"] = {{"dpdk_heap_bytes", s.dpdk_heap_bytes}, {"peak_rss_bytes", s.peak_rss_bytes}};
+    return j;
+}
+
+}  // namespace exfiltap::control

@@ -21,6 +21,7 @@ enum class Malformed : uint8_t {
     Ipv4BadTotalLength,
     Ipv4BadOptions,
     Ipv6Truncated,
+    Ipv6BadVersion,
     Ipv6BadPayloadLength,
     Ipv6ExtensionTruncated,
     Ipv6TooManyExtensions,

@@ -1,0 +1,208 @@
+#include "dataplane/flow_table.h"
+
+#include <cstring>
+#include <new>
+
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+
+namespace exfiltap::dataplane {
+
+FlowKey make_flow_key(const PacketInfo& info, bool vlan_in_key, bool& src_is_lo) noexcept {
+    FlowKey key{};
+    const int cmp = std::memcmp(info.src.data(), info.dst.data(), info.src.size());
+    src_is_lo = cmp < 0 || (cmp == 0 && info.src_port <= info.dst_port);
+    if (src_is_lo) {
+        key.addr_lo = info.src;
+        key.addr_hi = info.dst;
+        key.port_lo = info.src_port;
+        key.port_hi = info.dst_port;
+    } else {
+        key.addr_lo = info.dst;
+        key.addr_hi = info.src;
+        key.port_lo = info.dst_port;
+        key.port_hi = info.src_port;
+    }
+    if (vlan_in_key) {
+        key.vlan_outer = info.vlan_count > 0 ? info.vlan[0] : 0;
+        key.vlan_inner = info.vlan_count > 1 ? info.vlan[1] : 0;
+    }
+    key.proto = info.l4_proto;
+    key.ip_version = info.ip_version;
+    return key;
+}
+
+namespace {
+
+uint32_t flow_key_hash(const void* key, uint32_t len, uint32_t seed) {
+    return rte_hash_crc(key, len, seed);
+}
+
+}  // namespace
+
+FlowTable::FlowTable(const FlowTableConfig& config, FlowEndHandler& handler)
+    : config_(config), handler_(handler) {
+    head_.fill(kNoFlow);
+    tail_.fill(kNoFlow);
+}
+
+std::unique_ptr<FlowTable> FlowTable::create(const char* name, const FlowTableConfig& config,
+        FlowEndHandler& handler, const char** error) {
+    std::unique_ptr<FlowTable> table(new FlowTable(config, handler));
+    rte_hash_parameters params{};
+    params.name = name;
+    params.entries = config.capacity;
+    params.key_len = sizeof(FlowKey);
+    params.hash_func = flow_key_hash;
+    params.hash_func_init_val = 0;
+    params.socket_id = config.socket_id;
+    // The extendable bucket table guarantees that `capacity` keys fit whatever their hashes.
+    params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    table->hash_ = rte_hash_create(&params);
+    if (table->hash_ == nullptr) {
+        *error = "rte_hash_create failed for the flow table (memory: raise dpdk.memory_mb)";
+        return nullptr;
+    }
+    void* mem = rte_zmalloc_socket(
+            name, sizeof(Flow) * config.capacity, RTE_CACHE_LINE_SIZE, config.socket_id);
+    if (mem == nullptr) {
+        *error = "no memory for the flow array (raise dpdk.memory_mb or lower flows.table_size)";
+        return nullptr;
+    }
+    table->flows_ = static_cast<Flow*>(mem);
+    for (uint32_t i = 0; i < config.capacity; ++i) {
+        new (&table->flows_[i]) Flow();
+    }
+    return table;
+}
+
+FlowTable::~FlowTable() {
+    rte_hash_free(hash_);
+    rte_free(flows_);
+}
+
+void FlowTable::list_remove(uint32_t index) noexcept {
+    Flow& f = flows_[index];
+    const auto cls = static_cast<size_t>(f.timeout_class);
+    if (f.lru_prev != kNoFlow) {
+        flows_[f.lru_prev].lru_next = f.lru_next;
+    } else {
+        head_[cls] = f.lru_next;
+    }
+    if (f.lru_next != kNoFlow) {
+        flows_[f.lru_next].lru_prev = f.lru_prev;
+    } else {
+        tail_[cls] = f.lru_prev;
+    }
+    f.lru_prev = kNoFlow;
+    f.lru_next = kNoFlow;
+}
+
+void FlowTable::list_append(uint32_t index) noexcept {
+    Flow& f = flows_[index];
+    const auto cls = static_cast<size_t>(f.timeout_class);
+    f.lru_next = kNoFlow;
+    f.lru_prev = tail_[cls];
+    if (tail_[cls] != kNoFlow) {
+        flows_[tail_[cls]].lru_next = index;
+    } else {
+        head_[cls] = index;
+    }
+    tail_[cls] = index;
+}
+
+void FlowTable::remove(uint32_t index, EvictReason reason) noexcept {
+    Flow& f = flows_[index];
+    handler_.on_flow_end(f, reason);
+    list_remove(index);
+    rte_hash_del_key(hash_, &f.key);
+    f = Flow();
+    --active_;
+}
+
+bool FlowTable::evict_oldest() noexcept {
+    // Closed TCP flows go first, then the least recently active of the other classes.
+    uint32_t victim = head_[static_cast<size_t>(TimeoutClass::TcpClosed)];
+    if (victim == kNoFlow) {
+        uint64_t oldest = UINT64_MAX;
+        for (const uint32_t head : head_) {
+            if (head != kNoFlow && flows_[head].last_ns < oldest) {
+                oldest = flows_[head].last_ns;
+                victim = head;
+            }
+        }
+    }
+    if (victim == kNoFlow) {
+        return false;
+    }
+    remove(victim, EvictReason::TableFull);
+    ++evicted_full_;
+    return true;
+}
+
+uint32_t FlowTable::lookup_or_create(const FlowKey& key, uint64_t now_ns, bool& created) noexcept {
+    created = false;
+    const hash_sig_t sig = rte_hash_hash(hash_, &key);
+    int32_t pos = rte_hash_lookup_with_hash(hash_, &key, sig);
+    if (pos >= 0) {
+        return static_cast<uint32_t>(pos);
+    }
+    if (active_ >= config_.capacity && !evict_oldest()) {
+        return kNoFlow;
+    }
+    pos = rte_hash_add_key_with_hash(hash_, &key, sig);
+    if (pos < 0 || static_cast<uint32_t>(pos) >= config_.capacity) {
+        if (pos >= 0) {
+            rte_hash_del_key_with_hash(hash_, &key, sig);
+        }
+        return kNoFlow;
+    }
+    const auto index = static_cast<uint32_t>(pos);
+    Flow& f = flows_[index];
+    f = Flow();
+    f.key = key;
+    f.first_ns = now_ns;
+    f.last_ns = now_ns;
+    f.timeout_class = TimeoutClass::Other;
+    list_append(index);
+    ++active_;
+    created = true;
+    return index;
+}
+
+void FlowTable::touch(uint32_t index, uint64_t now_ns, TimeoutClass cls) noexcept {
+    Flow& f = flows_[index];
+    if (now_ns > f.last_ns) {
+        f.last_ns = now_ns;
+    }
+    list_remove(index);
+    f.timeout_class = cls;
+    list_append(index);
+}
+
+uint32_t FlowTable::expire(uint64_t now_ns, uint32_t budget) noexcept {
+    uint32_t ended = 0;
+    for (size_t cls = 0; cls < kTimeoutClassCount; ++cls) {
+        const uint64_t timeout = config_.timeout_ns[cls];
+        while (ended < budget && head_[cls] != kNoFlow) {
+            const uint32_t index = head_[cls];
+            if (flows_[index].last_ns + timeout > now_ns) {
+                break;
+            }
+            remove(index, EvictReason::Timeout);
+            ++ended;
+        }
+    }
+    return ended;
+}
+
+void FlowTable::clear(EvictReason reason) noexcept {
+    for (size_t cls = 0; cls < kTimeoutClassCount; ++cls) {
+        while (head_[cls] != kNoFlow) {
+            remove(head_[cls], reason);
+        }
+    }
+}
+
+}  // namespace exfiltap::dataplane

@@ -1,0 +1,144 @@
+#include "dataplane/pcap_io.h"
+
+#include <pcap/pcap.h>
+
+#include <array>
+#include <utility>
+
+namespace exfiltap::dataplane {
+
+Result<PcapReader> PcapReader::open(const std::string& path) {
+    std::array<char, PCAP_ERRBUF_SIZE> errbuf{};
+    // Asking for nanosecond precision makes libpcap scale microsecond files up, so every
+    // file reads the same way; the file's own precision is kept for the writer.
+    pcap* handle = pcap_open_offline_with_tstamp_precision(
+            path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf.data());
+    if (handle == nullptr) {
+        return make_error("cannot read capture " + path + ": " + errbuf.data());
+    }
+    PcapReader reader;
+    reader.handle_ = handle;
+    reader.datalink_ = pcap_datalink(handle);
+    reader.snaplen_ = pcap_snapshot(handle);
+    // libpcap does not say which precision the file had; the magic number does.
+    if (FILE* raw = fopen(path.c_str(), "rb"); raw != nullptr) {
+        std::array<unsigned char, 4> magic{};
+        if (fread(magic.data(), 1, magic.size(), raw) == magic.size()) {
+            const uint32_t le = magic[0] | (magic[1] << 8) | (magic[2] << 16)
+                    | (static_cast<uint32_t>(magic[3]) << 24);
+            reader.nanosecond_ = le == 0xa1b23c4d || le == 0x4d3cb2a1;
+        }
+        fclose(raw);
+    }
+    if (reader.datalink_ != DLT_EN10MB) {
+        return make_error("capture " + path + " has link type " + std::to_string(reader.datalink_)
+                + ", only Ethernet (1) is supported");
+    }
+    return reader;
+}
+
+PcapReader::PcapReader(PcapReader&& other) noexcept
+    : handle_(std::exchange(other.handle_, nullptr)),
+      nanosecond_(other.nanosecond_),
+      datalink_(other.datalink_),
+      snaplen_(other.snaplen_),
+      error_(std::move(other.error_)) {}
+
+PcapReader& PcapReader::operator=(PcapReader&& other) noexcept {
+    if (this != &other) {
+        if (handle_ != nullptr) {
+            pcap_close(handle_);
+        }
+        handle_ = std::exchange(other.handle_, nullptr);
+        nanosecond_ = other.nanosecond_;
+        datalink_ = other.datalink_;
+        snaplen_ = other.snaplen_;
+        error_ = std::move(other.error_);
+    }
+    return *this;
+}
+
+PcapReader::~PcapReader() {
+    if (handle_ != nullptr) {
+        pcap_close(handle_);
+    }
+}
+
+bool PcapReader::next(CapturedPacket& packet) {
+    pcap_pkthdr* header = nullptr;
+    const u_char* data = nullptr;
+    const int ret = pcap_next_ex(handle_, &header, &data);
+    if (ret == 1) {
+        packet.time_ns = static_cast<uint64_t>(header->ts.tv_sec) * 1000000000ULL
+                + static_cast<uint64_t>(header->ts.tv_usec);
+        packet.caplen = header->caplen;
+        packet.wire_len = header->len;
+        packet.data = data;
+        return true;
+    }
+    if (ret == PCAP_ERROR) {
+        error_ = pcap_geterr(handle_);
+    }
+    return false;
+}
+
+Result<PcapWriter> PcapWriter::open(
+        const std::string& path, int datalink, int snaplen, bool nanosecond) {
+    PcapWriter writer;
+    writer.nanosecond_ = nanosecond;
+    writer.dead_ = pcap_open_dead_with_tstamp_precision(datalink, snaplen,
+            nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
+    if (writer.dead_ == nullptr) {
+        return make_error("cannot prepare capture writer");
+    }
+    writer.dumper_ = pcap_dump_open(writer.dead_, path.c_str());
+    if (writer.dumper_ == nullptr) {
+        return make_error("cannot write capture " + path + ": " + pcap_geterr(writer.dead_));
+    }
+    return writer;
+}
+
+PcapWriter::PcapWriter(PcapWriter&& other) noexcept
+    : dead_(std::exchange(other.dead_, nullptr)),
+      dumper_(std::exchange(other.dumper_, nullptr)),
+      nanosecond_(other.nanosecond_) {}
+
+PcapWriter& PcapWriter::operator=(PcapWriter&& other) noexcept {
+    if (this != &other) {
+        close();
+        dead_ = std::exchange(other.dead_, nullptr);
+        dumper_ = std::exchange(other.dumper_, nullptr);
+        nanosecond_ = other.nanosecond_;
+    }
+    return *this;
+}
+
+PcapWriter::~PcapWriter() {
+    close();
+}
+
+void PcapWriter::write(uint64_t time_ns, uint32_t caplen, uint32_t wire_len, const uint8_t* data) {
+    pcap_pkthdr header{};
+    header.ts.tv_sec = static_cast<time_t>(time_ns / 1000000000ULL);
+    const uint64_t sub = time_ns % 1000000000ULL;
+    header.ts.tv_usec = static_cast<suseconds_t>(nanosecond_ ? sub : sub / 1000);
+    header.caplen = caplen;
+    header.len = wire_len;
+    pcap_dump(reinterpret_cast<u_char*>(dumper_), &header, data);
+}
+
+bool PcapWriter::close() {
+    bool ok = true;
+    if (dumper_ != nullptr) {
+        ok = pcap_dump_flush(dumper_) == 0;
+        pcap_dump_close(dumper_);
+        dumper_ = nullptr;
+    }
+    if (dead_ != nullptr) {
+        pcap_close(dead_);
+        dead_ = nullptr;
+    }
+    return ok;
+}
+
+}  // namespace exfiltap::dataplane

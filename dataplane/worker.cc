@@ -1,0 +1,428 @@
+#include "dataplane/worker.h"
+
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <new>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "dataplane/mbuf_meta.h"
+
+namespace exfiltap::dataplane {
+
+namespace {
+
+// Frames longer than this are decoded from their first kLinearBytes only.
+constexpr uint32_t kLinearBytes = 16384;
+// Flows ended per burst by idle expiry, so a time jump never stalls a burst.
+constexpr uint32_t kExpirePerPoll = 64;
+
+}  // namespace
+
+struct Worker::PayloadState {
+    detectors::ContentStream stream;
+};
+
+/// Hands in-order bytes from the reassembler to the direction's content stream.
+class Worker::ScanSink final : public StreamSink {
+public:
+    ScanSink(detectors::ContentStream& stream, hs_scratch* scratch,
+            detectors::FindingSink& findings, Counter& scanned) noexcept
+        : stream_(stream), scratch_(scratch), findings_(findings), scanned_(scanned) {}
+
+    void deliver(std::span<const uint8_t> bytes, bool gap_before) noexcept override {
+        stream_.scan(bytes, scratch_, findings_, gap_before);
+        scanned_.add(bytes.size());
+    }
+
+private:
+    detectors::ContentStream& stream_;
+    hs_scratch* scratch_;
+    detectors::FindingSink& findings_;
+    Counter& scanned_;
+};
+
+Worker::Worker(const WorkerConfig& config, WorkerShared& shared)
+    : config_(config),
+      shared_(shared),
+      segments_(std::max<uint32_t>(config.reorder_worker_bytes / SegmentPool::kBlockBytes, 16)),
+      reassembler_(segments_, config.reorder_flow_bytes),
+      linear_(std::make_unique<uint8_t[]>(kLinearBytes)) {}
+
+Worker::~Worker() {
+    // Streams still open (a run stopped without finish) are freed by ContentStream's
+    // destructor on this thread: their blocks must go back to this worker's pool.
+    if (stream_pool_ != nullptr) {
+        stream_pool_->bind_to_this_thread();
+    }
+    flows_.reset();
+    payload_.reset();
+}
+
+std::unique_ptr<Worker> Worker::create(
+        const WorkerConfig& config, WorkerShared& shared, const char** error) {
+    std::unique_ptr<Worker> worker(new Worker(config, shared));
+    std::array<char, 32> name{};
+    snprintf(name.data(), name.size(), "exfiltap_flows_%u", config.id);
+    worker->flows_ = FlowTable::create(name.data(), config.flows, *worker, error);
+    if (worker->flows_ == nullptr) {
+        return nullptr;
+    }
+    const size_t stream_bytes = config.patterns != nullptr ? config.patterns->stream_size() : 64;
+    // Two streams per flow direction at most later (raw and decoded object); one now.
+    worker->stream_pool_ =
+            std::make_unique<detectors::StreamPool>(config.payload_slots, stream_bytes);
+    worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
+    worker->payload_free_.reserve(config.payload_slots);
+    for (uint32_t i = config.payload_slots; i > 0; --i) {
+        worker->payload_free_.push_back(i - 1);
+    }
+    return worker;
+}
+
+int Worker::lcore_main(void* worker) noexcept {
+    static_cast<Worker*>(worker)->run();
+    return 0;
+}
+
+void Worker::run() noexcept {
+    stream_pool_->bind_to_this_thread();
+    uint32_t idle_polls = 0;
+    while (!shared_.stop.load(std::memory_order_acquire)) {
+        if (poll_once() > 0) {
+            idle_polls = 0;
+            continue;
+        }
+
+        // Idle: time still moves (reader or clock watermark), so idle flows expire.
+        const uint64_t watermark = shared_.time_watermark_ns.load(std::memory_order_acquire);
+        if (watermark > now_ns_) {
+            now_ns_ = watermark;
+        }
+        if (flows_->expire(now_ns_, kExpirePerPoll) > 0) {
+            counters_.flows_active.set(flows_->active());
+            continue;
+        }
+        if (shared_.finish.load(std::memory_order_acquire) && counters_.finished.get() == 0) {
+            flows_->clear(EvictReason::Shutdown);
+            counters_.flows_active.set(0);
+            counters_.finished.set(1);
+        }
+
+        // Back off: spin briefly, then yield, then sleep, so an idle worker frees its core.
+        ++idle_polls;
+        if (idle_polls < 64) {
+            rte_pause();
+        } else if (idle_polls < 1024) {
+            sched_yield();
+        } else {
+            const timespec pause{0, 200 * 1000};
+            nanosleep(&pause, nullptr);
+        }
+    }
+}
+
+uint16_t Worker::poll_once() noexcept {
+    uint16_t total = 0;
+    std::array<rte_mbuf*, kBurstSize> pkts{};
+    for (const auto& [port, queue] : config_.rx) {
+        const uint16_t n = rte_eth_rx_burst(port, queue, pkts.data(), kBurstSize);
+        if (n == 0) {
+            continue;
+        }
+        const uint64_t start = rte_rdtsc();
+        process_burst(pkts.data(), n);
+        counters_.busy_cycles.add(rte_rdtsc() - start);
+        counters_.busy_packets.add(n);
+        total += n;
+    }
+    if (total > 0) {
+        flows_->expire(now_ns_, kExpirePerPoll);
+        counters_.flows_active.set(flows_->active());
+        counters_.packet_time_ns.set(now_ns_);
+    }
+    return total;
+}
+
+uint64_t Worker::packet_time(rte_mbuf* m) noexcept {
+    if (config_.lossless) {
+        return packet_meta(m, config_.meta_offset).time_ns;
+    }
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
+}
+
+void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
+    // Receive time.
+    uint64_t burst_ns = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+        burst_ns = std::max(burst_ns, packet_time(pkts[i]));
+    }
+    now_ns_ = std::max(now_ns_, burst_ns);
+
+    // Decode, flows, detectors: packet by packet in burst order, as the stream needs.
+    for (uint16_t i = 0; i < count; ++i) {
+        rte_mbuf* m = pkts[i];
+        uint32_t len = rte_pktmbuf_pkt_len(m);
+        const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        if (m->nb_segs > 1) {
+            len = std::min(len, kLinearBytes);
+            frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, linear_.get()));
+        }
+        counters_.rx_packets.add();
+        counters_.rx_bytes.add(rte_pktmbuf_pkt_len(m));
+        if (frame != nullptr) {
+            handle_packet(m, frame, len, config_.lossless ? packet_time(m) : burst_ns);
+        }
+    }
+
+    // Transmit.
+    transmit(pkts, count);
+}
+
+bool Worker::checksum_acceptable(
+        const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept {
+    if (config_.checksum == ChecksumMode::No) {
+        return true;
+    }
+    if (info.l4_proto != kProtoTcp && info.l4_proto != kProtoUdp) {
+        return true;
+    }
+    if (l4_checksum_ok(frame, len, info)) {
+        return true;
+    }
+    // Offline captures taken on the sender show its checksum offload: the field holds the
+    // pseudo-header sum the NIC would have completed. Auto accepts exactly that form.
+    if (config_.checksum == ChecksumMode::Auto && config_.lossless
+            && l4_checksum_is_offload_placeholder(frame, len, info)) {
+        counters_.checksum_offload.add();
+        return true;
+    }
+    counters_.checksum_bad.add();
+    return config_.checksum == ChecksumMode::Auto && config_.lossless;
+}
+
+void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept {
+    // The client is the SYN sender; a SYN-ACK seen first names its receiver; otherwise the
+    // first sender.
+    const bool synack = (info.tcp_flags & (kTcpSyn | kTcpAck)) == (kTcpSyn | kTcpAck);
+    const bool src_is_client = !(info.l4_proto == kProtoTcp && synack);
+    flow.client_is_hi = static_cast<uint8_t>(src_is_client != src_is_lo);
+    const std::array<uint8_t, 16>& client_addr = src_is_client ? info.src : info.dst;
+    const std::array<uint8_t, 16>& server_addr = src_is_client ? info.dst : info.src;
+    const bool client_internal = config_.internal->contains(info.ip_version, client_addr);
+    const bool server_internal = config_.internal->contains(info.ip_version, server_addr);
+    flow.dir[0].outbound = client_internal && !server_internal;
+    flow.dir[1].outbound = server_internal && !client_internal;
+    const bool content = config_.patterns != nullptr && config_.scratch != nullptr;
+    flow.dir[0].inspect = content && flow.dir[0].outbound;
+    flow.dir[1].inspect = content && flow.dir[1].outbound;
+    flow.flow_id = ((uint64_t{rte_hash_crc(&flow.key, sizeof(flow.key), 0x9e3779b9)} << 20)
+                           ^ (flow.first_ns >> 10) ^ ++flow_seq_)
+            & ((uint64_t{1} << 52) - 1);
+}
+
+void Worker::handle_packet(
+        rte_mbuf* m, const uint8_t* frame, uint32_t len, uint64_t now_ns) noexcept {
+    (void)m;
+    PacketInfo info;
+    if (!decode_packet(frame, len, info)) {
+        counters_.malformed[static_cast<size_t>(info.malformed)].add();
+        return;
+    }
+    if (info.ip_version == 0) {
+        counters_.non_ip.add();
+        return;
+    }
+    if (info.fragment) {
+        // FIXIT-E(#3): inspect reassembled copies of fragments; forwarded as they came.
+        counters_.fragments_uninspected.add();
+        return;
+    }
+    const bool inspectable = checksum_acceptable(frame, len, info);
+
+    bool src_is_lo = false;
+    const FlowKey key = make_flow_key(info, config_.flows.vlan_in_key, src_is_lo);
+    bool created = false;
+    const uint32_t index = flows_->lookup_or_create(key, now_ns, created);
+    if (index == kNoFlow) {
+        counters_.flows_no_slot.add();
+        return;
+    }
+    Flow& flow = flows_->flow(index);
+    if (created) {
+        counters_.flows_created.add();
+        set_direction_roles(flow, info, src_is_lo);
+    }
+    const bool src_is_client = src_is_lo == (flow.client_is_hi == 0);
+    const unsigned dir = src_is_client ? 0 : 1;
+    flow.dir[dir].packets += 1;
+    flow.dir[dir].bytes += len;
+    flow.dir[dir].payload_bytes += info.payload_len;
+
+    TimeoutClass cls = TimeoutClass::Other;
+    if (info.l4_proto == kProtoTcp) {
+        if (inspectable) {
+            handle_tcp(index, dir, info, frame, now_ns);
+        }
+        const bool closed = flow.rst_seen || (flow.dir[0].tcp.fin_seen && flow.dir[1].tcp.fin_seen);
+        cls = closed ? TimeoutClass::TcpClosed : TimeoutClass::TcpOpen;
+    } else if (info.l4_proto == kProtoUdp) {
+        cls = TimeoutClass::Udp;
+    }
+    flows_->touch(index, now_ns, cls);
+}
+
+void Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info,
+        const uint8_t* frame, uint64_t now_ns) noexcept {
+    Flow& flow = flows_->flow(flow_index);
+    FlowDirection& d = flow.dir[dir];
+    uint32_t seq = info.tcp_seq;
+    if ((info.tcp_flags & kTcpSyn) != 0) {
+        flow.syn_seen = true;
+        TcpReassembler::on_syn(d.tcp, info.tcp_seq);
+        seq += 1;  // data on a SYN starts after the SYN's own sequence number
+    }
+    if ((info.tcp_flags & kTcpRst) != 0) {
+        flow.rst_seen = true;
+    }
+    if (info.payload_len > 0 && d.inspect && !d.uninspectable && !flow.rst_seen) {
+        PayloadState* state = payload_for(d);
+        if (state != nullptr) {
+            ScanSink sink(state->stream, config_.scratch, findings_, counters_.scanned_bytes);
+            TcpStreamStats stats;
+            reassembler_.on_segment(
+                    d.tcp, seq, {frame + info.payload_offset, info.payload_len}, sink, stats);
+            counters_.retransmitted_bytes.add(stats.retransmitted_bytes);
+            counters_.conflicting_overlaps.add(stats.conflicting_overlaps);
+            counters_.stream_gaps.add(stats.gaps);
+            counters_.stream_gap_bytes.add(stats.gap_bytes);
+            counters_.stream_memory_exhausted.add(stats.memory_exhausted);
+            d.gaps += static_cast<uint32_t>(stats.gaps);
+            if (findings_.count > 0 || findings_.overflow > 0) {
+                emit_findings(flow, dir, now_ns);
+            }
+        }
+    }
+    if ((info.tcp_flags & kTcpFin) != 0) {
+        d.tcp.fin_seen = true;
+    }
+}
+
+Worker::PayloadState* Worker::payload_for(FlowDirection& dir) noexcept {
+    if (dir.payload_slot != kNoPayload) {
+        return &payload_[dir.payload_slot];
+    }
+    if (payload_free_.empty()) {
+        dir.uninspectable = true;
+        counters_.content_memory_exhausted.add();
+        return nullptr;
+    }
+    const uint32_t slot = payload_free_.back();
+    if (!payload_[slot].stream.open(*config_.patterns)) {
+        dir.uninspectable = true;
+        counters_.content_memory_exhausted.add();
+        return nullptr;
+    }
+    payload_free_.pop_back();
+    dir.payload_slot = slot;
+    return &payload_[slot];
+}
+
+void Worker::release_payload(FlowDirection& dir) noexcept {
+    if (dir.payload_slot == kNoPayload) {
+        reassembler_.discard(dir.tcp);
+        return;
+    }
+    PayloadState& state = payload_[dir.payload_slot];
+    ScanSink sink(state.stream, config_.scratch, findings_, counters_.scanned_bytes);
+    TcpStreamStats stats;
+    reassembler_.flush(dir.tcp, sink, stats);
+    counters_.stream_gaps.add(stats.gaps);
+    counters_.stream_gap_bytes.add(stats.gap_bytes);
+    dir.gaps += static_cast<uint32_t>(stats.gaps);
+    state.stream.close(config_.scratch, findings_);
+    payload_free_.push_back(dir.payload_slot);
+    dir.payload_slot = kNoPayload;
+}
+
+void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
+    if (reason == EvictReason::Timeout) {
+        counters_.flows_timed_out.add();
+    } else if (reason == EvictReason::TableFull) {
+        counters_.flows_evicted_full.add();
+    }
+    for (unsigned dir = 0; dir < 2; ++dir) {
+        release_payload(flow.dir[dir]);
+        if (findings_.count > 0 || findings_.overflow > 0) {
+            emit_findings(flow, dir, std::max(flow.last_ns, now_ns_));
+        }
+    }
+}
+
+void Worker::emit_findings(const Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
+    const bool sender_is_hi = (dir == 0) == (flow.client_is_hi != 0);
+    const FlowDirection& d = flow.dir[dir];
+    counters_.findings_lost.add(findings_.overflow);
+    for (size_t i = 0; i < findings_.count; ++i) {
+        const detectors::Finding& finding = findings_.items[i];
+        counters_.findings[static_cast<size_t>(finding.cls)].add();
+        WorkerEvent event;
+        event.type = WorkerEvent::Type::Finding;
+        event.ip_version = flow.key.ip_version;
+        event.proto = flow.key.proto;
+        event.src = sender_is_hi ? flow.key.addr_hi : flow.key.addr_lo;
+        event.dst = sender_is_hi ? flow.key.addr_lo : flow.key.addr_hi;
+        event.src_port = sender_is_hi ? flow.key.port_hi : flow.key.port_lo;
+        event.dst_port = sender_is_hi ? flow.key.port_lo : flow.key.port_hi;
+        event.vlan = {flow.key.vlan_outer, flow.key.vlan_inner};
+        event.vlan_count = static_cast<uint8_t>(
+                flow.key.vlan_inner != 0 ? 2 : (flow.key.vlan_outer != 0 ? 1 : 0));
+        event.time_ns = now_ns;
+        event.flow_id = flow.flow_id;
+        event.direction_bytes = d.payload_bytes;
+        event.finding = finding;
+        while (rte_ring_enqueue_elem(config_.events, &event, sizeof(event)) != 0) {
+            if (!config_.lossless || shared_.stop.load(std::memory_order_relaxed)) {
+                counters_.events_dropped.add();
+                break;
+            }
+            rte_pause();  // offline: the control side drains; wait instead of losing it
+        }
+        // The value crossed to the control ring; do not leave it in worker memory.
+        findings_.items[i].value.fill(0);
+    }
+    findings_.clear();
+}
+
+void Worker::transmit(rte_mbuf** pkts, uint16_t count) noexcept {
+    uint16_t sent = 0;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+        bytes += rte_pktmbuf_pkt_len(pkts[i]);
+    }
+    while (sent < count) {
+        sent += rte_eth_tx_burst(config_.tx_port, config_.tx_queue, pkts + sent, count - sent);
+        if (sent < count && (!config_.lossless || shared_.stop.load(std::memory_order_relaxed))) {
+            rte_pktmbuf_free_bulk(pkts + sent, count - sent);
+            break;
+        }
+        if (sent < count) {
+            rte_pause();
+        }
+    }
+    counters_.tx_packets.add(sent);
+    counters_.tx_bytes.add(bytes);
+}
+
+}  // namespace exfiltap::dataplane

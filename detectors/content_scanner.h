@@ -153,6 +153,7 @@ private:
     uint64_t offset_ = 0;  // stream offset of the byte after the last one scanned
     std::array<uint8_t, kHistoryBytes> history_{};
     uint32_t history_len_ = 0;
+    uint64_t gap_offset_ = UINT64_MAX;  // offset of the first byte after the latest gap
     std::array<uint64_t, kContentClassCount> last_keyword_end_{};
     std::array<bool, kContentClassCount> keyword_seen_{};
     std::array<uint32_t, kContentClassCount> distinct_{};

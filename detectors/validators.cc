@@ -1,0 +1,380 @@
+#include "detectors/validators.h"
+
+#include <array>
+#include <cstdint>
+
+namespace exfiltap::detectors {
+
+namespace {
+
+constexpr size_t kMinCardDigits = 12;
+constexpr size_t kMaxCardDigits = 19;
+// The longest layout with separators (4-4-4-4-3) has five groups.
+constexpr size_t kMaxLayoutGroups = 5;
+constexpr size_t kSsnChars = 11;  // ddd-dd-dddd
+constexpr std::array<size_t, 9> kSsnDigitPositions = {0, 1, 2, 4, 5, 7, 8, 9, 10};
+
+// Published test numbers of card networks and payment processors: they fill documentation,
+// sample configs and test suites, so a match on them says nothing about real card data.
+constexpr std::array<std::string_view, 34> kTestCards = {
+        "4111111111111111",
+        "4242424242424242",
+        "4012888888881881",
+        "4222222222222",
+        "4000056655665556",
+        "4000000000000002",
+        "4000000000000077",
+        "4000002500003155",
+        "4000000000003220",
+        "4917610000000000",
+        "4444333322221111",
+        "5555555555554444",
+        "5105105105105100",
+        "5200828282828210",
+        "5454545454545454",
+        "5500000000000004",
+        "2223003122003222",
+        "378282246310005",
+        "371449635398431",
+        "378734493671000",
+        "340000000000009",
+        "6011111111111117",
+        "6011000990139424",
+        "6011000000000004",
+        "3530111333300000",
+        "3566002020360505",
+        "30569309025904",
+        "3056930009020004",
+        "38520000023237",
+        "36227206271667",
+        "5019717010103742",
+        "6331101999990016",
+        "6200000000000005",
+        "6205500000000000004",
+};
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Characters that would make the value part of a longer token (identifier, hex, number).
+bool is_word(char c) {
+    return is_digit(c) || is_alpha(c) || c == '_';
+}
+
+bool is_separator(char c) {
+    return c == ' ' || c == '-';
+}
+
+bool all_digits(std::string_view text) {
+    for (const char c : text) {
+        if (!is_digit(c)) {
+            return false;
+        }
+    }
+    return !text.empty();
+}
+
+// The first `count` digits as a number; the caller has checked that they exist.
+unsigned prefix(std::string_view digits, size_t count) {
+    unsigned value = 0;
+    for (size_t i = 0; i < count; ++i) {
+        value = value * 10 + static_cast<unsigned>(digits[i] - '0');
+    }
+    return value;
+}
+
+// PAN lengths as a bit set: bit n allows n digits.
+constexpr uint32_t length_bit(unsigned n) {
+    return uint32_t{1} << n;
+}
+
+constexpr uint32_t length_range(unsigned low, unsigned high) {
+    uint32_t bits = 0;
+    for (unsigned n = low; n <= high; ++n) {
+        bits |= length_bit(n);
+    }
+    return bits;
+}
+
+struct IinRange {
+    unsigned prefix_digits;
+    unsigned low;
+    unsigned high;
+    CardBrand brand;
+    uint32_t lengths;
+};
+
+constexpr uint32_t kLong = length_range(16, 19);
+
+// The first range holding the number's prefix decides the brand, even when the length is
+// wrong for it: a 15-digit number starting with 4 is no card, not some other brand.
+// Discover's co-branded 622126-622925 sits inside UnionPay's 62, so it comes first.
+constexpr std::array<IinRange, 22> kIinRanges = {{
+        {1, 4, 4, CardBrand::Visa, length_bit(13) | length_bit(16) | length_bit(19)},
+        {2, 51, 55, CardBrand::Mastercard, length_bit(16)},
+        {4, 2221, 2720, CardBrand::Mastercard, length_bit(16)},
+        {2, 34, 34, CardBrand::Amex, length_bit(15)},
+        {2, 37, 37, CardBrand::Amex, length_bit(15)},
+        {4, 6011, 6011, CardBrand::Discover, kLong},
+        {3, 644, 649, CardBrand::Discover, kLong},
+        {2, 65, 65, CardBrand::Discover, kLong},
+        {6, 622126, 622925, CardBrand::Discover, kLong},
+        {4, 3528, 3589, CardBrand::Jcb, kLong},
+        {3, 300, 305, CardBrand::Diners, length_range(14, 19)},
+        {2, 36, 36, CardBrand::Diners, length_range(14, 19)},
+        {2, 38, 39, CardBrand::Diners, length_range(14, 19)},
+        {2, 62, 62, CardBrand::UnionPay, kLong},
+        {4, 5018, 5018, CardBrand::Maestro, length_range(12, 19)},
+        {4, 5020, 5020, CardBrand::Maestro, length_range(12, 19)},
+        {4, 5038, 5038, CardBrand::Maestro, length_range(12, 19)},
+        {4, 5893, 5893, CardBrand::Maestro, length_range(12, 19)},
+        {4, 6304, 6304, CardBrand::Maestro, length_range(12, 19)},
+        {4, 6759, 6759, CardBrand::Maestro, length_range(12, 19)},
+        {4, 6761, 6763, CardBrand::Maestro, length_range(12, 19)},
+        {4, 2200, 2204, CardBrand::Mir, kLong},
+}};
+
+// The digit-and-separator run that ends at a value's end, as groups found walking back:
+// index 0 is the last group.
+struct Run {
+    std::array<size_t, kMaxLayoutGroups> starts{};
+    std::array<size_t, kMaxLayoutGroups> lens{};
+    size_t groups = 0;
+};
+
+// Groups are given last group first, as the backward walk finds them.
+bool is_card_layout(const std::array<size_t, kMaxLayoutGroups>& lens_reversed, size_t groups) {
+    auto len = [&](size_t forward_index) {
+        return lens_reversed[groups - 1 - forward_index];
+    };
+    switch (groups) {
+    case 1:
+        return len(0) >= kMinCardDigits && len(0) <= kMaxCardDigits;
+    case 3:
+        return len(0) == 4 && len(1) == 6 && (len(2) == 5 || len(2) == 4);
+    case 4:
+        return len(0) == 4 && len(1) == 4 && len(2) == 4 && len(3) == 4;
+    case 5:
+        return len(0) == 4 && len(1) == 4 && len(2) == 4 && len(3) == 4 && len(4) == 3;
+    default:
+        return false;
+    }
+}
+
+// The character before a value starting at `start` must end a token, not continue one.
+// A '.' after a digit means the value is the fraction of a decimal number.
+bool clean_before(std::string_view text, size_t start) {
+    if (start == 0) {
+        return true;
+    }
+    const char c = text[start - 1];
+    if (is_word(c)) {
+        return false;
+    }
+    return !(c == '.' && start >= 2 && is_digit(text[start - 2]));
+}
+
+bool clean_after(std::string_view text, size_t end) {
+    return end >= text.size() || !is_word(text[end]);
+}
+
+bool is_filler(std::string_view digits) {
+    char first = digits[0];
+    char second = 0;
+    for (const char c : digits) {
+        if (c == first || c == second) {
+            continue;
+        }
+        if (second != 0) {
+            return false;
+        }
+        second = c;
+    }
+    return true;
+}
+
+// Walks back from `end` over groups of digits joined by single separators of one kind.
+// False when the last group alone is longer than any card number.
+bool walk_run(std::string_view text, size_t end, Run& run) {
+    char separator = 0;
+    size_t group_end = end;
+    while (run.groups < kMaxLayoutGroups) {
+        size_t i = group_end;
+        while (i > 0 && is_digit(text[i - 1]) && group_end - i <= kMaxCardDigits) {
+            --i;
+        }
+        if (group_end - i > kMaxCardDigits) {
+            // An over-long earlier group ends the run; the groups after it may hold a value.
+            return run.groups > 0;
+        }
+        run.starts[run.groups] = i;
+        run.lens[run.groups] = group_end - i;
+        ++run.groups;
+        if (i < 2 || !is_separator(text[i - 1]) || !is_digit(text[i - 2])) {
+            break;
+        }
+        if (separator != 0 && text[i - 1] != separator) {
+            break;
+        }
+        separator = text[i - 1];
+        group_end = i - 1;
+    }
+    return true;
+}
+
+// The value made of the last `groups` groups of `run`, if every rule accepts it.
+CardCandidate read_suffix(std::string_view text, size_t end, const Run& run, size_t groups,
+        bool reject_test_numbers) {
+    if (!is_card_layout(run.lens, groups)) {
+        return {};
+    }
+    const size_t start = run.starts[groups - 1];
+    if (!clean_before(text, start)) {
+        return {};
+    }
+    if (start > 0 && text[start - 1] == '=' && end < text.size() && text[end] == '=') {
+        return {};  // a MIME boundary token such as "=====...1234==", not a value
+    }
+    CardCandidate candidate;
+    for (size_t g = groups; g-- > 0;) {
+        for (size_t i = run.starts[g]; i < run.starts[g] + run.lens[g]; ++i) {
+            candidate.digits[candidate.len++] = text[i];
+        }
+    }
+    const std::string_view digits(candidate.digits, candidate.len);
+    if (!luhn_valid(digits) || card_brand(digits) == CardBrand::None) {
+        return {};
+    }
+    if (reject_test_numbers && is_test_or_filler_card(digits)) {
+        return {};
+    }
+    candidate.ok = true;
+    return candidate;
+}
+
+}  // namespace
+
+bool luhn_valid(std::string_view digits) noexcept {
+    if (!all_digits(digits)) {
+        return false;
+    }
+    unsigned sum = 0;
+    bool twice = false;
+    for (size_t i = digits.size(); i-- > 0;) {
+        auto d = static_cast<unsigned>(digits[i] - '0');
+        if (twice) {
+            d *= 2;
+            if (d > 9) {
+                d -= 9;
+            }
+        }
+        sum += d;
+        twice = !twice;
+    }
+    return sum % 10 == 0;
+}
+
+CardBrand card_brand(std::string_view digits) noexcept {
+    const size_t n = digits.size();
+    if (n < kMinCardDigits || n > kMaxCardDigits || !all_digits(digits)) {
+        return CardBrand::None;
+    }
+    for (const IinRange& range : kIinRanges) {
+        const unsigned value = prefix(digits, range.prefix_digits);
+        if (value >= range.low && value <= range.high) {
+            return (range.lengths & length_bit(static_cast<unsigned>(n))) != 0 ? range.brand
+                                                                               : CardBrand::None;
+        }
+    }
+    return CardBrand::None;
+}
+
+bool is_test_or_filler_card(std::string_view digits) noexcept {
+    if (digits.empty() || is_filler(digits)) {
+        return true;
+    }
+    for (const std::string_view test : kTestCards) {
+        if (test == digits) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool ssn_valid(std::string_view digits) noexcept {
+    if (digits.size() != 9 || !all_digits(digits)) {
+        return false;
+    }
+    const unsigned area = prefix(digits, 3);
+    const unsigned group = prefix(digits.substr(3), 2);
+    const unsigned serial = prefix(digits.substr(5), 4);
+    if (area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0) {
+        return false;
+    }
+    // Printed on a wallet insert sample (1938) and in an advertisement: used by many people.
+    return digits != "078051120" && digits != "219099999";
+}
+
+CardCandidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
+    if (end == 0 || end > text.size() || !is_digit(text[end - 1]) || !clean_after(text, end)) {
+        return {};
+    }
+    Run run;
+    if (!walk_run(text, end, run)) {
+        return {};
+    }
+    // The whole run first, then the shorter suffixes that start at a group start, so that a
+    // number written before the value ("Amount 100 5335 7053 ...") does not hide it.
+    for (size_t k = run.groups; k > 0; --k) {
+        const CardCandidate candidate = read_suffix(text, end, run, k, reject_test_numbers);
+        if (candidate.ok) {
+            return candidate;
+        }
+    }
+    return {};
+}
+
+CardCandidate extract_ssn(std::string_view text, size_t end) noexcept {
+    if (end < kSsnChars || end > text.size() || !clean_after(text, end)) {
+        return {};
+    }
+    const size_t start = end - kSsnChars;
+    const std::string_view value = text.substr(start, kSsnChars);
+    const char separator = value[3];
+    if (!is_separator(separator) || value[6] != separator) {
+        return {};
+    }
+    CardCandidate candidate;
+    for (const size_t i : kSsnDigitPositions) {
+        if (!is_digit(value[i])) {
+            return {};
+        }
+        candidate.digits[candidate.len++] = value[i];
+    }
+
+    // The value must not continue a longer number: "1-123-45-6789", "12 345 67 8901", "0.123".
+    if (start > 0) {
+        const char before = text[start - 1];
+        if (is_word(before)) {
+            return {};
+        }
+        const bool joins = before == separator || before == '-' || before == '.';
+        if (joins && start >= 2 && is_digit(text[start - 2])) {
+            return {};
+        }
+    }
+
+    const std::string_view digits(candidate.digits, candidate.len);
+    if (!ssn_valid(digits) || digits.find_first_not_of(digits[0]) == std::string_view::npos) {
+        return {};
+    }
+    candidate.ok = true;
+    return candidate;
+}
+
+}  // namespace exfiltap::detectors

@@ -1,0 +1,36 @@
+// EAL start-up for exfiltap: the program builds its own EAL arguments (no hugepages, no PCI,
+// no shared config, memory from config) and, when more lcores are asked for than the process
+// may run on CPUs, its own --lcores map. Main thread only, once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace exfiltap::dataplane {
+
+struct EalOptions {
+    unsigned workers = 1;
+    unsigned memory_mb = 1024;
+    /// Unique per process so concurrent runs (tests) never share runtime files.
+    std::string file_prefix;
+    bool telemetry = false;
+    std::vector<std::string> extra_args;
+};
+
+/// The arguments init_eal() passes, for `cpus` (the CPUs this process may run on, in order).
+/// The main lcore is lcore 0; workers are lcores 1..N. With enough CPUs each lcore gets its
+/// own CPU (-l); otherwise the --lcores map spreads workers over the CPUs after the first.
+std::vector<std::string> build_eal_args(const EalOptions& options, const std::vector<int>& cpus);
+
+/// CPUs of this process's affinity mask.
+std::vector<int> allowed_cpus();
+
+/// Starts the EAL. Fails with a message for the operator.
+Status init_eal(const EalOptions& options);
+
+/// Worker lcore ids, in order (after init_eal()).
+std::vector<unsigned> worker_lcores();
+
+}  // namespace exfiltap::dataplane

@@ -1,0 +1,149 @@
+// Per-worker flow table (DESIGN.md "Workers"): an rte_hash keyed by the canonical 5-tuple
+// (plus VLAN ids unless configured out), hashed in software, whose key position indexes a
+// preallocated flow array. Flows sit on one LRU list per timeout class, so idle expiry and
+// eviction of the oldest idle flow are O(1). A full table evicts; traffic is never dropped.
+//
+// Thread: the owning worker only (rte_hash created without multi-writer support). Created on
+// the control thread before the workers start.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/decode.h"
+#include "dataplane/tcp_stream.h"
+
+struct rte_hash;
+
+namespace exfiltap::dataplane {
+
+inline constexpr uint32_t kNoFlow = UINT32_MAX;
+inline constexpr uint32_t kNoPayload = UINT32_MAX;
+
+/// Canonical flow key: the lower (address, port) endpoint first, so both directions match.
+struct FlowKey {
+    std::array<uint8_t, 16> addr_lo{};
+    std::array<uint8_t, 16> addr_hi{};
+    uint16_t port_lo = 0;
+    uint16_t port_hi = 0;
+    uint16_t vlan_outer = 0;
+    uint16_t vlan_inner = 0;
+    uint8_t proto = 0;
+    uint8_t ip_version = 0;
+    uint8_t pad[2] = {};
+};
+static_assert(sizeof(FlowKey) == 44);
+
+/// Builds the canonical key of a decoded packet; `forward` tells whether the packet's source
+/// is the key's lo endpoint.
+FlowKey make_flow_key(const PacketInfo& info, bool vlan_in_key, bool& src_is_lo) noexcept;
+
+enum class TimeoutClass : uint8_t {
+    TcpOpen = 0,
+    TcpClosed = 1,
+    Udp = 2,
+    Other = 3,
+};
+inline constexpr size_t kTimeoutClassCount = 4;
+
+enum class EvictReason : uint8_t {
+    Timeout = 0,
+    TableFull = 1,
+    Shutdown = 2,
+};
+
+/// Per-direction state. Direction 0 is the client (the SYN sender, else the first sender).
+struct FlowDirection {
+    TcpDirection tcp;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;                  // frame bytes
+    uint64_t payload_bytes = 0;          // L4 payload bytes seen (before reordering)
+    uint32_t payload_slot = kNoPayload;  // content state from the worker's payload pool
+    uint32_t gaps = 0;
+    bool outbound = false;       // internal source to external destination
+    bool inspect = false;        // content inspection applies to this direction
+    bool uninspectable = false;  // payload state could not be had: goes on uninspected
+};
+
+struct Flow {
+    FlowKey key;
+    uint64_t flow_id = 0;
+    uint64_t first_ns = 0;
+    uint64_t last_ns = 0;
+    uint32_t lru_prev = kNoFlow;
+    uint32_t lru_next = kNoFlow;
+    /// 0: the key's lo endpoint is the client; 1: hi is.
+    uint8_t client_is_hi = 0;
+    TimeoutClass timeout_class = TimeoutClass::Other;
+    bool syn_seen = false;
+    bool rst_seen = false;
+    std::array<FlowDirection, 2> dir{};
+};
+static_assert(sizeof(Flow) <= 256, "DESIGN.md budget: 256 bytes a flow");
+
+struct FlowTableConfig {
+    uint32_t capacity = 65536;
+    std::array<uint64_t, kTimeoutClassCount> timeout_ns{};
+    bool vlan_in_key = true;
+    int socket_id = 0;
+};
+
+/// Called for every flow leaving the table, before its slot is reused.
+class FlowEndHandler {
+public:
+    virtual void on_flow_end(Flow& flow, EvictReason reason) noexcept = 0;
+
+protected:
+    ~FlowEndHandler() = default;
+};
+
+class FlowTable {
+public:
+    /// Creates the hash and the flow array (control thread, after EAL init). Returns null
+    /// with `error` set on failure.
+    static std::unique_ptr<FlowTable> create(const char* name, const FlowTableConfig& config,
+            FlowEndHandler& handler, const char** error);
+    ~FlowTable();
+    FlowTable(const FlowTable&) = delete;
+    FlowTable& operator=(const FlowTable&) = delete;
+    FlowTable(FlowTable&&) = delete;
+    FlowTable& operator=(FlowTable&&) = delete;
+
+    /// Finds the flow of `key` or creates it (evicting the oldest idle flow when full).
+    /// `created` tells which. Returns kNoFlow only when the hash refuses the key.
+    uint32_t lookup_or_create(const FlowKey& key, uint64_t now_ns, bool& created) noexcept;
+
+    Flow& flow(uint32_t index) noexcept { return flows_[index]; }
+
+    /// Marks activity: moves the flow to the tail of its timeout class's list.
+    void touch(uint32_t index, uint64_t now_ns, TimeoutClass cls) noexcept;
+
+    /// Ends flows idle past their timeout at `now_ns`, at most `budget` of them.
+    uint32_t expire(uint64_t now_ns, uint32_t budget) noexcept;
+
+    /// Ends every flow (shutdown / end of capture).
+    void clear(EvictReason reason) noexcept;
+
+    uint32_t active() const noexcept { return active_; }
+    uint32_t capacity() const noexcept { return config_.capacity; }
+    uint64_t evicted_full() const noexcept { return evicted_full_; }
+
+private:
+    FlowTable(const FlowTableConfig& config, FlowEndHandler& handler);
+    void list_remove(uint32_t index) noexcept;
+    void list_append(uint32_t index) noexcept;
+    void remove(uint32_t index, EvictReason reason) noexcept;
+    bool evict_oldest() noexcept;
+
+    FlowTableConfig config_;
+    FlowEndHandler& handler_;
+    rte_hash* hash_ = nullptr;
+    Flow* flows_ = nullptr;
+    std::array<uint32_t, kTimeoutClassCount> head_{};
+    std::array<uint32_t, kTimeoutClassCount> tail_{};
+    uint32_t active_ = 0;
+    uint64_t evicted_full_ = 0;
+};
+
+}  // namespace exfiltap::dataplane

@@ -1,0 +1,173 @@
+// The worker: one lcore polling queue k of every rx port, running the staged burst loop
+// (receive, decode, flows, detectors, transmit) and sending events to the control thread
+// through its own SPSC ring. Everything here runs on the worker's lcore and is noexcept: no
+// allocation, locks, syscalls or logging in the loop; counters only.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <rte_config.h>
+
+#include "common/counter.h"
+#include "dataplane/decode.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/network_set.h"
+#include "dataplane/tcp_stream.h"
+#include "detectors/content_scanner.h"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace exfiltap::dataplane {
+
+inline constexpr uint16_t kBurstSize = 32;
+
+enum class ChecksumMode : uint8_t {
+    Yes,
+    No,
+    Auto,
+};
+
+/// Worker to control record. Fixed size, copied through an rte_ring of elements.
+struct WorkerEvent {
+    enum class Type : uint8_t {
+        Finding = 1,
+    };
+    Type type = Type::Finding;
+    uint8_t ip_version = 0;
+    uint8_t proto = 0;
+    uint8_t vlan_count = 0;
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+    std::array<uint16_t, 2> vlan{};
+    std::array<uint8_t, 16> src{};
+    std::array<uint8_t, 16> dst{};
+    uint64_t time_ns = 0;
+    uint64_t flow_id = 0;
+    uint64_t direction_bytes = 0;
+    detectors::Finding finding;
+};
+static_assert(sizeof(WorkerEvent) % 4 == 0);
+
+/// Counters of one worker, written only by it. Summed by the control thread.
+struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
+    Counter rx_packets;
+    Counter rx_bytes;
+    Counter tx_packets;
+    Counter tx_bytes;
+    Counter non_ip;
+    Counter fragments_uninspected;
+    std::array<Counter, kMalformedCount> malformed;
+    Counter checksum_bad;
+    Counter checksum_offload;
+    Counter flows_created;
+    Counter flows_active;
+    Counter flows_timed_out;
+    Counter flows_evicted_full;
+    Counter flows_no_slot;
+    Counter stream_gaps;
+    Counter stream_gap_bytes;
+    Counter retransmitted_bytes;
+    Counter conflicting_overlaps;
+    Counter stream_memory_exhausted;
+    Counter content_memory_exhausted;
+    Counter scanned_bytes;
+    std::array<Counter, detectors::kContentClassCount> findings;
+    Counter findings_lost;
+    Counter events_dropped;
+    Counter busy_cycles;
+    Counter busy_packets;
+    Counter packet_time_ns;  // this worker's packet-time watermark
+    Counter finished;
+};
+
+/// State shared between the control thread and the workers.
+struct WorkerShared {
+    std::atomic<bool> stop{false};
+    /// Offline end of capture: every packet has been through; flush every flow and report.
+    std::atomic<bool> finish{false};
+    /// Lowest packet time the reader or clock has reached; quiet workers expire by it.
+    std::atomic<uint64_t> time_watermark_ns{0};
+};
+
+struct WorkerConfig {
+    unsigned id = 0;
+    int socket_id = 0;
+    /// (port, queue) pairs polled; packets leave on tx_port/tx_queue.
+    std::vector<std::pair<uint16_t, uint16_t>> rx;
+    uint16_t tx_port = 0;
+    uint16_t tx_queue = 0;
+    /// Offline: never drop on a full tx or event ring, wait instead.
+    bool lossless = false;
+    int meta_offset = -1;
+    ChecksumMode checksum = ChecksumMode::Auto;
+    FlowTableConfig flows;
+    uint32_t reorder_flow_bytes = 256 * 1024;
+    uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
+    uint32_t payload_slots = 16384;
+    rte_ring* events = nullptr;
+    const NetworkSet* internal = nullptr;
+    std::shared_ptr<const detectors::PatternDatabase> patterns;
+    hs_scratch* scratch = nullptr;
+};
+
+class Worker final : public FlowEndHandler {
+public:
+    /// Builds the worker's tables and pools (control thread, before launch).
+    static std::unique_ptr<Worker> create(
+            const WorkerConfig& config, WorkerShared& shared, const char** error);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    Worker(Worker&&) = delete;
+    Worker& operator=(Worker&&) = delete;
+
+    /// The lcore entry point (rte_eal_remote_launch with the Worker as argument).
+    static int lcore_main(void* worker) noexcept;
+
+    /// One burst from every rx queue; returns packets handled. Exposed for tests and bench.
+    uint16_t poll_once() noexcept;
+
+    const WorkerCounters& counters() const noexcept { return counters_; }
+    const WorkerConfig& config() const noexcept { return config_; }
+
+    void on_flow_end(Flow& flow, EvictReason reason) noexcept override;
+
+private:
+    struct PayloadState;
+    class ScanSink;
+
+    Worker(const WorkerConfig& config, WorkerShared& shared);
+    void run() noexcept;
+    void process_burst(rte_mbuf** pkts, uint16_t count) noexcept;
+    void handle_packet(rte_mbuf* m, const uint8_t* frame, uint32_t len, uint64_t now_ns) noexcept;
+    void handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info, const uint8_t* frame,
+            uint64_t now_ns) noexcept;
+    bool checksum_acceptable(const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
+    void set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;
+    PayloadState* payload_for(FlowDirection& dir) noexcept;
+    void release_payload(FlowDirection& dir) noexcept;
+    void emit_findings(const Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
+    void transmit(rte_mbuf** pkts, uint16_t count) noexcept;
+    uint64_t packet_time(rte_mbuf* m) noexcept;
+
+    WorkerConfig config_;
+    WorkerShared& shared_;
+    WorkerCounters counters_;
+    std::unique_ptr<FlowTable> flows_;
+    SegmentPool segments_;
+    TcpReassembler reassembler_;
+    std::unique_ptr<detectors::StreamPool> stream_pool_;
+    std::unique_ptr<PayloadState[]> payload_;
+    std::vector<uint32_t> payload_free_;
+    detectors::FindingSink findings_;
+    std::unique_ptr<uint8_t[]> linear_;  // a chained frame made contiguous for decode
+    uint64_t now_ns_ = 0;
+    uint64_t flow_seq_ = 0;
+};
+
+}  // namespace exfiltap::dataplane

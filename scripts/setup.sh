@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what exfiltap needs on Debian 12 (when missing) and builds it into build/.
+# Usage: scripts/setup.sh [BUILD_DIR]   (run as root, or with sudo available, for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+
+packages=(meson ninja-build pkg-config cmake g++ clang python3 libdpdk-dev dpdk
+    libhyperscan-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
+    libgtest-dev libgmock-dev zlib1g-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" >/dev/null
+fi
+ninja -C "$build" >/dev/null
+echo "setup: built $build/control/exfiltap"

@@ -1,0 +1,63 @@
+// exfiltap-gen: writes a deterministic test capture and, optionally, its ground truth.
+//
+//   exfiltap-gen --scenario demo --out demo.pcap --expect demo.json
+//   exfiltap-gen --scenario large --out large.pcap --packets 250000 --seed 7
+
+#include <cstdint>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "tests/gen/capture.h"
+#include "tests/gen/expect.h"
+#include "tests/gen/pcap_writer.h"
+#include "tests/gen/scenarios.h"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+    using namespace exfiltap::gen;
+    CLI::App app{"exfiltap-gen: deterministic test captures for exfiltap"};
+    std::string scenario;
+    std::string out_path;
+    std::string expect_path;
+    uint64_t seed = 1;
+    uint64_t packets = kLargeDefaultPackets;
+    app.add_option("--scenario", scenario, "demo or large")
+            ->required()
+            ->check(CLI::IsMember({"demo", "large"}));
+    app.add_option("--out", out_path, "pcap file to write")->required();
+    app.add_option("--expect", expect_path, "JSON file for the expected findings");
+    app.add_option("--seed", seed, "PRNG seed; same arguments give the same bytes")
+            ->capture_default_str();
+    auto* packets_opt = app.add_option("--packets", packets, "packets to write (large only)")
+                                ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        if (scenario == "demo" && packets_opt->count() != 0) {
+            std::cerr << "exfiltap-gen: --packets applies to the large scenario; ignored\n";
+        }
+        PcapWriter writer(out_path);
+        Capture capture(writer);
+        Expectations expect;
+        if (scenario == "demo") {
+            run_demo(capture, expect, seed);
+        } else {
+            run_large(capture, expect, seed, packets);
+        }
+        capture.finish();
+        writer.close();
+        if (!expect_path.empty()) {
+            expect.write(
+                    expect_path, scenario, seed, writer.packets(), writer.bytes(), capture.flows());
+        }
+        std::cout << scenario << ": " << writer.packets() << " packets, " << writer.bytes()
+                  << " bytes, " << capture.flows() << " flows, " << expect.outbound()
+                  << " outbound values, " << expect.not_outbound() << " not outbound\n";
+    } catch (const std::exception& e) {
+        std::cerr << "exfiltap-gen: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
+}

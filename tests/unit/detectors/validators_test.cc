@@ -1,0 +1,266 @@
+#include "detectors/validators.h"
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "detectors/content_types.h"
+
+namespace exfiltap::detectors {
+namespace {
+
+// All card numbers below are synthetic: random digits with a Luhn check digit.
+
+TEST(LuhnTest, AcceptsValidNumber) {
+    EXPECT_TRUE(luhn_valid("4857083934735715"));
+}
+
+TEST(LuhnTest, RejectsChangedDigit) {
+    EXPECT_FALSE(luhn_valid("4857083934735716"));
+}
+
+TEST(LuhnTest, RejectsNonDigits) {
+    EXPECT_FALSE(luhn_valid("4857 0839 3473 5715"));
+}
+
+TEST(LuhnTest, RejectsEmpty) {
+    EXPECT_FALSE(luhn_valid(""));
+}
+
+struct BrandCase {
+    const char* digits;
+    CardBrand brand;
+};
+
+class CardBrandTest : public ::testing::TestWithParam<BrandCase> {};
+
+TEST_P(CardBrandTest, MapsIinAndLengthToBrand) {
+    EXPECT_EQ(card_brand(GetParam().digits), GetParam().brand) << GetParam().digits;
+}
+
+INSTANTIATE_TEST_SUITE_P(KnownRanges, CardBrandTest,
+        ::testing::Values(BrandCase{"4526018159087", CardBrand::Visa},
+                BrandCase{"4857083934735715", CardBrand::Visa},
+                BrandCase{"4301661318609139096", CardBrand::Visa},
+                BrandCase{"5181909378657979", CardBrand::Mastercard},
+                BrandCase{"5554323194875741", CardBrand::Mastercard},
+                BrandCase{"2221194821993516", CardBrand::Mastercard},
+                BrandCase{"2720960308246289", CardBrand::Mastercard},
+                BrandCase{"349118625276019", CardBrand::Amex},
+                BrandCase{"379411294528379", CardBrand::Amex},
+                BrandCase{"6011821450361459", CardBrand::Discover},
+                BrandCase{"6011895559797114711", CardBrand::Discover},
+                BrandCase{"6440497465075292", CardBrand::Discover},
+                BrandCase{"65170342366712761", CardBrand::Discover},
+                BrandCase{"6221268426846567", CardBrand::Discover},
+                BrandCase{"6229253212233073", CardBrand::Discover},
+                BrandCase{"30092440268598", CardBrand::Diners},
+                BrandCase{"3059528907866661764", CardBrand::Diners},
+                BrandCase{"36337129765511", CardBrand::Diners},
+                BrandCase{"38031372159013", CardBrand::Diners},
+                BrandCase{"3909281590139624", CardBrand::Diners},
+                BrandCase{"3528459571177778", CardBrand::Jcb},
+                BrandCase{"3589412154728038528", CardBrand::Jcb},
+                BrandCase{"6280841485253889", CardBrand::UnionPay},
+                BrandCase{"6208539336338750046", CardBrand::UnionPay},
+                BrandCase{"501874395756", CardBrand::Maestro},
+                BrandCase{"5893511637265161", CardBrand::Maestro},
+                BrandCase{"6763513137353799072", CardBrand::Maestro},
+                BrandCase{"2200761222029721", CardBrand::Mir},
+                BrandCase{"2204997528820018266", CardBrand::Mir}));
+
+INSTANTIATE_TEST_SUITE_P(WrongLengthOrPrefix, CardBrandTest,
+        ::testing::Values(BrandCase{"433043483954860", CardBrand::None},  // Visa 15
+                BrandCase{"422172383783344", CardBrand::None},            // Visa 15
+                BrandCase{"487706589487", CardBrand::None},               // Visa 12
+                BrandCase{"3420579868282889", CardBrand::None},           // Amex 16
+                BrandCase{"2721072902227910", CardBrand::None},           // past 2720
+                BrandCase{"5080588871803348", CardBrand::None},           // 50, not Maestro
+                BrandCase{"3600635515053", CardBrand::None},              // Diners 13
+                BrandCase{"651131144024267", CardBrand::None},            // Discover 15
+                BrandCase{"624628897514026", CardBrand::None},            // UnionPay 15
+                BrandCase{"220061401419318", CardBrand::None},            // Mir 15
+                BrandCase{"1018780175989834", CardBrand::None},
+                BrandCase{"7478878384837263", CardBrand::None},
+                BrandCase{"8167513613412521", CardBrand::None},
+                BrandCase{"9134619013487043", CardBrand::None},
+                BrandCase{"48570839347", CardBrand::None},             // 11 digits
+                BrandCase{"48570839347357150000", CardBrand::None}));  // 20 digits
+
+class TestCardTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TestCardTest, RecognisesPublishedOrFillerNumber) {
+    EXPECT_TRUE(is_test_or_filler_card(GetParam())) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Published, TestCardTest,
+        ::testing::Values("4111111111111111", "4242424242424242", "4012888888881881",
+                "4222222222222", "5555555555554444", "5105105105105100", "378282246310005",
+                "371449635398431", "6011111111111117", "6011000990139424", "3530111333300000",
+                "3566002020360505", "30569309025904", "38520000023237", "2223003122003222",
+                "6200000000000005", "4000056655665556", "5200828282828210"));
+
+INSTANTIATE_TEST_SUITE_P(Filler, TestCardTest,
+        ::testing::Values(
+                "0000000000000000", "4444444444444", "1212121212121212", "4000000000000000000"));
+
+TEST(TestCardFilterTest, AcceptsOrdinaryNumber) {
+    EXPECT_FALSE(is_test_or_filler_card("4857083934735715"));
+}
+
+struct SsnCase {
+    const char* digits;
+    bool valid;
+};
+
+class SsnValidTest : public ::testing::TestWithParam<SsnCase> {};
+
+TEST_P(SsnValidTest, AppliesAreaGroupSerialRules) {
+    EXPECT_EQ(ssn_valid(GetParam().digits), GetParam().valid) << GetParam().digits;
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, SsnValidTest,
+        ::testing::Values(SsnCase{"152875870", true}, SsnCase{"728620275", true},
+                SsnCase{"293248826", true}, SsnCase{"323988460", true}, SsnCase{"899991234", true},
+                SsnCase{"000875870", false}, SsnCase{"666875870", false},
+                SsnCase{"900875870", false}, SsnCase{"999875870", false},
+                SsnCase{"152005870", false}, SsnCase{"152870000", false},
+                SsnCase{"078051120", false}, SsnCase{"219099999", false},
+                SsnCase{"15287587", false}, SsnCase{"15287587a", false}));
+
+struct ExtractCase {
+    std::string_view text;
+    const char* expected;  // digits, or "" when no card must be found
+    size_t end = 0;        // where the value ends; 0: after the text's last digit
+};
+
+// gtest finds its printer hook by this name.
+void PrintTo(  // NOLINT(readability-identifier-naming)
+        const ExtractCase& c, std::ostream* os) {
+    *os << '"' << c.text << '"';
+}
+
+class ExtractCardTest : public ::testing::TestWithParam<ExtractCase> {};
+
+// The match end sits right after the last digit of the text's last digit run.
+size_t last_digit_end(std::string_view text) {
+    const size_t last = text.find_last_of("0123456789");
+    return last == std::string_view::npos ? 0 : last + 1;
+}
+
+TEST_P(ExtractCardTest, ReadsCardEndingAtLastDigit) {
+    const ExtractCase& c = GetParam();
+    const size_t end = c.end != 0 ? c.end : last_digit_end(c.text);
+    const CardCandidate candidate = extract_card(c.text, end, true);
+    const std::string_view expected(c.expected);
+    EXPECT_EQ(candidate.ok, !expected.empty());
+    if (candidate.ok) {
+        EXPECT_EQ(std::string_view(candidate.digits, candidate.len), expected);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Accepted, ExtractCardTest,
+        ::testing::Values(ExtractCase{"4857083934735715", "4857083934735715"},
+                ExtractCase{"visa 4539 0288 8491 8551.", "4539028884918551"},
+                ExtractCase{"mc=5176-1984-5869-7371\n", "5176198458697371"},
+                ExtractCase{"amex 3794 112945 28379 ", "379411294528379"},
+                ExtractCase{"discover:6011821450361459,", "6011821450361459"},
+                ExtractCase{"diners 3633 712976 5511", "36337129765511"},
+                ExtractCase{"jcb 3589 4121 5472 8038 528", "3589412154728038528"},
+                ExtractCase{"Amount 100 5335 7053 9761 6813", "5335705397616813"},
+                ExtractCase{"\"pan\":\"4736692368327661\"", "4736692368327661"},
+                ExtractCase{"-4857083934735715", "4857083934735715"}));
+
+INSTANTIATE_TEST_SUITE_P(NearMisses, ExtractCardTest,
+        ::testing::Values(ExtractCase{"4912048809700551", ""},                   // Luhn
+                ExtractCase{"id 49476253-8706-4936-ae97-868077e7b607", "", 21},  // UUID
+                ExtractCase{"ts=1767742334637 ", ""},                            // epoch ms
+                ExtractCase{"trace 9134619013487043", ""},                       // no IIN
+                ExtractCase{"x=-0.5333927856964011", ""},                        // decimal
+                ExtractCase{"===============4526788003826120489==", ""},         // MIME
+                ExtractCase{"TRANSACTION 422172383783344", ""},                  // length
+                ExtractCase{"4111111111111111", ""},                             // test PAN
+                ExtractCase{"4444444444444", ""},                                // filler
+                ExtractCase{"id_4857083934735715", ""},                          // word
+                ExtractCase{"a4857083934735715", ""},                            // word
+                ExtractCase{"948570839347357150", ""},                           // no IIN
+                ExtractCase{"12345678904857083934735715", ""},                   // 26 digits
+                ExtractCase{"4539 0288-8491 8551", ""},                          // mixed
+                ExtractCase{"4539  0288  8491  8551", ""},                       // doubled
+                ExtractCase{"45390 2888 4918 551", ""},                          // layout
+                ExtractCase{"4539 0288 8491 855 1", ""}));                       // layout
+
+TEST(ExtractCardBoundsTest, RejectsLetterAfterValue) {
+    EXPECT_FALSE(extract_card("4857083934735715x", 16, true).ok);
+}
+
+TEST(ExtractCardBoundsTest, RejectsEndOutsideText) {
+    EXPECT_FALSE(extract_card("4857083934735715", 17, true).ok);
+}
+
+TEST(ExtractCardBoundsTest, KeepsTestNumberWhenNotRejecting) {
+    const CardCandidate candidate = extract_card("4111111111111111", 16, false);
+    EXPECT_TRUE(candidate.ok);
+}
+
+struct SsnExtractCase {
+    std::string_view text;
+    const char* expected;
+};
+
+// gtest finds its printer hook by this name.
+void PrintTo(  // NOLINT(readability-identifier-naming)
+        const SsnExtractCase& c, std::ostream* os) {
+    *os << '"' << c.text << '"';
+}
+
+class ExtractSsnTest : public ::testing::TestWithParam<SsnExtractCase> {};
+
+TEST_P(ExtractSsnTest, ReadsSsnEndingAtLastDigit) {
+    const SsnExtractCase& c = GetParam();
+    const CardCandidate candidate = extract_ssn(c.text, last_digit_end(c.text));
+    const std::string_view expected(c.expected);
+    EXPECT_EQ(candidate.ok, !expected.empty());
+    if (candidate.ok) {
+        EXPECT_EQ(std::string_view(candidate.digits, candidate.len), expected);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Accepted, ExtractSsnTest,
+        ::testing::Values(SsnExtractCase{"152-87-5870", "152875870"},
+                SsnExtractCase{"ssn: 728-62-0275\n", "728620275"},
+                SsnExtractCase{"SSN 293 24 8826.", "293248826"},
+                SsnExtractCase{"(323-98-8460)", "323988460"}));
+
+INSTANTIATE_TEST_SUITE_P(Rejected, ExtractSsnTest,
+        ::testing::Values(SsnExtractCase{"000-87-5870", ""}, SsnExtractCase{"666-87-5870", ""},
+                SsnExtractCase{"912-87-5870", ""}, SsnExtractCase{"152-00-5870", ""},
+                SsnExtractCase{"152-87-0000", ""}, SsnExtractCase{"078-05-1120", ""},
+                SsnExtractCase{"111-11-1111", ""}, SsnExtractCase{"152-87 5870", ""},
+                SsnExtractCase{"152875870", ""}, SsnExtractCase{"1-152-87-5870", ""},
+                SsnExtractCase{"9152-87-5870", ""}, SsnExtractCase{"x152-87-5870", ""},
+                SsnExtractCase{"12 152 87 5870", ""}, SsnExtractCase{"152-87-5870a", ""}));
+
+TEST(ContentTypesTest, NamesRoundTrip) {
+    ContentClass cls = ContentClass::PaymentCard;
+    EXPECT_TRUE(content_class_from_name("us_ssn", cls));
+    EXPECT_EQ(cls, ContentClass::UsSsn);
+    EXPECT_EQ(content_class_name(ContentClass::PaymentCard), "payment_card");
+    Severity severity = Severity::Low;
+    EXPECT_TRUE(severity_from_name("critical", severity));
+    EXPECT_EQ(severity, Severity::Critical);
+    EXPECT_EQ(severity_name(Severity::Medium), "medium");
+    EXPECT_EQ(confidence_name(Confidence::High), "high");
+}
+
+TEST(ContentTypesTest, RejectsUnknownNames) {
+    ContentClass cls = ContentClass::PaymentCard;
+    Severity severity = Severity::Low;
+    EXPECT_FALSE(content_class_from_name("iban", cls));
+    EXPECT_FALSE(severity_from_name("urgent", severity));
+}
+
+}  // namespace
+}  // namespace exfiltap::detectors
