@@ -131,6 +131,7 @@ struct Entry {
     std::string name;
     YAML::Node value;
     Where where;
+    int key_line = -1;
 };
 
 /// The entries of a map section, with unknown, reserved and duplicate keys reported. A null
@@ -153,7 +154,7 @@ std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const 
             problems.add({where.path, line}, "keys must be plain names, got " + describe(key));
             continue;
         }
-        Entry entry{key.Scalar(), it->second, {}};
+        Entry entry{key.Scalar(), it->second, {}, line};
         entry.where.path = where.path.empty() ? entry.name : where.path + "." + entry.name;
         entry.where.line = line;
         if (std::find(reserved.begin(), reserved.end(), entry.name) != reserved.end()) {
@@ -169,7 +170,7 @@ std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const 
                 [&](const Entry& other) { return other.name == entry.name; });
         if (first != entries.end()) {
             problems.add(entry.where,
-                    "duplicate key (first on line " + std::to_string(first->where.line + 1) + ")");
+                    "duplicate key (first on line " + std::to_string(first->key_line + 1) + ")");
             continue;
         }
         // Type errors point at the value, except an empty one: its mark is the next token.

@@ -1,5 +1,6 @@
 #include "dataplane/flow_table.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -35,6 +36,8 @@ FlowKey make_flow_key(const PacketInfo& info, bool vlan_in_key, bool& src_is_lo)
 
 namespace {
 
+constexpr uint32_t kMinHashEntries = 16;
+
 uint32_t flow_key_hash(const void* key, uint32_t len, uint32_t seed) {
     return rte_hash_crc(key, len, seed);
 }
@@ -52,7 +55,10 @@ std::unique_ptr<FlowTable> FlowTable::create(const char* name, const FlowTableCo
     std::unique_ptr<FlowTable> table(new FlowTable(config, handler));
     rte_hash_parameters params{};
     params.name = name;
-    params.entries = config.capacity;
+    // rte_hash wants at least a bucket's worth of entries; the array matches the hash, the
+    // active limit stays `capacity`.
+    table->slots_ = std::max<uint32_t>(config.capacity, kMinHashEntries);
+    params.entries = table->slots_;
     params.key_len = sizeof(FlowKey);
     params.hash_func = flow_key_hash;
     params.hash_func_init_val = 0;
@@ -65,13 +71,13 @@ std::unique_ptr<FlowTable> FlowTable::create(const char* name, const FlowTableCo
         return nullptr;
     }
     void* mem = rte_zmalloc_socket(
-            name, sizeof(Flow) * config.capacity, RTE_CACHE_LINE_SIZE, config.socket_id);
+            name, sizeof(Flow) * table->slots_, RTE_CACHE_LINE_SIZE, config.socket_id);
     if (mem == nullptr) {
         *error = "no memory for the flow array (raise dpdk.memory_mb or lower flows.table_size)";
         return nullptr;
     }
     table->flows_ = static_cast<Flow*>(mem);
-    for (uint32_t i = 0; i < config.capacity; ++i) {
+    for (uint32_t i = 0; i < table->slots_; ++i) {
         new (&table->flows_[i]) Flow();
     }
     return table;
@@ -152,7 +158,7 @@ uint32_t FlowTable::lookup_or_create(const FlowKey& key, uint64_t now_ns, bool& 
         return kNoFlow;
     }
     pos = rte_hash_add_key_with_hash(hash_, &key, sig);
-    if (pos < 0 || static_cast<uint32_t>(pos) >= config_.capacity) {
+    if (pos < 0 || static_cast<uint32_t>(pos) >= slots_) {
         if (pos >= 0) {
             rte_hash_del_key_with_hash(hash_, &key, sig);
         }

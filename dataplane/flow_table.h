@@ -140,6 +140,7 @@ private:
     FlowEndHandler& handler_;
     rte_hash* hash_ = nullptr;
     Flow* flows_ = nullptr;
+    uint32_t slots_ = 0;  // entries of the hash and the flow array (>= capacity)
     std::array<uint32_t, kTimeoutClassCount> head_{};
     std::array<uint32_t, kTimeoutClassCount> tail_{};
     uint32_t active_ = 0;

@@ -276,6 +276,11 @@ TEST(ConfigTest, DuplicateKeyIsRejected) {
             "test.yaml:3: workers.count: duplicate key (first on line 2)");
 }
 
+TEST(ConfigTest, DuplicateSectionNamesFirstKeyLine) {
+    EXPECT_EQ(parse_error("flows:\n  table_size: 128\nflows:\n  table_size: 256\n"),
+            "test.yaml:3: flows: duplicate key (first on line 1)");
+}
+
 TEST(ConfigTest, TopLevelMustBeMap) {
     EXPECT_EQ(parse_error("- a\n- b\n"), "test.yaml:1: expected a map of keys, got a list");
 }
