@@ -21,8 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
         "${missing[@]}" >/dev/null
 fi
 
+log="$build.setup.log"
 if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" >/dev/null
+    meson setup "$build" >"$log" 2>&1 || { cat "$log"; echo "setup: meson setup failed"; exit 1; }
 fi
-ninja -C "$build" >/dev/null
+ninja -C "$build" >"$log" 2>&1 || { tail -50 "$log"; echo "setup: build failed"; exit 1; }
 echo "setup: built $build/control/exfiltap"

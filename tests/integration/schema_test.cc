@@ -1,0 +1,137 @@
+// Every record a run writes, held to the schemas in schema/ (DESIGN.md "Outputs"): each alert
+// line and the summary, on captures that raise alerts and on real ones that raise none.
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+#include "tests/schema_validator.h"
+
+namespace exfiltap::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+nlohmann::json load_schema(const std::string& name) {
+    std::ifstream in(std::string(EXFILTAP_SOURCE_ROOT) + "/schema/" + name);
+    return nlohmann::json::parse(in, nullptr, false);  // discarded when missing or not JSON
+}
+
+/// An alert as c01a gives it, to break one field at a time.
+nlohmann::json hand_made_alert() {
+    return nlohmann::json::parse(R"({
+        "timestamp": "2026-01-01T00:00:00.001200+0000", "flow_id": 3704072288566913,
+        "event_type": "alert", "src_ip": "10.20.1.15", "src_port": 52600,
+        "dest_ip": "203.0.113.80", "dest_port": 80, "proto": "TCP",
+        "community_id": "1:cJ3Z4/ShvRWwM6Jw4U+tSl2QyO8=",
+        "alert": {"action": "allowed", "signature_id": 2100001,
+            "signature": "EXFIL payment card number sent to an external network",
+            "category": "Data Exfiltration", "severity": 2},
+        "exfil": {"detector": "content", "class": "payment_card", "confidence": "high",
+            "bytes": 193, "count": 1, "sample": "************5715",
+            "sample_hmac": "769e2c8aec6906edf1b4cdcf3d28b1fcb507a8575369e0b4dd0fba96e611013e"}
+    })");
+}
+
+class SchemaTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        alert_schema_ = load_schema("alert.schema.json");
+        summary_schema_ = load_schema("summary.schema.json");
+        ASSERT_TRUE(alert_schema_.is_object()) << "schema/alert.schema.json missing or not JSON";
+        ASSERT_TRUE(summary_schema_.is_object())
+                << "schema/summary.schema.json missing or not JSON";
+    }
+
+    /// Runs the capture and validates the summary and every alert line it wrote.
+    RunOutput run_and_validate(const std::string& pcap) {
+        RunOutput run = run_exfiltap(pcap);
+        EXPECT_EQ(run.exit_code, 0) << run.out;
+        EXPECT_TRUE(run.summary.is_object()) << "no summary written: " << run.out;
+        EXPECT_THAT(validate(summary_schema_, run.summary), IsEmpty()) << run.summary.dump(2);
+        for (size_t i = 0; i < run.alerts.size(); ++i) {
+            EXPECT_THAT(validate(alert_schema_, run.alerts[i]), IsEmpty())
+                    << "alert line " << i + 1 << ": " << run.alerts[i].dump();
+        }
+        // Every line the run wrote was read (and so validated): the file and the count agree.
+        if (run.summary.is_object() && run.summary["alerts"].is_object()) {
+            uint64_t counted = 0;
+            for (const auto& [cls, n] : run.summary["alerts"].items()) {
+                counted += n.get<uint64_t>();
+            }
+            EXPECT_EQ(run.alerts.size(), counted);
+        }
+        return run;
+    }
+
+    nlohmann::json alert_schema_;
+    nlohmann::json summary_schema_;
+};
+
+TEST_F(SchemaTest, DemoCaptureAlertsAndSummaryMatch) {
+    const char* pcap = getenv("EXFILTAP_DEMO_PCAP");
+    ASSERT_NE(pcap, nullptr) << "EXFILTAP_DEMO_PCAP not set";
+    const RunOutput run = run_and_validate(pcap);
+    EXPECT_FALSE(run.alerts.empty());
+}
+
+TEST_F(SchemaTest, PanSplitAcrossSegmentsAlertMatches) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c01a_pan_split_2seg.pcap");
+    const RunOutput run = run_and_validate(pcap);
+    EXPECT_EQ(run.alerts.size(), 1U);
+}
+
+TEST_F(SchemaTest, QinqAlertWithVlanIdsMatches) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c06_qinq_88a8_ssn.pcap");
+    const RunOutput run = run_and_validate(pcap);
+    ASSERT_EQ(run.alerts.size(), 1U);
+    EXPECT_TRUE(run.alerts[0].contains("vlan")) << "the vlan field went unchecked";
+}
+
+TEST_F(SchemaTest, SmtpPanFormatAlertsMatch) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c14_pan_formats_smtp.pcap");
+    const RunOutput run = run_and_validate(pcap);
+    EXPECT_FALSE(run.alerts.empty());
+}
+
+class SchemaQuietCaptureTest : public SchemaTest,
+                               public ::testing::WithParamInterface<std::string> {};
+
+// Real traffic with malformed packets: the summary's malformed map is filled, no alert written.
+TEST_P(SchemaQuietCaptureTest, SummaryWithMalformedCountsMatches) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/" + GetParam());
+    const RunOutput run = run_and_validate(pcap);
+    EXPECT_TRUE(run.alerts.empty());
+    EXPECT_FALSE(run.summary["malformed"].empty()) << "the malformed map went unchecked";
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, SchemaQuietCaptureTest,
+        ::testing::Values("ndpi_mixed-1kxun.pcap", "ndpi_fuzz-bigendian.pcap"));
+
+TEST_F(SchemaTest, HandMadeAlertMatches) {
+    EXPECT_THAT(validate(alert_schema_, hand_made_alert()), IsEmpty());
+}
+
+TEST_F(SchemaTest, AlertWithWholeCardNumberAsSampleFails) {
+    nlohmann::json alert = hand_made_alert();
+    alert["exfil"]["sample"] = "4857083934735715";
+    EXPECT_THAT(validate(alert_schema_, alert),
+            ElementsAre(HasSubstr("/exfil/sample: does not match pattern")));
+}
+
+TEST_F(SchemaTest, AlertWithUndeclaredFieldFails) {
+    nlohmann::json alert = hand_made_alert();
+    alert["exfil"]["payload"] = "4857083934735715";
+    EXPECT_THAT(validate(alert_schema_, alert),
+            ElementsAre("/exfil/payload: additional property not allowed"));
+}
+
+}  // namespace
+}  // namespace exfiltap::testing
