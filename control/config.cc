@@ -422,6 +422,26 @@ void apply_content(Problems& problems, const Entry& section, detectors::ContentC
     }
 }
 
+void apply_exceptions(
+        Problems& problems, const Entry& section, dataplane::ExceptionPolicy& policy) {
+    const auto entries = entries_of(problems, section.value, section.where,
+            std::span(dataplane::kExceptionReasonNames.begin(),
+                    dataplane::kExceptionReasonNames.size()));
+    for (const auto& entry : entries) {
+        const auto* it = std::find(dataplane::kExceptionReasonNames.begin(),
+                dataplane::kExceptionReasonNames.end(), entry.name);
+        const auto index = static_cast<size_t>(it - dataplane::kExceptionReasonNames.begin());
+        const std::string text = entry.value.IsScalar() ? lower(entry.value.Scalar()) : "";
+        if (text == "forward") {
+            policy.drop[index] = false;
+        } else if (text == "drop") {
+            policy.drop[index] = true;
+        } else {
+            problems.add(entry.where, "expected forward or drop, got " + describe(entry.value));
+        }
+    }
+}
+
 void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outputs) {
     const auto entries = entries_of(problems, section.value, section.where, {"alerts_file"},
             {"flow_records", "syslog", "cef", "redis", "evidence"});
@@ -434,9 +454,9 @@ void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outp
 /// whole files (onto the defaults) and for --set (onto the loaded config).
 void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
     const auto entries = entries_of(problems, root, {"", 0},
-            {"dpdk", "workers", "networks", "flows", "content", "outputs", "state_dir"},
-            {"ports", "assets", "behaviour", "edm", "exceptions", "response", "metrics",
-                    "control"});
+            {"dpdk", "workers", "networks", "flows", "content", "exceptions", "outputs",
+                    "state_dir"},
+            {"ports", "assets", "behaviour", "edm", "response", "metrics", "control"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "dpdk") {
@@ -449,6 +469,8 @@ void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
             apply_flows(problems, entry, config.flows);
         } else if (name == "content") {
             apply_content(problems, entry, config.content);
+        } else if (name == "exceptions") {
+            apply_exceptions(problems, entry, config.exceptions);
         } else if (name == "outputs") {
             apply_outputs(problems, entry, config.outputs);
         } else if (name == "state_dir") {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "dataplane/exception_policy.h"
 #include "detectors/content_types.h"
 
 namespace exfiltap::control {
@@ -67,6 +68,8 @@ struct Config {
     FlowsConfig flows;
     detectors::ContentConfig content;
     OutputsConfig outputs;
+    /// Action per exception reason (DESIGN.md "Exception policy").
+    dataplane::ExceptionPolicy exceptions;
     std::string state_dir = "/var/lib/exfiltap";
 
     /// True when the address is inside one of internal_networks.

@@ -78,6 +78,8 @@ struct Flow {
     TimeoutClass timeout_class = TimeoutClass::Other;
     bool syn_seen = false;
     bool rst_seen = false;
+    /// Findings or anomalies were reported: the control side gets a flow-end event.
+    bool reported = false;
     std::array<FlowDirection, 2> dir{};
 };
 static_assert(sizeof(Flow) <= 256, "DESIGN.md budget: 256 bytes a flow");

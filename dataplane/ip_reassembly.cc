@@ -549,13 +549,134 @@ ReassembledFrame IpReassembler::rebuild(uint32_t slot) noexcept {
     return ReassembledFrame{out, d.header_len + d.end};
 }
 
-ReassemblyResult IpReassembler::fail(
-        uint32_t slot, FragmentStatus status, uint64_t& counter) noexcept {
-    ++counter;
-    give_up(slot);
-    ReassemblyResult result;
-    result.status = status;
-    return result;
+uint64_t* IpReassembler::counter(FragmentStatus status) noexcept {
+    switch (status) {
+    case FragmentStatus::Duplicate:
+        return &stats_.duplicates;
+    case FragmentStatus::Overlap:
+        return &stats_.overlaps;
+    case FragmentStatus::ConflictingOverlap:
+        return &stats_.conflicting_overlaps;
+    case FragmentStatus::TooManyFragments:
+        return &stats_.too_many_fragments;
+    case FragmentStatus::Oversize:
+        return &stats_.oversize;
+    case FragmentStatus::MemoryExhausted:
+        return &stats_.memory_exhausted;
+    case FragmentStatus::DatagramFailed:
+        return &stats_.discarded;
+    case FragmentStatus::Invalid:
+        return &stats_.invalid;
+    case FragmentStatus::Held:
+    case FragmentStatus::NotFragment:
+        break;
+    }
+    return nullptr;
+}
+
+uint32_t IpReassembler::lookup(const Key& key, uint64_t now_ns) noexcept {
+    const uint32_t hash = hash_words(&key, sizeof(Key), config_.hash_seed);
+    const uint32_t slot = find(key, hash);
+    if (slot == kNone) {
+        return create(key, hash, now_ns);
+    }
+    if (!expired(slot, now_ns)) {
+        return slot;
+    }
+    if (datagrams_[slot].state == DatagramState::Active) {
+        ++stats_.timed_out;
+    }
+    release(slot);
+    return create(key, hash, now_ns);
+}
+
+// Anything that leaves two ways to read the datagram: a size past its limits, a second end,
+// bytes past the end.
+FragmentStatus IpReassembler::check_bounds(uint32_t slot, const Fragment& frag) const noexcept {
+    const Datagram& d = datagrams_[slot];
+    const uint32_t frag_end = frag.offset + frag.len;
+    const uint32_t held_end = d.range_count == 0 ? 0 : ranges(slot)[d.range_count - 1].end;
+    const bool end_known = d.end != kUnknownEnd;
+    const uint32_t cap = limit(slot, frag);
+    if (frag_end > cap || held_end > cap || (end_known && d.end > cap)) {
+        return FragmentStatus::Oversize;
+    }
+    if (frag.more) {
+        return end_known && frag_end > d.end ? FragmentStatus::Invalid : FragmentStatus::Held;
+    }
+    return (end_known && d.end != frag_end) || held_end > frag_end ? FragmentStatus::Invalid
+                                                                   : FragmentStatus::Held;
+}
+
+// Compares the fragment with the held bytes it shares; returns how many it shares and sets
+// `conflict` when one of them differs.
+uint32_t IpReassembler::compare_shared(
+        uint32_t slot, const Fragment& frag, bool& conflict) const noexcept {
+    const Range* r = ranges(slot);
+    const uint32_t frag_end = frag.offset + frag.len;
+    uint32_t shared = 0;
+    conflict = false;
+    for (uint32_t i = 0; i < datagrams_[slot].range_count && r[i].begin < frag_end; ++i) {
+        const uint32_t b = std::max(r[i].begin, frag.offset);
+        const uint32_t e = std::min(r[i].end, frag_end);
+        if (b < e) {
+            shared += e - b;
+            conflict = conflict || !held_equal(slot, b, frag.data + (b - frag.offset), e - b);
+        }
+    }
+    return shared;
+}
+
+// Writes the bytes of the fragment no held range has (the first copy of a byte stays).
+void IpReassembler::write_new(uint32_t slot, const Fragment& frag) noexcept {
+    const Range* r = ranges(slot);
+    const uint32_t frag_end = frag.offset + frag.len;
+    uint32_t cur = frag.offset;
+    for (uint32_t i = 0; i < datagrams_[slot].range_count && r[i].begin < frag_end; ++i) {
+        if (r[i].end <= cur) {
+            continue;
+        }
+        if (r[i].begin > cur) {
+            write(slot, cur, frag.data + (cur - frag.offset), r[i].begin - cur);
+        }
+        cur = r[i].end;
+    }
+    if (cur < frag_end) {
+        write(slot, cur, frag.data + (cur - frag.offset), frag_end - cur);
+    }
+    add_range(slot, frag.offset, frag_end);
+}
+
+FragmentStatus IpReassembler::take(
+        uint32_t slot, const uint8_t* frame, const Fragment& frag) noexcept {
+    Datagram& d = datagrams_[slot];
+    bool conflict = false;
+    const uint32_t shared = compare_shared(slot, frag, conflict);
+    FragmentStatus status = FragmentStatus::Duplicate;
+    if (shared < frag.len) {
+        if (d.fragments >= config_.max_fragments_per_datagram) {
+            return FragmentStatus::TooManyFragments;
+        }
+        if (!reserve_pages(slot, frag.offset, frag.offset + frag.len)) {
+            return FragmentStatus::MemoryExhausted;
+        }
+        write_new(slot, frag);
+        ++d.fragments;
+        if (frag.offset == 0 && !d.header_saved) {
+            save_header(slot, frame, frag);
+        }
+        status = shared == 0 ? FragmentStatus::Held : FragmentStatus::Overlap;
+    }
+    if (!frag.more) {
+        d.end = frag.offset + frag.len;
+    }
+    return conflict ? FragmentStatus::ConflictingOverlap : status;
+}
+
+bool IpReassembler::complete(uint32_t slot) const noexcept {
+    const Datagram& d = datagrams_[slot];
+    return d.end != kUnknownEnd && d.header_saved && d.range_count == 1
+            && ranges(slot)[0].begin == 0 && ranges(slot)[0].end == d.end;
 }
 
 ReassemblyResult IpReassembler::add(
@@ -566,108 +687,45 @@ ReassemblyResult IpReassembler::add(
     }
     ++stats_.fragments;
 
-    // Check the fragment on its own; a bad one changes no datagram.
+    // Check the fragment on its own: a bad one changes no datagram.
     Fragment frag;
     Key key{};
     if (!parse(frame, len, info, frag, key) || frag.len == 0 || (frag.more && frag.len % 8 != 0)
             || (frag.offset == 0 && frag.header_len > kMaxHeaderBytes)) {
-        ++stats_.invalid;
         result.status = FragmentStatus::Invalid;
+        ++stats_.invalid;
         return result;
     }
-    const uint32_t frag_end = frag.offset + frag.len;
 
-    // Find or start its datagram.
-    const uint32_t hash = hash_words(&key, sizeof(Key), config_.hash_seed);
-    uint32_t slot = find(key, hash);
-    if (slot != kNone && expired(slot, now_ns)) {
-        if (datagrams_[slot].state == DatagramState::Active) {
-            ++stats_.timed_out;
-        }
-        release(slot);
-        slot = kNone;
-    }
-    if (slot == kNone) {
-        slot = create(key, hash, now_ns);
-    }
-    Datagram& d = datagrams_[slot];
-    if (d.state == DatagramState::Failed) {
-        ++stats_.discarded;
+    // Find or start its datagram; one given up earlier only counts it.
+    const uint32_t slot = lookup(key, now_ns);
+    if (datagrams_[slot].state == DatagramState::Failed) {
         result.status = FragmentStatus::DatagramFailed;
+        ++stats_.discarded;
         return result;
     }
 
-    // Size and end: anything that leaves two ways to read the datagram gives it up.
-    const uint32_t held_end = d.range_count == 0 ? 0 : ranges(slot)[d.range_count - 1].end;
-    const uint32_t cap = limit(slot, frag);
-    if (frag_end > cap || held_end > cap || (d.end != kUnknownEnd && d.end > cap)) {
-        return fail(slot, FragmentStatus::Oversize, stats_.oversize);
+    // Keep its new bytes, or give the datagram up.
+    result.status = check_bounds(slot, frag);
+    if (result.status == FragmentStatus::Held) {
+        result.status = take(slot, frame, frag);
     }
-    const bool end_conflict = frag.more
-            ? d.end != kUnknownEnd && frag_end > d.end
-            : (d.end != kUnknownEnd && d.end != frag_end) || held_end > frag_end;
-    if (end_conflict) {
-        return fail(slot, FragmentStatus::Invalid, stats_.invalid);
+    if (uint64_t* reason = counter(result.status); reason != nullptr) {
+        ++*reason;
     }
-
-    // Compare with the held bytes it shares; the first copy stays.
-    const Range* r = ranges(slot);
-    uint32_t shared = 0;
-    bool conflict = false;
-    for (uint32_t i = 0; i < d.range_count && r[i].begin < frag_end; ++i) {
-        const uint32_t b = std::max(r[i].begin, frag.offset);
-        const uint32_t e = std::min(r[i].end, frag_end);
-        if (b < e) {
-            shared += e - b;
-            conflict = conflict || !held_equal(slot, b, frag.data + (b - frag.offset), e - b);
-        }
-    }
-
-    // Keep its new bytes.
-    if (shared < frag.len) {
-        if (d.fragments >= config_.max_fragments_per_datagram) {
-            return fail(slot, FragmentStatus::TooManyFragments, stats_.too_many_fragments);
-        }
-        if (!reserve_pages(slot, frag.offset, frag_end)) {
-            return fail(slot, FragmentStatus::MemoryExhausted, stats_.memory_exhausted);
-        }
-        uint32_t cur = frag.offset;
-        for (uint32_t i = 0; i < d.range_count && r[i].begin < frag_end; ++i) {
-            if (r[i].end <= cur) {
-                continue;
-            }
-            if (r[i].begin > cur) {
-                write(slot, cur, frag.data + (cur - frag.offset), r[i].begin - cur);
-            }
-            cur = r[i].end;
-        }
-        if (cur < frag_end) {
-            write(slot, cur, frag.data + (cur - frag.offset), frag_end - cur);
-        }
-        add_range(slot, frag.offset, frag_end);
-        ++d.fragments;
-        if (frag.offset == 0 && !d.header_saved) {
-            save_header(slot, frame, frag);
-        }
-        result.status = shared == 0 ? FragmentStatus::Held : FragmentStatus::Overlap;
-    } else {
-        result.status = FragmentStatus::Duplicate;
-    }
-    if (conflict) {
-        result.status = FragmentStatus::ConflictingOverlap;
-        ++stats_.conflicting_overlaps;
-    } else if (result.status == FragmentStatus::Overlap) {
-        ++stats_.overlaps;
-    } else if (result.status == FragmentStatus::Duplicate) {
-        ++stats_.duplicates;
-    }
-    if (!frag.more) {
-        d.end = frag_end;
+    switch (result.status) {
+    case FragmentStatus::TooManyFragments:
+    case FragmentStatus::Oversize:
+    case FragmentStatus::MemoryExhausted:
+    case FragmentStatus::Invalid:
+        give_up(slot);
+        return result;
+    default:
+        break;
     }
 
     // Complete: one range from 0 to the known end.
-    if (d.end != kUnknownEnd && d.header_saved && d.range_count == 1 && ranges(slot)[0].begin == 0
-            && ranges(slot)[0].end == d.end) {
+    if (complete(slot)) {
         result.frame = rebuild(slot);
         ++stats_.datagrams_completed;
         release(slot);

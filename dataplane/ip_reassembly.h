@@ -130,6 +130,8 @@ public:
     ~IpReassembler();
     IpReassembler(const IpReassembler&) = delete;
     IpReassembler& operator=(const IpReassembler&) = delete;
+    IpReassembler(IpReassembler&&) = delete;
+    IpReassembler& operator=(IpReassembler&&) = delete;
 
     /// Takes a copy of the fragment in `frame` (`len` captured bytes) that decode_packet()
     /// described in `info`. The key is (IP version, source, destination, id, IPv4 protocol,
@@ -188,7 +190,14 @@ private:
     uint32_t limit(uint32_t slot, const Fragment& frag) const noexcept;
     void save_header(uint32_t slot, const uint8_t* frame, const Fragment& frag) noexcept;
     ReassembledFrame rebuild(uint32_t slot) noexcept;
-    ReassemblyResult fail(uint32_t slot, FragmentStatus status, uint64_t& counter) noexcept;
+    uint32_t lookup(const Key& key, uint64_t now_ns) noexcept;
+    FragmentStatus check_bounds(uint32_t slot, const Fragment& frag) const noexcept;
+    uint32_t compare_shared(uint32_t slot, const Fragment& frag, bool& conflict) const noexcept;
+    void write_new(uint32_t slot, const Fragment& frag) noexcept;
+    FragmentStatus take(uint32_t slot, const uint8_t* frame, const Fragment& frag) noexcept;
+    bool complete(uint32_t slot) const noexcept;
+    /// The stats field counting `status`, or nullptr (Held, NotFragment).
+    uint64_t* counter(FragmentStatus status) noexcept;
 
     Range* ranges(uint32_t slot) noexcept;
     const Range* ranges(uint32_t slot) const noexcept;

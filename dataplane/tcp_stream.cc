@@ -61,6 +61,10 @@ void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq, std::span<const
         const int32_t ahead = seq_diff(seq, dir.next_seq);
         if (ahead <= 0) {
             const auto skip = static_cast<uint32_t>(-static_cast<int64_t>(ahead));
+            const auto old_len = static_cast<uint32_t>(std::min<size_t>(skip, payload.size()));
+            if (old_len > 0 && !sink.same_as_delivered(skip, payload.first(old_len))) {
+                ++stats.conflicting_overlaps;
+            }
             if (skip >= payload.size()) {
                 stats.retransmitted_bytes += payload.size();
                 return;

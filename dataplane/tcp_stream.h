@@ -55,6 +55,15 @@ class StreamSink {
 public:
     virtual void deliver(std::span<const uint8_t> bytes, bool gap_before) noexcept = 0;
 
+    /// A retransmission carries `bytes` that start `back` bytes before the end of what was
+    /// delivered. False when the sink still has those bytes and they differ (a conflicting
+    /// overlap). Sinks that keep nothing answer true.
+    virtual bool same_as_delivered(uint32_t back, std::span<const uint8_t> bytes) noexcept {
+        (void)back;
+        (void)bytes;
+        return true;
+    }
+
 protected:
     ~StreamSink() = default;
 };

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 #include <rte_cycles.h>
@@ -25,27 +26,58 @@ namespace {
 constexpr uint32_t kLinearBytes = 16384;
 // Flows ended per burst by idle expiry, so a time jump never stalls a burst.
 constexpr uint32_t kExpirePerPoll = 64;
+// Delivered bytes kept per inspected direction to judge retransmissions.
+constexpr size_t kRecentBytes = 128;
 
 }  // namespace
 
 struct Worker::PayloadState {
     detectors::ContentStream stream;
+    /// The last bytes delivered, to tell a faithful retransmission from a conflicting one.
+    std::array<uint8_t, kRecentBytes> recent{};
+    uint32_t recent_len = 0;
 };
 
 /// Hands in-order bytes from the reassembler to the direction's content stream.
 class Worker::ScanSink final : public StreamSink {
 public:
-    ScanSink(detectors::ContentStream& stream, hs_scratch* scratch,
-            detectors::FindingSink& findings, Counter& scanned) noexcept
-        : stream_(stream), scratch_(scratch), findings_(findings), scanned_(scanned) {}
+    ScanSink(PayloadState& state, hs_scratch* scratch, detectors::FindingSink& findings,
+            Counter& scanned) noexcept
+        : state_(state), scratch_(scratch), findings_(findings), scanned_(scanned) {}
 
     void deliver(std::span<const uint8_t> bytes, bool gap_before) noexcept override {
-        stream_.scan(bytes, scratch_, findings_, gap_before);
+        state_.stream.scan(bytes, scratch_, findings_, gap_before);
         scanned_.add(bytes.size());
+        remember(bytes, gap_before);
+    }
+
+    bool same_as_delivered(uint32_t back, std::span<const uint8_t> bytes) noexcept override {
+        if (back > state_.recent_len || back == 0) {
+            return true;  // older than what is kept: cannot tell
+        }
+        const size_t n = std::min<size_t>(back, bytes.size());
+        return std::memcmp(state_.recent.data() + (state_.recent_len - back), bytes.data(), n)
+                == 0;
     }
 
 private:
-    detectors::ContentStream& stream_;
+    void remember(std::span<const uint8_t> bytes, bool gap_before) noexcept {
+        if (gap_before) {
+            state_.recent_len = 0;
+        }
+        auto& recent = state_.recent;
+        if (bytes.size() >= recent.size()) {
+            std::memcpy(recent.data(), bytes.data() + bytes.size() - recent.size(), recent.size());
+            state_.recent_len = recent.size();
+            return;
+        }
+        const size_t keep = std::min<size_t>(state_.recent_len, recent.size() - bytes.size());
+        std::memmove(recent.data(), recent.data() + state_.recent_len - keep, keep);
+        std::memcpy(recent.data() + keep, bytes.data(), bytes.size());
+        state_.recent_len = static_cast<uint32_t>(keep + bytes.size());
+    }
+
+    PayloadState& state_;
     hs_scratch* scratch_;
     detectors::FindingSink& findings_;
     Counter& scanned_;
@@ -171,6 +203,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
     now_ns_ = std::max(now_ns_, burst_ns);
 
     // Decode, flows, detectors: packet by packet in burst order, as the stream needs.
+    std::array<bool, kBurstSize> drop{};
     for (uint16_t i = 0; i < count; ++i) {
         rte_mbuf* m = pkts[i];
         uint32_t len = rte_pktmbuf_pkt_len(m);
@@ -181,13 +214,24 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
         }
         counters_.rx_packets.add();
         counters_.rx_bytes.add(rte_pktmbuf_pkt_len(m));
-        if (frame != nullptr) {
-            handle_packet(m, frame, len, config_.lossless ? packet_time(m) : burst_ns);
+        ExceptionReason reason{};
+        if (frame != nullptr
+                && handle_packet(frame, len, config_.lossless ? packet_time(m) : burst_ns, reason)) {
+            drop[i] = apply_exception(reason);
         }
     }
 
-    // Transmit.
-    transmit(pkts, count);
+    // Transmit (or drop by verdict).
+    transmit(pkts, count, drop);
+}
+
+bool Worker::apply_exception(ExceptionReason reason) noexcept {
+    counters_.exceptions[static_cast<size_t>(reason)].add();
+    if (!config_.exceptions.drops(reason)) {
+        return false;
+    }
+    counters_.dropped[static_cast<size_t>(reason)].add();
+    return true;
 }
 
 bool Worker::checksum_acceptable(
@@ -232,32 +276,39 @@ void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is
             & ((uint64_t{1} << 52) - 1);
 }
 
-void Worker::handle_packet(
-        rte_mbuf* m, const uint8_t* frame, uint32_t len, uint64_t now_ns) noexcept {
-    (void)m;
+bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
+        ExceptionReason& reason) noexcept {
     PacketInfo info;
     if (!decode_packet(frame, len, info)) {
         counters_.malformed[static_cast<size_t>(info.malformed)].add();
-        return;
+        reason = ExceptionReason::Undecodable;
+        return true;
     }
     if (info.ip_version == 0) {
         counters_.non_ip.add();
-        return;
+        return false;
     }
     if (info.fragment) {
         // FIXIT-E(#3): inspect reassembled copies of fragments; forwarded as they came.
         counters_.fragments_uninspected.add();
-        return;
+        return false;
     }
     const bool inspectable = checksum_acceptable(frame, len, info);
 
     bool src_is_lo = false;
     const FlowKey key = make_flow_key(info, config_.flows.vlan_in_key, src_is_lo);
     bool created = false;
+    const uint64_t evicted_before = flows_->evicted_full();
     const uint32_t index = flows_->lookup_or_create(key, now_ns, created);
     if (index == kNoFlow) {
         counters_.flows_no_slot.add();
-        return;
+        reason = ExceptionReason::FlowTableFull;
+        return true;
+    }
+    bool exception = false;
+    if (flows_->evicted_full() != evicted_before) {
+        reason = ExceptionReason::FlowTableFull;
+        exception = true;
     }
     Flow& flow = flows_->flow(index);
     if (created) {
@@ -272,8 +323,8 @@ void Worker::handle_packet(
 
     TimeoutClass cls = TimeoutClass::Other;
     if (info.l4_proto == kProtoTcp) {
-        if (inspectable) {
-            handle_tcp(index, dir, info, frame, now_ns);
+        if (inspectable && handle_tcp(index, dir, info, frame, now_ns, reason)) {
+            exception = true;
         }
         const bool closed = flow.rst_seen || (flow.dir[0].tcp.fin_seen && flow.dir[1].tcp.fin_seen);
         cls = closed ? TimeoutClass::TcpClosed : TimeoutClass::TcpOpen;
@@ -281,10 +332,11 @@ void Worker::handle_packet(
         cls = TimeoutClass::Udp;
     }
     flows_->touch(index, now_ns, cls);
+    return exception;
 }
 
-void Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info,
-        const uint8_t* frame, uint64_t now_ns) noexcept {
+bool Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info,
+        const uint8_t* frame, uint64_t now_ns, ExceptionReason& reason) noexcept {
     Flow& flow = flows_->flow(flow_index);
     FlowDirection& d = flow.dir[dir];
     uint32_t seq = info.tcp_seq;
@@ -296,27 +348,43 @@ void Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& inf
     if ((info.tcp_flags & kTcpRst) != 0) {
         flow.rst_seen = true;
     }
-    if (info.payload_len > 0 && d.inspect && !d.uninspectable && !flow.rst_seen) {
-        PayloadState* state = payload_for(d);
-        if (state != nullptr) {
-            ScanSink sink(state->stream, config_.scratch, findings_, counters_.scanned_bytes);
-            TcpStreamStats stats;
-            reassembler_.on_segment(
-                    d.tcp, seq, {frame + info.payload_offset, info.payload_len}, sink, stats);
-            counters_.retransmitted_bytes.add(stats.retransmitted_bytes);
-            counters_.conflicting_overlaps.add(stats.conflicting_overlaps);
-            counters_.stream_gaps.add(stats.gaps);
-            counters_.stream_gap_bytes.add(stats.gap_bytes);
-            counters_.stream_memory_exhausted.add(stats.memory_exhausted);
-            d.gaps += static_cast<uint32_t>(stats.gaps);
-            if (findings_.count > 0 || findings_.overflow > 0) {
-                emit_findings(flow, dir, now_ns);
-            }
-        }
-    }
     if ((info.tcp_flags & kTcpFin) != 0) {
         d.tcp.fin_seen = true;
     }
+    if (info.payload_len == 0 || !d.inspect || flow.rst_seen) {
+        return false;
+    }
+    PayloadState* state = d.uninspectable ? nullptr : payload_for(d);
+    if (state == nullptr) {
+        reason = ExceptionReason::StreamMemoryExhausted;
+        return true;
+    }
+    ScanSink sink(*state, config_.scratch, findings_, counters_.scanned_bytes);
+    TcpStreamStats stats;
+    reassembler_.on_segment(
+            d.tcp, seq, {frame + info.payload_offset, info.payload_len}, sink, stats);
+    counters_.retransmitted_bytes.add(stats.retransmitted_bytes);
+    counters_.conflicting_overlaps.add(stats.conflicting_overlaps);
+    counters_.stream_gaps.add(stats.gaps);
+    counters_.stream_gap_bytes.add(stats.gap_bytes);
+    counters_.stream_memory_exhausted.add(stats.memory_exhausted);
+    d.gaps += static_cast<uint32_t>(stats.gaps);
+    if (findings_.count > 0 || findings_.overflow > 0) {
+        emit_findings(flow, dir, now_ns);
+    }
+    if (stats.conflicting_overlaps > 0) {
+        WorkerEvent event;
+        event.type = WorkerEvent::Type::Anomaly;
+        event.reason = ExceptionReason::ConflictingOverlap;
+        emit_event(flow, dir, now_ns, event);
+        reason = ExceptionReason::ConflictingOverlap;
+        return true;
+    }
+    if (stats.memory_exhausted > 0) {
+        reason = ExceptionReason::StreamMemoryExhausted;
+        return true;
+    }
+    return false;
 }
 
 Worker::PayloadState* Worker::payload_for(FlowDirection& dir) noexcept {
@@ -345,13 +413,14 @@ void Worker::release_payload(FlowDirection& dir) noexcept {
         return;
     }
     PayloadState& state = payload_[dir.payload_slot];
-    ScanSink sink(state.stream, config_.scratch, findings_, counters_.scanned_bytes);
+    ScanSink sink(state, config_.scratch, findings_, counters_.scanned_bytes);
     TcpStreamStats stats;
     reassembler_.flush(dir.tcp, sink, stats);
     counters_.stream_gaps.add(stats.gaps);
     counters_.stream_gap_bytes.add(stats.gap_bytes);
     dir.gaps += static_cast<uint32_t>(stats.gaps);
     state.stream.close(config_.scratch, findings_);
+    state.recent_len = 0;
     payload_free_.push_back(dir.payload_slot);
     dir.payload_slot = kNoPayload;
 }
@@ -362,62 +431,89 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
     } else if (reason == EvictReason::TableFull) {
         counters_.flows_evicted_full.add();
     }
+    const uint64_t end_ns = std::max(flow.last_ns, now_ns_);
     for (unsigned dir = 0; dir < 2; ++dir) {
         release_payload(flow.dir[dir]);
         if (findings_.count > 0 || findings_.overflow > 0) {
-            emit_findings(flow, dir, std::max(flow.last_ns, now_ns_));
+            emit_findings(flow, dir, end_ns);
         }
+    }
+    if (flow.reported) {
+        WorkerEvent event;
+        event.type = WorkerEvent::Type::FlowEnd;
+        emit_event(flow, 0, end_ns, event);
     }
 }
 
-void Worker::emit_findings(const Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
+void Worker::emit_event(const Flow& flow, unsigned dir, uint64_t now_ns,
+        WorkerEvent& event) noexcept {
     const bool sender_is_hi = (dir == 0) == (flow.client_is_hi != 0);
     const FlowDirection& d = flow.dir[dir];
+    event.ip_version = flow.key.ip_version;
+    event.proto = flow.key.proto;
+    event.src = sender_is_hi ? flow.key.addr_hi : flow.key.addr_lo;
+    event.dst = sender_is_hi ? flow.key.addr_lo : flow.key.addr_hi;
+    event.src_port = sender_is_hi ? flow.key.port_hi : flow.key.port_lo;
+    event.dst_port = sender_is_hi ? flow.key.port_lo : flow.key.port_hi;
+    event.vlan = {flow.key.vlan_outer, flow.key.vlan_inner};
+    event.vlan_count = static_cast<uint8_t>(
+            flow.key.vlan_inner != 0 ? 2 : (flow.key.vlan_outer != 0 ? 1 : 0));
+    event.time_ns = now_ns;
+    event.flow_id = flow.flow_id;
+    event.direction_bytes = d.payload_bytes;
+    while (rte_ring_enqueue_elem(config_.events, &event, sizeof(event)) != 0) {
+        if (!config_.lossless || shared_.stop.load(std::memory_order_relaxed)) {
+            counters_.events_dropped.add();
+            break;
+        }
+        rte_pause();  // offline: the control side drains; wait instead of losing it
+    }
+}
+
+void Worker::emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
     counters_.findings_lost.add(findings_.overflow);
+    flow.reported = true;
     for (size_t i = 0; i < findings_.count; ++i) {
-        const detectors::Finding& finding = findings_.items[i];
+        detectors::Finding& finding = findings_.items[i];
         counters_.findings[static_cast<size_t>(finding.cls)].add();
         WorkerEvent event;
         event.type = WorkerEvent::Type::Finding;
-        event.ip_version = flow.key.ip_version;
-        event.proto = flow.key.proto;
-        event.src = sender_is_hi ? flow.key.addr_hi : flow.key.addr_lo;
-        event.dst = sender_is_hi ? flow.key.addr_lo : flow.key.addr_hi;
-        event.src_port = sender_is_hi ? flow.key.port_hi : flow.key.port_lo;
-        event.dst_port = sender_is_hi ? flow.key.port_lo : flow.key.port_hi;
-        event.vlan = {flow.key.vlan_outer, flow.key.vlan_inner};
-        event.vlan_count = static_cast<uint8_t>(
-                flow.key.vlan_inner != 0 ? 2 : (flow.key.vlan_outer != 0 ? 1 : 0));
-        event.time_ns = now_ns;
-        event.flow_id = flow.flow_id;
-        event.direction_bytes = d.payload_bytes;
         event.finding = finding;
-        while (rte_ring_enqueue_elem(config_.events, &event, sizeof(event)) != 0) {
-            if (!config_.lossless || shared_.stop.load(std::memory_order_relaxed)) {
-                counters_.events_dropped.add();
-                break;
-            }
-            rte_pause();  // offline: the control side drains; wait instead of losing it
-        }
+        emit_event(flow, dir, now_ns, event);
         // The value crossed to the control ring; do not leave it in worker memory.
-        findings_.items[i].value.fill(0);
+        finding.value.fill(0);
+        event.finding.value.fill(0);
     }
     findings_.clear();
 }
 
-void Worker::transmit(rte_mbuf** pkts, uint16_t count) noexcept {
-    uint16_t sent = 0;
+void Worker::transmit(rte_mbuf** pkts, uint16_t count,
+        const std::array<bool, kBurstSize>& drop) noexcept {
+    // Dropped packets: offline they still travel to the writer, marked, so it knows the
+    // capture position is settled; live they are freed.
+    std::array<rte_mbuf*, kBurstSize> out{};
+    uint16_t n = 0;
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < count; ++i) {
-        bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        if (drop[i]) {
+            if (!config_.lossless) {
+                rte_pktmbuf_free(pkts[i]);
+                continue;
+            }
+            packet_meta(pkts[i], config_.meta_offset).flags |= kMetaDropped;
+        } else {
+            bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        }
+        out[n++] = pkts[i];
     }
-    while (sent < count) {
-        sent += rte_eth_tx_burst(config_.tx_port, config_.tx_queue, pkts + sent, count - sent);
-        if (sent < count && (!config_.lossless || shared_.stop.load(std::memory_order_relaxed))) {
-            rte_pktmbuf_free_bulk(pkts + sent, count - sent);
+    uint16_t sent = 0;
+    while (sent < n) {
+        sent += rte_eth_tx_burst(config_.tx_port, config_.tx_queue, out.data() + sent, n - sent);
+        if (sent < n && (!config_.lossless || shared_.stop.load(std::memory_order_relaxed))) {
+            rte_pktmbuf_free_bulk(out.data() + sent, n - sent);
             break;
         }
-        if (sent < count) {
+        if (sent < n) {
             rte_pause();
         }
     }

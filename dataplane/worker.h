@@ -14,6 +14,7 @@
 
 #include "common/counter.h"
 #include "dataplane/decode.h"
+#include "dataplane/exception_policy.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/network_set.h"
 #include "dataplane/tcp_stream.h"
@@ -36,6 +37,10 @@ enum class ChecksumMode : uint8_t {
 struct WorkerEvent {
     enum class Type : uint8_t {
         Finding = 1,
+        /// A TCP direction resent bytes with other content (exception reason in `reason`).
+        Anomaly = 2,
+        /// A flow that had findings or anomalies ended: pending alerts can be flushed.
+        FlowEnd = 3,
     };
     Type type = Type::Finding;
     uint8_t ip_version = 0;
@@ -49,6 +54,7 @@ struct WorkerEvent {
     uint64_t time_ns = 0;
     uint64_t flow_id = 0;
     uint64_t direction_bytes = 0;
+    ExceptionReason reason = ExceptionReason::Undecodable;
     detectors::Finding finding;
 };
 static_assert(sizeof(WorkerEvent) % 4 == 0);
@@ -78,6 +84,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter scanned_bytes;
     std::array<Counter, detectors::kContentClassCount> findings;
     Counter findings_lost;
+    std::array<Counter, kExceptionReasonCount> exceptions;
+    std::array<Counter, kExceptionReasonCount> dropped;
     Counter events_dropped;
     Counter busy_cycles;
     Counter busy_packets;
@@ -105,6 +113,7 @@ struct WorkerConfig {
     bool lossless = false;
     int meta_offset = -1;
     ChecksumMode checksum = ChecksumMode::Auto;
+    ExceptionPolicy exceptions;
     FlowTableConfig flows;
     uint32_t reorder_flow_bytes = 256 * 1024;
     uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
@@ -144,15 +153,19 @@ private:
     Worker(const WorkerConfig& config, WorkerShared& shared);
     void run() noexcept;
     void process_burst(rte_mbuf** pkts, uint16_t count) noexcept;
-    void handle_packet(rte_mbuf* m, const uint8_t* frame, uint32_t len, uint64_t now_ns) noexcept;
-    void handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info, const uint8_t* frame,
-            uint64_t now_ns) noexcept;
+    /// Returns true with `reason` set when an exception applies to the packet.
+    bool handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
+            ExceptionReason& reason) noexcept;
+    bool handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info,
+            const uint8_t* frame, uint64_t now_ns, ExceptionReason& reason) noexcept;
+    void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
+    bool apply_exception(ExceptionReason reason) noexcept;
     bool checksum_acceptable(const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
     void set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;
     PayloadState* payload_for(FlowDirection& dir) noexcept;
     void release_payload(FlowDirection& dir) noexcept;
-    void emit_findings(const Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
-    void transmit(rte_mbuf** pkts, uint16_t count) noexcept;
+    void emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
+    void transmit(rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept;
     uint64_t packet_time(rte_mbuf* m) noexcept;
 
     WorkerConfig config_;

@@ -23,10 +23,50 @@ constexpr std::string_view kDraft07NoHash = "http://json-schema.org/draft-07/sch
 // $refs followed in a row without descending into the document: more means a cycle.
 constexpr int kMaxRefChain = 32;
 
-const std::set<std::string, std::less<>> kAnnotations = {
-        "$schema", "$id", "$comment", "title", "description", "default", "examples"};
 const std::set<std::string, std::less<>> kTypeNames = {
         "null", "boolean", "object", "array", "number", "integer", "string"};
+
+/// How the schema check treats each supported keyword; any other keyword is an error.
+enum class Keyword {
+    Annotation,  // any value, no effect
+    Dialect,
+    SchemaMap,  // an object of subschemas
+    Schema,
+    Items,
+    Ref,
+    Type,
+    Enum,
+    Const,
+    Required,
+    Count,  // a non-negative integer
+    Number,
+    Pattern,
+};
+const std::map<std::string, Keyword, std::less<>> kKeywords = {
+        {"$schema", Keyword::Dialect},
+        {"$id", Keyword::Annotation},
+        {"$comment", Keyword::Annotation},
+        {"title", Keyword::Annotation},
+        {"description", Keyword::Annotation},
+        {"default", Keyword::Annotation},
+        {"examples", Keyword::Annotation},
+        {"$defs", Keyword::SchemaMap},
+        {"definitions", Keyword::SchemaMap},
+        {"properties", Keyword::SchemaMap},
+        {"additionalProperties", Keyword::Schema},
+        {"items", Keyword::Items},
+        {"$ref", Keyword::Ref},
+        {"type", Keyword::Type},
+        {"enum", Keyword::Enum},
+        {"const", Keyword::Const},
+        {"required", Keyword::Required},
+        {"minItems", Keyword::Count},
+        {"maxItems", Keyword::Count},
+        {"minLength", Keyword::Count},
+        {"minimum", Keyword::Number},
+        {"maximum", Keyword::Number},
+        {"pattern", Keyword::Pattern},
+};
 
 /// RFC 6901 escaping of one reference token.
 std::string escape_token(std::string_view token) {
@@ -155,6 +195,27 @@ bool is_count(const json& value) {
     return is_integer(value) && as_number(value) >= 0;
 }
 
+bool is_dialect(const json& value) {
+    return value.is_string()
+            && (value.get<std::string>() == kDraft202012 || value.get<std::string>() == kDraft07
+                    || value.get<std::string>() == kDraft07NoHash);
+}
+
+bool is_type_list(const json& value) {
+    const auto known = [](const json& name) {
+        return name.is_string() && kTypeNames.count(name.get<std::string>()) != 0;
+    };
+    return known(value)
+            || (value.is_array() && !value.empty()
+                    && std::all_of(value.begin(), value.end(), known));
+}
+
+bool is_string_array(const json& value) {
+    return value.is_array() && std::all_of(value.begin(), value.end(), [](const json& name) {
+        return name.is_string();
+    });
+}
+
 class Validator {
 public:
     explicit Validator(const json& root) : root_(root) {}
@@ -222,84 +283,83 @@ private:
     }
 
     void check_keyword(const std::string& key, const json& value, const std::string& at) {
-        const std::string here = at + "/" + escape_token(key);
-        if (key == "$schema") {
-            if (!value.is_string()
-                    || (value.get<std::string>() != kDraft202012
-                            && value.get<std::string>() != kDraft07
-                            && value.get<std::string>() != kDraft07NoHash)) {
-                schema_error(here, "unsupported dialect " + value.dump());
-            }
-        } else if (kAnnotations.count(key) != 0) {
+        const auto kind = kKeywords.find(key);
+        if (kind == kKeywords.end()) {
+            schema_error(at, "unsupported keyword " + key);
             return;
-        } else if (key == "$defs" || key == "definitions" || key == "properties") {
-            if (!value.is_object()) {
-                schema_error(here, "must be an object");
-                return;
-            }
-            for (const auto& [name, sub] : value.items()) {
-                check_schema(sub, here + "/" + escape_token(name));
-            }
-        } else if (key == "additionalProperties") {
+        }
+        const std::string here = at + "/" + escape_token(key);
+        switch (kind->second) {
+        case Keyword::SchemaMap:
+            check_schema_map(value, here);
+            return;
+        case Keyword::Schema:
             check_schema(value, here);
-        } else if (key == "items") {
+            return;
+        case Keyword::Items:
             if (value.is_array()) {
                 schema_error(here, "unsupported keyword items (array form)");
                 return;
             }
             check_schema(value, here);
-        } else if (key == "type") {
-            check_type_keyword(value, here);
-        } else if (key == "enum") {
-            if (!value.is_array()) {
-                schema_error(here, "must be an array");
-            }
-        } else if (key == "const") {
             return;
-        } else if (key == "required") {
-            const bool strings = value.is_array()
-                    && std::all_of(value.begin(), value.end(),
-                            [](const json& name) { return name.is_string(); });
-            if (!strings) {
-                schema_error(here, "must be an array of strings");
-            }
-        } else if (key == "minItems" || key == "maxItems" || key == "minLength") {
-            if (!is_count(value)) {
-                schema_error(here, "must be a non-negative integer");
-            }
-        } else if (key == "minimum" || key == "maximum") {
-            if (!value.is_number()) {
-                schema_error(here, "must be a number");
-            }
-        } else if (key == "pattern") {
-            if (!value.is_string() || regex(value.get<std::string>()) == nullptr) {
-                schema_error(here, "is not an ECMAScript regular expression: " + value.dump());
-            }
-        } else if (key == "$ref") {
-            const json* target = value.is_string() ? resolve(value.get<std::string>()) : nullptr;
-            if (target == nullptr) {
-                schema_error(here,
-                        "cannot resolve " + value.dump()
-                                + " (only \"#\" and \"#/json/pointer\" into this schema)");
-                return;
-            }
-            // A target outside $defs (say "#/properties/x") is checked as a schema too.
-            check_schema(*target, value.get<std::string>().substr(1));
-        } else {
-            schema_error(at, "unsupported keyword " + key);
+        case Keyword::Ref:
+            check_ref(value, here);
+            return;
+        default:
+            break;
+        }
+        const std::string problem = value_problem(kind->second, value);
+        if (!problem.empty()) {
+            schema_error(here, problem);
         }
     }
 
-    void check_type_keyword(const json& value, const std::string& at) {
-        const auto known = [](const json& name) {
-            return name.is_string() && kTypeNames.count(name.get<std::string>()) != 0;
-        };
-        const bool ok = known(value)
-                || (value.is_array() && !value.empty()
-                        && std::all_of(value.begin(), value.end(), known));
-        if (!ok) {
-            schema_error(at, "unknown type " + value.dump());
+    void check_schema_map(const json& value, const std::string& at) {
+        if (!value.is_object()) {
+            schema_error(at, "must be an object");
+            return;
         }
+        for (const auto& [name, sub] : value.items()) {
+            check_schema(sub, at + "/" + escape_token(name));
+        }
+    }
+
+    void check_ref(const json& value, const std::string& at) {
+        const json* target = value.is_string() ? resolve(value.get<std::string>()) : nullptr;
+        if (target == nullptr) {
+            schema_error(at,
+                    "cannot resolve " + value.dump()
+                            + R"( (only "#" and "#/json/pointer" into this schema))");
+            return;
+        }
+        // A target outside $defs (say "#/properties/x") is checked as a schema too.
+        check_schema(*target, value.get<std::string>().substr(1));
+    }
+
+    /// What is wrong with the value of a keyword that holds no subschema; "" when nothing.
+    std::string value_problem(Keyword kind, const json& value) {
+        switch (kind) {
+        case Keyword::Dialect:
+            return is_dialect(value) ? "" : "unsupported dialect " + value.dump();
+        case Keyword::Type:
+            return is_type_list(value) ? "" : "unknown type " + value.dump();
+        case Keyword::Enum:
+            return value.is_array() ? "" : "must be an array";
+        case Keyword::Required:
+            return is_string_array(value) ? "" : "must be an array of strings";
+        case Keyword::Count:
+            return is_count(value) ? "" : "must be a non-negative integer";
+        case Keyword::Number:
+            return value.is_number() ? "" : "must be a number";
+        case Keyword::Pattern:
+            return value.is_string() && regex(value.get<std::string>()) != nullptr
+                    ? ""
+                    : "is not an ECMAScript regular expression: " + value.dump();
+        default:
+            break;
+        }
+        return "";  // annotations and const take any value
     }
 
     void check_type(const json& schema, const json& doc, const std::string& at) {

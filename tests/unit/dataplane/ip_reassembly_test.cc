@@ -28,7 +28,7 @@ constexpr uint16_t kId = 0x1234;  // PacketBuilder's default IPv4 id
 constexpr uint64_t kSecond = 1'000'000'000ULL;
 
 Bytes text(std::string_view s) {
-    return Bytes(s.begin(), s.end());
+    return {s.begin(), s.end()};
 }
 
 Bytes pattern(size_t n) {
@@ -47,11 +47,11 @@ bool contains(const Bytes& hay, std::string_view needle) {
 Bytes l4_bytes(const Bytes& frame) {
     PacketInfo info;
     EXPECT_TRUE(decode_packet(frame.data(), static_cast<uint32_t>(frame.size()), info));
-    return Bytes(frame.begin() + info.l4_offset, frame.begin() + info.l3_offset + info.ip_len);
+    return {frame.begin() + info.l4_offset, frame.begin() + info.l3_offset + info.ip_len};
 }
 
 Bytes slice(const Bytes& b, uint32_t offset, uint32_t len) {
-    return Bytes(b.begin() + offset, b.begin() + offset + len);
+    return {b.begin() + offset, b.begin() + offset + len};
 }
 
 // One IPv4 fragment of `base` (L2 and addresses set) carrying `data` at `offset`.
@@ -102,11 +102,31 @@ Bytes tcp_packet(PacketBuilder base, Bytes payload, uint8_t flags = kTcpPsh | kT
     return base.build();
 }
 
+// Decodes `frame` and offers it from a heap copy of exactly its size, so AddressSanitizer
+// catches any read past the end.
+ReassemblyResult offer(IpReassembler& r, const Bytes& frame, uint64_t now_ns = 0) {
+    auto exact = std::make_unique<uint8_t[]>(frame.size());
+    std::memcpy(exact.get(), frame.data(), frame.size());
+    const auto len = static_cast<uint32_t>(frame.size());
+    PacketInfo info;
+    decode_packet(exact.get(), len, info);
+    return r.add(exact.get(), len, info, now_ns);
+}
+
+// Decodes a copy of exactly `frame`'s size.
+PacketInfo decode_exact(const Bytes& frame) {
+    auto exact = std::make_unique<uint8_t[]>(frame.size());
+    std::memcpy(exact.get(), frame.data(), frame.size());
+    PacketInfo info;
+    decode_packet(exact.get(), static_cast<uint32_t>(frame.size()), info);
+    return info;
+}
+
 IpReassemblyConfig small_config() {
     IpReassemblyConfig c;
     c.max_datagrams = 8;
     c.max_fragments_per_datagram = 16;
-    c.memory_bytes = 64 * IpReassembler::kPageBytes;
+    c.memory_bytes = size_t{64} * IpReassembler::kPageBytes;
     c.timeout_ns = 30 * kSecond;
     return c;
 }
@@ -116,15 +136,9 @@ protected:
     explicit IpReassemblyTest(const IpReassemblyConfig& config = small_config())
         : reassembler_(config) {}
 
-    // Decodes `frame` and offers it from a heap copy of exactly its size, so AddressSanitizer
-    // catches any read past the end. A completed frame is copied to delivered_.
+    // Offers `frame`; a completed frame is copied to delivered_.
     FragmentStatus feed(const Bytes& frame, uint64_t now_ns = 0) {
-        auto exact = std::make_unique<uint8_t[]>(frame.size());
-        std::memcpy(exact.get(), frame.data(), frame.size());
-        const auto len = static_cast<uint32_t>(frame.size());
-        PacketInfo info;
-        decode_packet(exact.get(), len, info);
-        const ReassemblyResult r = reassembler_.add(exact.get(), len, info, now_ns);
+        const ReassemblyResult r = offer(reassembler_, frame, now_ns);
         if (r.completed()) {
             delivered_.emplace_back(r.frame.data, r.frame.data + r.frame.len);
         }
@@ -141,8 +155,8 @@ protected:
     Bytes payload_of(size_t i = 0) {
         const PacketInfo info = decoded(i);
         const Bytes& f = delivered_.at(i);
-        return Bytes(f.begin() + info.payload_offset,
-                f.begin() + info.payload_offset + info.payload_len);
+        return {f.begin() + info.payload_offset,
+                f.begin() + info.payload_offset + info.payload_len};
     }
 
     IpReassembler reassembler_;
@@ -162,6 +176,18 @@ TEST_F(IpReassemblyTest, InOrderIpv4FragmentsGiveTheUnfragmentedFrame) {
 
     ASSERT_EQ(delivered_.size(), 1U);
     EXPECT_EQ(delivered_[0], whole);
+    EXPECT_EQ(reassembler_.stats().datagrams_completed, 1U);
+    EXPECT_EQ(reassembler_.in_progress(), 0U);
+    EXPECT_EQ(reassembler_.memory_in_use(), 0U);
+}
+
+TEST_F(IpReassemblyTest, RebuiltIpv4FrameDecodesWithPortsPayloadAndChecksums) {
+    const Bytes whole = tcp_packet(ipv4_base(), pattern(600));
+    for (const Bytes& f : split(ipv4_base(), 4, l4_bytes(whole), {208, 416})) {
+        feed(f);
+    }
+
+    ASSERT_EQ(delivered_.size(), 1U);
     const PacketInfo info = decoded();
     EXPECT_FALSE(info.fragment);
     EXPECT_EQ(info.src_port, 40000);
@@ -169,9 +195,6 @@ TEST_F(IpReassemblyTest, InOrderIpv4FragmentsGiveTheUnfragmentedFrame) {
     EXPECT_EQ(payload_of(), pattern(600));
     EXPECT_TRUE(ipv4_header_checksum_ok(delivered_[0].data(), whole.size(), info));
     EXPECT_TRUE(l4_checksum_ok(delivered_[0].data(), whole.size(), info));
-    EXPECT_EQ(reassembler_.stats().datagrams_completed, 1U);
-    EXPECT_EQ(reassembler_.in_progress(), 0U);
-    EXPECT_EQ(reassembler_.memory_in_use(), 0U);
 }
 
 TEST_F(IpReassemblyTest, LastFirstMiddleOrderRejoinsCardNumberCutAtBoundary) {
@@ -395,12 +418,9 @@ TEST(IpReassemblyLimitsTest, TooManyFragmentsGiveTheDatagramUp) {
     const Bytes l4 = l4_bytes(tcp_packet(ipv4_base(), pattern(60)));
     std::vector<FragmentStatus> statuses;
     for (uint32_t off = 0; off < 80; off += 8) {
-        const Bytes f = ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, off, 8), off, off + 8 < 80);
-        PacketInfo info;
-        decode_packet(f.data(), static_cast<uint32_t>(f.size()), info);
-        const ReassemblyResult res = r.add(f.data(), static_cast<uint32_t>(f.size()), info, 0);
-        EXPECT_FALSE(res.completed());
-        statuses.push_back(res.status);
+        statuses.push_back(
+                offer(r, ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, off, 8), off, off < 72))
+                        .status);
     }
 
     EXPECT_EQ(statuses[3], FragmentStatus::Held);
@@ -438,11 +458,8 @@ TEST(IpReassemblyLimitsTest, ConfiguredDatagramCapIsOversize) {
     config.max_datagram_bytes = 1024;
     IpReassembler r(config);
     const Bytes f = ipv4_fragment(ipv4_base(), kProtoTcp, pattern(16), 1016, false);
-    PacketInfo info;
-    decode_packet(f.data(), static_cast<uint32_t>(f.size()), info);
 
-    EXPECT_EQ(r.add(f.data(), static_cast<uint32_t>(f.size()), info, 0).status,
-            FragmentStatus::Oversize);
+    EXPECT_EQ(offer(r, f).status, FragmentStatus::Oversize);
 }
 
 TEST_F(IpReassemblyTest, NonLastFragmentNotAMultipleOfEightIsInvalid) {
@@ -539,40 +556,32 @@ TEST_F(IpReassemblyTest, ExpireStopsAtItsBudget) {
 
 TEST(IpReassemblyLimitsTest, MemoryBudgetExhaustionEvictsTheOldestDatagram) {
     IpReassemblyConfig config = small_config();
-    config.memory_bytes = 4 * IpReassembler::kPageBytes;
+    config.memory_bytes = size_t{4} * IpReassembler::kPageBytes;
     IpReassembler r(config);
     const Bytes whole = tcp_packet(ipv4_base(), pattern(2000));
     const Bytes l4 = l4_bytes(whole);
-    const auto offer = [&](const Bytes& f) {
-        PacketInfo info;
-        decode_packet(f.data(), static_cast<uint32_t>(f.size()), info);
-        return r.add(f.data(), static_cast<uint32_t>(f.size()), info, 0);
-    };
-
-    offer(ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 0, 1480), 0, true, 1));
-    offer(ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 0, 1480), 0, true, 2));
-    EXPECT_EQ(r.memory_in_use(), 4 * IpReassembler::kPageBytes);
-    EXPECT_EQ(offer(ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 0, 1480), 0, true, 3)).status,
+    offer(r, ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 0, 1480), 0, true, 1));
+    offer(r, ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 0, 1480), 0, true, 2));
+    EXPECT_EQ(r.memory_in_use(), size_t{4} * IpReassembler::kPageBytes);
+    EXPECT_EQ(
+            offer(r, ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 0, 1480), 0, true, 3)).status,
             FragmentStatus::Held);
 
     EXPECT_EQ(r.stats().memory_exhausted, 1U);
     EXPECT_EQ(r.in_progress(), 2U);
     const ReassemblyResult done =
-            offer(ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 1480, 540), 1480, false, 2));
+            offer(r, ipv4_fragment(ipv4_base(), kProtoTcp, slice(l4, 1480, 540), 1480, false, 2));
     ASSERT_TRUE(done.completed());
-    EXPECT_EQ(Bytes(done.frame.data, done.frame.data + done.frame.len).size(), whole.size());
+    EXPECT_EQ(done.frame.len, whole.size());
 }
 
 TEST(IpReassemblyLimitsTest, DatagramLargerThanTheWholeBudgetIsMemoryExhausted) {
     IpReassemblyConfig config = small_config();
-    config.memory_bytes = 2 * IpReassembler::kPageBytes;
+    config.memory_bytes = size_t{2} * IpReassembler::kPageBytes;
     IpReassembler r(config);
     const Bytes f = ipv4_fragment(ipv4_base(), kProtoTcp, pattern(4000), 0, true);
-    PacketInfo info;
-    decode_packet(f.data(), static_cast<uint32_t>(f.size()), info);
 
-    EXPECT_EQ(r.add(f.data(), static_cast<uint32_t>(f.size()), info, 0).status,
-            FragmentStatus::MemoryExhausted);
+    EXPECT_EQ(offer(r, f).status, FragmentStatus::MemoryExhausted);
     EXPECT_EQ(r.stats().memory_exhausted, 1U);
     EXPECT_EQ(r.memory_in_use(), 0U);
 }
@@ -582,36 +591,62 @@ TEST(IpReassemblyLimitsTest, FullTableEvictsTheOldestDatagram) {
     config.max_datagrams = 2;
     IpReassembler r(config);
     for (uint16_t id = 1; id <= 3; ++id) {
-        const Bytes f = ipv4_fragment(ipv4_base(), kProtoTcp, pattern(64), 0, true, id);
-        PacketInfo info;
-        decode_packet(f.data(), static_cast<uint32_t>(f.size()), info);
-        r.add(f.data(), static_cast<uint32_t>(f.size()), info, id);
+        offer(r, ipv4_fragment(ipv4_base(), kProtoTcp, pattern(64), 0, true, id), id);
     }
 
     EXPECT_EQ(r.in_progress(), 2U);
     EXPECT_EQ(r.stats().memory_exhausted, 1U);
-    EXPECT_EQ(r.memory_in_use(), 2 * IpReassembler::kPageBytes);
+    EXPECT_EQ(r.memory_in_use(), size_t{2} * IpReassembler::kPageBytes);
 }
 
 // --- garbage ---------------------------------------------------------------------------------
 
+// A fragment of id kId at a random offset past 0 (so its datagram can never be complete),
+// random length (now and then not a multiple of 8), random MF and bytes of few values (so
+// overlaps both agree and differ).
+Bytes garbage_fragment(std::mt19937& rng) {
+    const uint32_t offset = 8 * (1 + rng() % 250);
+    uint32_t len = 1 + rng() % 300;
+    const bool more = rng() % 4 != 0;
+    if (more && rng() % 8 != 0) {
+        len = (len + 7) / 8 * 8;
+    }
+    Bytes data(len);
+    for (auto& b : data) {
+        b = static_cast<uint8_t>(rng() % 3);
+    }
+    return ipv4_fragment(ipv4_base(), kProtoTcp, data, offset, more);
+}
+
+// A valid IPv4 (VLAN-tagged) or IPv6 (with Destination Options) fragment of `l4` with up to
+// two random bytes changed and now and then cut short.
+Bytes mutated_fragment(std::mt19937& rng, const Bytes& l4) {
+    PacketBuilder v4 = ipv4_base();
+    v4.vlan(3);
+    PacketBuilder v6 = ipv6_base();
+    v6.ipv6_extension(test::kExtDestOptions, test::ipv6_padded_options(8));
+    const uint32_t offset = 8 * (rng() % 6);
+    const uint32_t len = 8 * (1 + rng() % 4);
+    const bool more = rng() % 2 != 0;
+    const auto id = static_cast<uint16_t>(rng() % 4);
+    Bytes f = rng() % 2 == 0
+            ? ipv4_fragment(v4, kProtoTcp, slice(l4, offset, len), offset, more, id)
+            : ipv6_fragment(v6, kProtoTcp, slice(l4, offset, len), offset, more, id);
+    for (int flips = static_cast<int>(rng() % 3); flips > 0; --flips) {
+        f[rng() % f.size()] = static_cast<uint8_t>(rng());
+    }
+    if (rng() % 5 == 0) {
+        f.resize(1 + rng() % f.size());
+    }
+    return f;
+}
+
 TEST_F(IpReassemblyTest, ThousandOverlappingFragmentsOfOneIdNeverCrashOrDeliver) {
     std::mt19937 rng(20240611);
     for (int i = 0; i < 1000; ++i) {
-        // Offset 0 is never sent, so no datagram can be complete.
-        const uint32_t offset = 8 * (1 + rng() % 250);
-        uint32_t len = 1 + rng() % 300;
-        const bool more = rng() % 4 != 0;
-        if (more && rng() % 8 != 0) {
-            len = (len + 7) / 8 * 8;
-        }
-        Bytes data(len);
-        for (auto& b : data) {
-            b = static_cast<uint8_t>(rng() % 3);  // few values: overlaps both agree and differ
-        }
-        feed(ipv4_fragment(ipv4_base(), kProtoTcp, data, offset, more), i * 1000ULL);
+        feed(garbage_fragment(rng), i * 1000ULL);
         ASSERT_LE(reassembler_.in_progress(), 1U);
-        ASSERT_LE(reassembler_.memory_in_use(), 64U * IpReassembler::kPageBytes);
+        ASSERT_LE(reassembler_.memory_in_use(), size_t{64} * IpReassembler::kPageBytes);
     }
 
     const ReassemblyStats& s = reassembler_.stats();
@@ -628,39 +663,18 @@ TEST_F(IpReassemblyTest, MutatedFragmentsStayWithinBounds) {
     // Valid IPv4 and IPv6 fragments with random bytes changed and random cuts; whatever
     // completes must decode within its own length.
     std::mt19937 rng(7);
-    PacketBuilder v4 = ipv4_base();
-    v4.vlan(3);
-    PacketBuilder v6 = ipv6_base();
-    v6.ipv6_extension(test::kExtDestOptions, test::ipv6_padded_options(8));
     const Bytes l4 = l4_bytes(tcp_packet(ipv4_base(), pattern(400)));
+    uint64_t completed = 0;
     for (int round = 0; round < 20000; ++round) {
-        const uint32_t offset = 8 * (rng() % 6);
-        const uint32_t len = 8 * (1 + rng() % 4);
-        const bool more = rng() % 2 != 0;
-        const auto id = static_cast<uint16_t>(rng() % 4);
-        Bytes f = rng() % 2 == 0
-                ? ipv4_fragment(v4, kProtoTcp, slice(l4, offset, len), offset, more, id)
-                : ipv6_fragment(v6, kProtoTcp, slice(l4, offset, len), offset, more, id);
-        for (int flips = static_cast<int>(rng() % 3); flips > 0; --flips) {
-            f[rng() % f.size()] = static_cast<uint8_t>(rng());
+        feed(mutated_fragment(rng, l4), round * 1'000'000ULL);
+        for (const Bytes& frame : delivered_) {
+            decode_exact(frame);
+            ++completed;
         }
-        if (rng() % 5 == 0) {
-            f.resize(rng() % (f.size() + 1));
-        }
-        if (f.empty()) {
-            continue;
-        }
-        feed(f, round * 1'000'000ULL);
-        if (!delivered_.empty()) {
-            PacketInfo info;
-            auto exact = std::make_unique<uint8_t[]>(delivered_.back().size());
-            std::memcpy(exact.get(), delivered_.back().data(), delivered_.back().size());
-            decode_packet(exact.get(), static_cast<uint32_t>(delivered_.back().size()), info);
-            delivered_.clear();
-        }
-        ASSERT_LE(reassembler_.memory_in_use(), 64U * IpReassembler::kPageBytes);
+        delivered_.clear();
+        ASSERT_LE(reassembler_.memory_in_use(), size_t{64} * IpReassembler::kPageBytes);
     }
-    EXPECT_GT(reassembler_.stats().datagrams_completed, 0U);
+    EXPECT_GT(completed, 0U);
     reassembler_.expire(UINT64_MAX, 1000);
     EXPECT_EQ(reassembler_.in_progress(), 0U);
     EXPECT_EQ(reassembler_.memory_in_use(), 0U);
@@ -692,15 +706,11 @@ protected:
     CaptureRun run(const std::string& sub, const std::string& name) {
         std::vector<test::PcapRecord> records;
         std::string error;
-        EXPECT_TRUE(test::read_pcap_file(dir_ / sub / name, records, error)) << name << error;
+        EXPECT_TRUE(test::read_pcap_file(dir_ / sub / name, records, error))
+                << name << ": " << error;
         CaptureRun out;
         for (const test::PcapRecord& rec : records) {
-            auto exact = std::make_unique<uint8_t[]>(rec.data.size());
-            std::memcpy(exact.get(), rec.data.data(), rec.data.size());
-            const auto len = static_cast<uint32_t>(rec.data.size());
-            PacketInfo info;
-            decode_packet(exact.get(), len, info);
-            const ReassemblyResult r = reassembler_.add(exact.get(), len, info, rec.time_ns);
+            const ReassemblyResult r = offer(reassembler_, rec.data, rec.time_ns);
             if (r.completed()) {
                 out.delivered.emplace_back(r.frame.data, r.frame.data + r.frame.len);
             }
@@ -717,8 +727,8 @@ protected:
 
     static Bytes payload(const Bytes& frame) {
         const PacketInfo info = decode_frame(frame);
-        return Bytes(frame.begin() + info.payload_offset,
-                frame.begin() + info.payload_offset + info.payload_len);
+        return {frame.begin() + info.payload_offset,
+                frame.begin() + info.payload_offset + info.payload_len};
     }
 
     std::filesystem::path dir_;
@@ -779,7 +789,7 @@ TEST_F(IpReassemblyCaptureTest, GarbageFragmentsOfOneIdStayBounded) {
     EXPECT_GT(
             s.duplicates + s.overlaps + s.conflicting_overlaps + s.too_many_fragments + s.discarded,
             0U);
-    EXPECT_LE(reassembler_.memory_in_use(), 64U * IpReassembler::kPageBytes);
+    EXPECT_LE(reassembler_.memory_in_use(), size_t{64} * IpReassembler::kPageBytes);
     reassembler_.expire(run_result.last_time_ns + 30 * kSecond, 16);
     EXPECT_EQ(reassembler_.in_progress(), 0U);
     EXPECT_EQ(reassembler_.memory_in_use(), 0U);

@@ -24,14 +24,16 @@ struct PcapRecord {
 };
 
 inline std::filesystem::path shared_capture_dir() {
-    if (const char* env = std::getenv("EXFILTAP_SHARED_DIR"); env != nullptr && *env != '\0') {
+    // Tests read the environment on the main thread before starting any other.
+    const char* env = std::getenv("EXFILTAP_SHARED_DIR");  // NOLINT(concurrency-mt-unsafe)
+    if (env != nullptr && *env != '\0') {
         return env;
     }
     return std::filesystem::path(EXFILTAP_SOURCE_ROOT) / ".." / "shared";
 }
 
 inline bool shared_captures_required() {
-    const char* env = std::getenv("EXFILTAP_REQUIRE_SHARED");
+    const char* env = std::getenv("EXFILTAP_REQUIRE_SHARED");  // NOLINT(concurrency-mt-unsafe)
     return env != nullptr && std::string(env) == "1";
 }
 

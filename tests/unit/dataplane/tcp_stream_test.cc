@@ -16,8 +16,17 @@ public:
             ++gaps;
         }
         text.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        delivered.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    }
+    bool same_as_delivered(uint32_t back, std::span<const uint8_t> bytes) noexcept override {
+        if (back > delivered.size()) {
+            return true;
+        }
+        const std::string old = delivered.substr(delivered.size() - back, bytes.size());
+        return old == std::string(reinterpret_cast<const char*>(bytes.data()), old.size());
     }
     std::string text;
+    std::string delivered;
     int gaps = 0;
 };
 
@@ -82,6 +91,23 @@ TEST_F(TcpStreamTest, KeepsFirstCopyOnOverlapAndCountsConflict) {
     segment(1, "1234");
     EXPECT_EQ(sink_.text, "1234GOOD");
     EXPECT_EQ(stats_.conflicting_overlaps, 1U);
+}
+
+TEST_F(TcpStreamTest, RetransmissionWithOtherBytesThanDeliveredIsAConflict) {
+    TcpReassembler::on_syn(dir_, 0);
+    segment(1, "GOOD");
+    segment(1, "EVIL");
+    EXPECT_EQ(sink_.text, "GOOD");
+    EXPECT_EQ(stats_.conflicting_overlaps, 1U);
+    EXPECT_EQ(stats_.retransmitted_bytes, 4U);
+}
+
+TEST_F(TcpStreamTest, PartlyNewRetransmissionComparesOnlyTheOldPart) {
+    TcpReassembler::on_syn(dir_, 0);
+    segment(1, "abcd");
+    segment(3, "cdef");
+    EXPECT_EQ(sink_.text, "abcdef");
+    EXPECT_EQ(stats_.conflicting_overlaps, 0U);
 }
 
 TEST_F(TcpStreamTest, IdenticalOverlapIsNotAConflict) {
