@@ -433,7 +433,8 @@ Result<AlertWriter> AlertWriter::open(const std::string& path) {
 AlertWriter::AlertWriter(AlertWriter&& other) noexcept
     : file_(std::exchange(other.file_, nullptr)),
       owned_(std::exchange(other.owned_, false)),
-      written_(std::exchange(other.written_, 0)) {}
+      written_(std::exchange(other.written_, 0)),
+      failed_(std::exchange(other.failed_, 0)) {}
 
 AlertWriter& AlertWriter::operator=(AlertWriter&& other) noexcept {
     if (this != &other) {
@@ -443,6 +444,7 @@ AlertWriter& AlertWriter::operator=(AlertWriter&& other) noexcept {
         file_ = std::exchange(other.file_, nullptr);
         owned_ = std::exchange(other.owned_, false);
         written_ = std::exchange(other.written_, 0);
+        failed_ = std::exchange(other.failed_, 0);
     }
     return *this;
 }
@@ -465,8 +467,7 @@ void AlertWriter::write(const AlertRecord& record) {
         return;
     }
     // A full disk fails every record; say so on the first failure and then every 1000th.
-    static std::atomic<uint64_t> failures{0};
-    const uint64_t failed = failures.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t failed = failed_++;
     if (failed % 1000 == 0) {
         log_error("control",
                 "cannot write alert record (" + std::to_string(failed + 1)

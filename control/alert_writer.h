@@ -81,11 +81,14 @@ public:
 
     void write(const AlertRecord& record);
     uint64_t written() const { return written_; }
+    /// Records that could not be written (disk full, ...): the run must not report success.
+    uint64_t failed() const { return failed_; }
 
 private:
     FILE* file_ = nullptr;
     bool owned_ = false;
     uint64_t written_ = 0;
+    uint64_t failed_ = 0;
 };
 
 }  // namespace exfiltap::control

@@ -325,7 +325,8 @@ void apply_networks(Problems& problems, const Entry& section, std::vector<Prefix
 
 void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
     const auto entries = entries_of(problems, section.value, section.where,
-            {"table_size", "tcp_timeout_s", "tcp_closed_timeout_s", "udp_timeout_s",
+            {"table_size", "tcp_timeout_s", "tcp_closed_timeout_s", "tcp_embryonic_timeout_s",
+                    "udp_timeout_s",
                     "other_timeout_s", "vlan_in_key", "reorder_flow_bytes", "reorder_worker_bytes",
                     "checksum_validation"});
     for (const auto& entry : entries) {
@@ -336,6 +337,8 @@ void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
             read_u32(problems, entry, 1, kMaxTimeoutS, flows.tcp_timeout_s);
         } else if (name == "tcp_closed_timeout_s") {
             read_u32(problems, entry, 1, kMaxTimeoutS, flows.tcp_closed_timeout_s);
+        } else if (name == "tcp_embryonic_timeout_s") {
+            read_u32(problems, entry, 1, kMaxTimeoutS, flows.tcp_embryonic_timeout_s);
         } else if (name == "udp_timeout_s") {
             read_u32(problems, entry, 1, kMaxTimeoutS, flows.udp_timeout_s);
         } else if (name == "other_timeout_s") {
@@ -443,10 +446,15 @@ void apply_exceptions(
 }
 
 void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outputs) {
-    const auto entries = entries_of(problems, section.value, section.where, {"alerts_file"},
+    const auto entries = entries_of(problems, section.value, section.where,
+            {"alerts_file", "alert_suppression_s"},
             {"flow_records", "syslog", "cef", "redis", "evidence"});
     for (const auto& entry : entries) {
-        read_string(problems, entry, outputs.alerts_file);
+        if (entry.name == "alerts_file") {
+            read_string(problems, entry, outputs.alerts_file);
+        } else if (entry.name == "alert_suppression_s") {
+            read_u32(problems, entry, 0, kMaxTimeoutS, outputs.alert_suppression_s);
+        }
     }
 }
 

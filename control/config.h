@@ -46,6 +46,8 @@ struct FlowsConfig {
     uint32_t table_size = 65536;
     uint32_t tcp_timeout_s = 3600;
     uint32_t tcp_closed_timeout_s = 30;
+    /// TCP flows that have not carried payload yet (handshakes, scans).
+    uint32_t tcp_embryonic_timeout_s = 30;
     uint32_t udp_timeout_s = 120;
     uint32_t other_timeout_s = 60;
     bool vlan_in_key = true;
@@ -58,6 +60,9 @@ struct FlowsConfig {
 struct OutputsConfig {
     /// JSON lines alert file; empty: none (offline --alerts overrides).
     std::string alerts_file;
+    /// One record per flow direction, class and detector per interval; later findings
+    /// raise the next record's count (DESIGN.md "Alert volume").
+    uint32_t alert_suppression_s = 60;
 };
 
 struct Config {

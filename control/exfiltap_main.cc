@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <rte_eal.h>
 
 #include "common/log.h"
+#include "control/alert_sink.h"
 #include "control/alert_writer.h"
 #include "control/config.h"
 #include "control/summary.h"
@@ -40,70 +42,29 @@ struct Options {
     bool test_config = false;
 };
 
-uint32_t signature_id(exfiltap::detectors::ContentClass cls) {
-    return 2100001 + static_cast<uint32_t>(cls);
-}
-
-std::string signature_text(exfiltap::detectors::ContentClass cls) {
-    switch (cls) {
-    case exfiltap::detectors::ContentClass::PaymentCard:
-        return "EXFIL payment card number sent to an external network";
-    case exfiltap::detectors::ContentClass::UsSsn:
-        return "EXFIL US social security number sent to an external network";
-    }
-    return "EXFIL sensitive data sent to an external network";
-}
-
-// Turns worker findings into alert records: masks the value, HMACs it, applies the class
-// threshold, writes the record and counts it.
-class AlertSink {
-public:
-    AlertSink(const exfiltap::control::Config& config, exfiltap::control::SampleKey key,
-            exfiltap::control::AlertWriter* writer)
-        : config_(config), key_(std::move(key)), writer_(writer) {}
-
-    void on_event(const exfiltap::dataplane::WorkerEvent& event) {
-        using exfiltap::detectors::content_class_name;
-        const auto& finding = event.finding;
-        const auto& cls_config = config_.content.classes[static_cast<size_t>(finding.cls)];
-        if (finding.distinct_count < cls_config.threshold) {
-            return;
+// An output that names the input (or another output) would destroy it.
+std::string output_clash(const Options& opt) {
+    namespace fs = std::filesystem;
+    const std::vector<std::pair<std::string, std::string>> outputs = {
+            {"--write", opt.write}, {"--alerts", opt.alerts}, {"--summary-json", opt.summary_json}};
+    std::error_code ec;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+        const auto& [name, path] = outputs[i];
+        if (path.empty() || path == "-") {
+            continue;
         }
-        exfiltap::control::AlertRecord record;
-        record.timestamp_s = static_cast<double>(event.time_ns) / 1e9;
-        record.flow_id = event.flow_id;
-        record.ip_version = event.ip_version;
-        record.src = event.src;
-        record.dst = event.dst;
-        record.src_port = event.src_port;
-        record.dst_port = event.dst_port;
-        record.proto = event.proto;
-        record.vlan_count = event.vlan_count;
-        record.vlan = {event.vlan[0], event.vlan[1], 0, 0};
-        record.signature_id = signature_id(finding.cls);
-        record.signature = signature_text(finding.cls);
-        record.severity = cls_config.severity;
-        record.detector = "content";
-        record.cls = std::string(content_class_name(finding.cls));
-        record.confidence = finding.confidence;
-        record.bytes = event.direction_bytes;
-        record.count = 1;
-        record.sample = exfiltap::control::mask_value(finding.value_view());
-        record.sample_hmac = key_.hmac_hex(finding.value_view());
-        if (writer_ != nullptr) {
-            writer_->write(record);
+        if (fs::equivalent(path, opt.pcap, ec)) {
+            return name + " " + path + " is the input capture; refusing to overwrite it";
         }
-        ++alerts_[record.cls];
+        for (size_t j = i + 1; j < outputs.size(); ++j) {
+            if (!outputs[j].second.empty()
+                    && (outputs[j].second == path || fs::equivalent(path, outputs[j].second, ec))) {
+                return name + " and " + outputs[j].first + " name the same file " + path;
+            }
+        }
     }
-
-    const std::map<std::string, uint64_t>& alerts() const { return alerts_; }
-
-private:
-    const exfiltap::control::Config& config_;
-    exfiltap::control::SampleKey key_;
-    exfiltap::control::AlertWriter* writer_;
-    std::map<std::string, uint64_t> alerts_;
-};
+    return {};
+}
 
 int run(const Options& opt) {
     using namespace exfiltap;  // NOLINT(google-build-using-namespace)
@@ -138,6 +99,10 @@ int run(const Options& opt) {
         return kExitConfig;
     }
     const unsigned workers = opt.workers != 0 ? opt.workers : config.workers.count;
+    if (const std::string clash = output_clash(opt); !clash.empty()) {
+        fprintf(stderr, "exfiltap: %s\n", clash.c_str());
+        return kExitConfig;
+    }
 
     // Outputs before the EAL, so a bad path fails fast.
     auto key = control::SampleKey::load_or_create(config.state_dir);
@@ -184,7 +149,9 @@ int run(const Options& opt) {
     constexpr uint64_t kSecond = 1000000000ULL;
     off.worker.flows.timeout_ns = {config.flows.tcp_timeout_s * kSecond,
             config.flows.tcp_closed_timeout_s * kSecond, config.flows.udp_timeout_s * kSecond,
-            config.flows.other_timeout_s * kSecond};
+            config.flows.other_timeout_s * kSecond,
+            config.flows.tcp_embryonic_timeout_s * kSecond};
+    off.worker.exceptions = config.exceptions;
     off.worker.reorder_flow_bytes = config.flows.reorder_flow_bytes;
     off.worker.reorder_worker_bytes = config.flows.reorder_worker_bytes;
     switch (config.flows.checksum_validation) {
@@ -208,7 +175,7 @@ int run(const Options& opt) {
         scratches.push_back(*scratch);
     }
     off.scratches = scratches;
-    AlertSink sink(config, std::move(*key), writer.get());
+    control::AlertSink sink(config, std::move(*key), writer.get());
     off.on_event = [&sink](const dataplane::WorkerEvent& event) {
         sink.on_event(event);
     };
@@ -220,8 +187,22 @@ int run(const Options& opt) {
         log_error("dataplane", result.error());
         rc = kExitRuntime;
     } else {
+        sink.flush_all();
         const control::RunSummary summary = control::summarize(opt.pcap, *result, sink.alerts());
-        fputs(control::summary_text(summary).c_str(), stdout);
+        // With alerts on stdout the summary goes to stderr, so stdout stays JSON lines.
+        fputs(control::summary_text(summary).c_str(), alerts_path == "-" ? stderr : stdout);
+        if (!result->read_error.empty()) {
+            log_error("dataplane", "capture " + opt.pcap + " is damaged after packet "
+                            + std::to_string(result->packets_read) + ": " + result->read_error
+                            + " (the packets before it were processed)");
+            rc = kExitRuntime;
+        }
+        if (writer != nullptr && writer->failed() > 0) {
+            log_error("control", std::to_string(writer->failed()) + " alert records of "
+                            + std::to_string(writer->failed() + writer->written())
+                            + " could not be written to " + alerts_path);
+            rc = kExitRuntime;
+        }
         if (!opt.summary_json.empty()) {
             std::ofstream out(opt.summary_json);
             out << control::summary_json(summary).dump(2) << "\n";

@@ -128,8 +128,12 @@ void FlowTable::remove(uint32_t index, EvictReason reason) noexcept {
 }
 
 bool FlowTable::evict_oldest() noexcept {
-    // Closed TCP flows go first, then the least recently active of the other classes.
+    // Closed TCP flows go first, then handshakes that never carried data (a SYN flood must
+    // not push out established flows), then the least recently active of the rest.
     uint32_t victim = head_[static_cast<size_t>(TimeoutClass::TcpClosed)];
+    if (victim == kNoFlow) {
+        victim = head_[static_cast<size_t>(TimeoutClass::TcpEmbryonic)];
+    }
     if (victim == kNoFlow) {
         uint64_t oldest = UINT64_MAX;
         for (const uint32_t head : head_) {

@@ -44,13 +44,18 @@ enum class TimeoutClass : uint8_t {
     TcpClosed = 1,
     Udp = 2,
     Other = 3,
+    /// TCP with no payload yet (handshakes, scans, SYN floods): short timeout, evicted
+    /// before flows that carry data.
+    TcpEmbryonic = 4,
 };
-inline constexpr size_t kTimeoutClassCount = 4;
+inline constexpr size_t kTimeoutClassCount = 5;
 
 enum class EvictReason : uint8_t {
     Timeout = 0,
     TableFull = 1,
     Shutdown = 2,
+    /// A new connection (a SYN with another initial sequence number) took the 5-tuple.
+    Reused = 3,
 };
 
 /// Per-direction state. Direction 0 is the client (the SYN sender, else the first sender).
@@ -123,6 +128,9 @@ public:
 
     /// Ends flows idle past their timeout at `now_ns`, at most `budget` of them.
     uint32_t expire(uint64_t now_ns, uint32_t budget) noexcept;
+
+    /// Ends one flow now (its handler runs first); the index is free afterwards.
+    void end(uint32_t index, EvictReason reason) noexcept { remove(index, reason); }
 
     /// Ends every flow (shutdown / end of capture).
     void clear(EvictReason reason) noexcept;

@@ -120,12 +120,6 @@ uint32_t round_up_pow2(uint32_t n) noexcept {
 
 }  // namespace
 
-enum class DatagramState : uint8_t {
-    Free,
-    Active,
-    Failed,
-};
-
 struct IpReassembler::Fragment {
     const uint8_t* data = nullptr;
     uint32_t offset = 0;
@@ -142,6 +136,13 @@ struct IpReassembler::Fragment {
 };
 
 struct IpReassembler::Datagram {
+    enum class State : uint8_t {
+        Free,
+        Active,
+        // Given up: no data, the key kept until the timeout to absorb the other fragments.
+        Failed,
+    };
+
     Key key{};
     uint64_t created_ns = 0;
     uint32_t hash = 0;
@@ -155,7 +156,7 @@ struct IpReassembler::Datagram {
     uint32_t page_count = 0;
     uint16_t header_len = 0;
     uint16_t l3_offset = 0;
-    DatagramState state = DatagramState::Free;
+    State state = State::Free;
     bool header_saved = false;
 };
 
@@ -334,7 +335,7 @@ uint32_t IpReassembler::create(const Key& key, uint32_t hash, uint64_t now_ns) n
     d.key = key;
     d.hash = hash;
     d.created_ns = now_ns;
-    d.state = DatagramState::Active;
+    d.state = Datagram::State::Active;
 
     uint32_t& bucket = buckets_[hash & bucket_mask_];
     d.hash_next = bucket;
@@ -366,7 +367,7 @@ void IpReassembler::give_up(uint32_t slot) noexcept {
         d.page_count = 0;
     }
     d.range_count = 0;
-    d.state = DatagramState::Failed;
+    d.state = Datagram::State::Failed;
 }
 
 void IpReassembler::release(uint32_t slot) noexcept {
@@ -390,14 +391,14 @@ void IpReassembler::release(uint32_t slot) noexcept {
         newest_ = d.older;
     }
 
-    d.state = DatagramState::Free;
+    d.state = Datagram::State::Free;
     free_slots_[free_slot_count_++] = slot;
     --in_use_;
 }
 
 void IpReassembler::evict(uint32_t slot) noexcept {
     // A given-up datagram was counted when it failed; only lost incomplete ones count here.
-    if (datagrams_[slot].state == DatagramState::Active) {
+    if (datagrams_[slot].state == Datagram::State::Active) {
         ++stats_.memory_exhausted;
     }
     release(slot);
@@ -583,7 +584,7 @@ uint32_t IpReassembler::lookup(const Key& key, uint64_t now_ns) noexcept {
     if (!expired(slot, now_ns)) {
         return slot;
     }
-    if (datagrams_[slot].state == DatagramState::Active) {
+    if (datagrams_[slot].state == Datagram::State::Active) {
         ++stats_.timed_out;
     }
     release(slot);
@@ -699,7 +700,7 @@ ReassemblyResult IpReassembler::add(
 
     // Find or start its datagram; one given up earlier only counts it.
     const uint32_t slot = lookup(key, now_ns);
-    if (datagrams_[slot].state == DatagramState::Failed) {
+    if (datagrams_[slot].state == Datagram::State::Failed) {
         result.status = FragmentStatus::DatagramFailed;
         ++stats_.discarded;
         return result;
@@ -735,7 +736,7 @@ ReassemblyResult IpReassembler::add(
 
 void IpReassembler::expire(uint64_t now_ns, uint32_t budget) noexcept {
     for (uint32_t done = 0; done < budget && oldest_ != kNone && expired(oldest_, now_ns); ++done) {
-        if (datagrams_[oldest_].state == DatagramState::Active) {
+        if (datagrams_[oldest_].state == Datagram::State::Active) {
             ++stats_.timed_out;
         }
         release(oldest_);

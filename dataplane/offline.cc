@@ -175,7 +175,6 @@ public:
     void put(rte_mbuf* m) { slots_[packet_meta(m, meta_).seq & mask_] = m; }
 
     void write_ready(OfflineResult& result) {
-        std::array<uint8_t, 65536> flat{};
         while (rte_mbuf* m = slots_[next_ & mask_]) {
             slots_[next_ & mask_] = nullptr;
             const PacketMeta& meta = packet_meta(m, meta_);
@@ -183,9 +182,12 @@ public:
                 ++result.packets_dropped;
             } else {
                 if (writer_ != nullptr) {
-                    const uint32_t len = std::min<uint32_t>(rte_pktmbuf_pkt_len(m), flat.size());
+const uint32_t len = rte_pktmbuf_pkt_len(m);
+                    if (flat_.size() < len) {
+                        flat_.resize(len);  // main lcore, once per new largest frame
+                    }
                     const auto* data =
-                            static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, flat.data()));
+                            static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, flat_.data()));
                     writer_->write(meta.time_ns, len, meta.wire_len, data);
                 }
                 ++result.packets_written;
@@ -203,6 +205,7 @@ private:
     PcapWriter* writer_;
     int meta_;
     uint64_t next_ = 0;
+    std::vector<uint8_t> flat_ = std::vector<uint8_t>(65536);
 };
 
 void pause_briefly() {
@@ -369,11 +372,9 @@ Result<OfflineResult> run_offline(
             pause_briefly();
         }
     }
-    if (!reader->error().empty()) {
-        shared.stop.store(true, std::memory_order_release);
-        rte_eal_mp_wait_lcore();
-        return make_error("error reading " + options.input + ": " + reader->error());
-    }
+    // A damaged file (a capture cut mid-record by a killed tcpdump) still gets every packet
+    // before the damage processed and summarised; the caller reports the error.
+    result.read_error = reader->error();
 
     // End of capture: workers flush every flow, then stop.
     shared.finish.store(true, std::memory_order_release);

@@ -37,6 +37,8 @@ struct OfflineResult {
     uint64_t last_ns = 0;
     double elapsed_s = 0;
     bool nanosecond = false;
+    /// Set when the capture could not be read to its end (packets before it were processed).
+    std::string read_error;
     /// DPDK heap bytes in use at the end of the run (pools, rings, flow tables).
     uint64_t dpdk_heap_bytes = 0;
     std::vector<const WorkerCounters*> counters;

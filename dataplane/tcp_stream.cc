@@ -34,21 +34,44 @@ void SegmentPool::free(uint32_t block) noexcept {
 }
 
 void TcpReassembler::on_syn(TcpDirection& dir, uint32_t isn) noexcept {
-    if (dir.seq_known && dir.held_head == kNoBlock) {
-        // A SYN seen after data (capture reordering) or a retransmitted SYN: keep the order
-        // already established unless nothing was delivered from this side yet.
-        if (seq_diff(dir.next_seq, isn + 1) >= 0) {
-            return;
-        }
-    }
+    dir.syn_seen = true;
+    dir.isn = isn;
     if (!dir.seq_known) {
         dir.next_seq = isn + 1;
         dir.seq_known = true;
     }
 }
 
-void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq, std::span<const uint8_t> payload,
-        StreamSink& sink, TcpStreamStats& stats) noexcept {
+void TcpReassembler::on_ack(TcpDirection& dir, uint32_t ack) noexcept {
+    if (!dir.ack_known || seq_diff(ack, dir.peer_ack) > 0) {
+        dir.peer_ack = ack;
+        dir.ack_known = true;
+    }
+}
+
+bool TcpReassembler::receiver_passed_hole(const TcpDirection& dir) noexcept {
+    return dir.held_head != kNoBlock && dir.ack_known
+            && seq_diff(dir.peer_ack, header(dir.held_head).seq) > 0;
+}
+
+void TcpReassembler::evict_beyond(TcpDirection& dir, uint32_t seq, TcpStreamStats& stats) noexcept {
+    uint32_t* link = &dir.held_head;
+    while (*link != kNoBlock && seq_diff(header(*link).seq, seq) <= 0) {
+        link = &header(*link).next_segment;
+    }
+    uint32_t head = *link;
+    *link = kNoBlock;
+    while (head != kNoBlock) {
+        const Held held = header(head);
+        dir.held_bytes -= held.len;
+        stats.evicted_bytes += held.len;
+        free_segment(head);
+        head = held.next_segment;
+    }
+}
+
+void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq,
+        std::span<const uint8_t> payload, StreamSink& sink, TcpStreamStats& stats) noexcept {
     if (payload.empty()) {
         return;
     }
@@ -62,7 +85,11 @@ void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq, std::span<const
         if (ahead <= 0) {
             const auto skip = static_cast<uint32_t>(-static_cast<int64_t>(ahead));
             const auto old_len = static_cast<uint32_t>(std::min<size_t>(skip, payload.size()));
-            if (old_len > 0 && !sink.same_as_delivered(skip, payload.first(old_len))) {
+            // A keep-alive probe resends one byte below next_seq, and some stacks fill it
+            // with garbage: that is not a rewrite of the stream.
+            const bool keepalive = payload.size() == 1 && skip == 1;
+            if (old_len > 0 && !keepalive
+                    && !sink.same_as_delivered(skip, payload.first(old_len))) {
                 ++stats.conflicting_overlaps;
             }
             if (skip >= payload.size()) {
@@ -81,18 +108,31 @@ void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq, std::span<const
         if (hold(dir, seq, payload, stats)) {
             return;
         }
-        // Budget or pool exhausted: what is held goes out now with its gaps, so the memory
-        // is free again, then this segment is tried once more.
+        if (attempt > 0) {
+            break;
+        }
         ++stats.memory_exhausted;
-        flush(dir, sink, stats);
+        if (receiver_passed_hole(dir)) {
+            // The receiver has the missing bytes, so they will not come again: deliver what
+            // is held after a gap, which frees the memory, and try this segment once more.
+            flush(dir, sink, stats);
+        } else {
+            // Keep what is nearest the hole; data far ahead of it goes first. Bytes the
+            // receiver still waits for are never skipped on the sender's word alone.
+            evict_beyond(dir, seq, stats);
+        }
     }
-    // Still not holdable (larger than the whole budget): deliver it after a gap.
-    ++stats.gaps;
-    stats.gap_bytes += static_cast<uint32_t>(seq_diff(seq, dir.next_seq));
-    sink.deliver(payload, true);
-    dir.pending_gap = false;
-    dir.next_seq = seq + static_cast<uint32_t>(payload.size());
-    stats.in_order_bytes += payload.size();
+    if (dir.ack_known && seq_diff(dir.peer_ack, seq) > 0) {
+        // Larger than the budget, and already acknowledged: deliver it after a gap.
+        ++stats.gaps;
+        stats.gap_bytes += static_cast<uint32_t>(seq_diff(seq, dir.next_seq));
+        sink.deliver(payload, true);
+        dir.pending_gap = false;
+        dir.next_seq = seq + static_cast<uint32_t>(payload.size());
+        stats.in_order_bytes += payload.size();
+        return;
+    }
+    stats.evicted_bytes += payload.size();
 }
 
 void TcpReassembler::deliver_held(

@@ -48,6 +48,8 @@ struct TcpStreamStats {
     uint64_t gaps = 0;
     uint64_t gap_bytes = 0;
     uint64_t memory_exhausted = 0;
+    /// Held or arriving bytes given up for lack of memory (never inspected).
+    uint64_t evicted_bytes = 0;
 };
 
 /// Receives in-order bytes. `gap_before` is true when bytes were lost just before them.
@@ -68,13 +70,18 @@ protected:
     ~StreamSink() = default;
 };
 
-/// One direction's order state. Lives inside the flow entry (24 bytes).
+/// One direction's order state. Lives inside the flow entry.
 struct TcpDirection {
     uint32_t next_seq = 0;
+    uint32_t isn = 0;
+    /// Highest acknowledgement the other side sent for this direction's bytes.
+    uint32_t peer_ack = 0;
     /// Head of the held segment list (sorted by seq), as a SegmentPool block.
     uint32_t held_head = kNoBlock;
     uint32_t held_bytes = 0;
     bool seq_known = false;
+    bool syn_seen = false;
+    bool ack_known = false;
     bool fin_seen = false;
     bool pending_gap = false;
 };
@@ -87,6 +94,9 @@ public:
 
     /// A SYN (or SYN-ACK) with sequence `isn`: data starts at isn + 1.
     static void on_syn(TcpDirection& dir, uint32_t isn) noexcept;
+
+    /// The other side acknowledged up to `ack` of this direction.
+    static void on_ack(TcpDirection& dir, uint32_t ack) noexcept;
 
     /// A segment carrying `payload` at sequence `seq`. In-order bytes and held bytes that
     /// become in-order are passed to `sink`.
@@ -110,6 +120,11 @@ private:
     static constexpr uint32_t kFirstBlockPayload = SegmentPool::kBlockBytes - sizeof(Held);
 
     void deliver_held(TcpDirection& dir, StreamSink& sink, TcpStreamStats& stats) noexcept;
+    /// Frees held segments that start after `seq` (the farthest ahead go first).
+    void evict_beyond(TcpDirection& dir, uint32_t seq, TcpStreamStats& stats) noexcept;
+    /// The receiver acknowledged bytes past the start of the held data: the hole before
+    /// it was delivered and the tap did not see it.
+    bool receiver_passed_hole(const TcpDirection& dir) noexcept;
     bool hold(TcpDirection& dir, uint32_t seq, std::span<const uint8_t> payload,
             TcpStreamStats& stats) noexcept;
     void copy_out(uint32_t head, uint32_t from, uint32_t len, uint8_t* out) noexcept;

@@ -22,8 +22,10 @@ namespace exfiltap::dataplane {
 
 namespace {
 
-// Frames longer than this are decoded from their first kLinearBytes only.
-constexpr uint32_t kLinearBytes = 16384;
+// Chained frames are made contiguous for decode. The largest IP datagram plus L2 headers
+// fits (captures taken with GRO hold 64 KB segments); longer frames are decoded from their
+// first kLinearBytes, which decode reports as truncated.
+constexpr uint32_t kLinearBytes = 65536 + 1024;
 // Flows ended per burst by idle expiry, so a time jump never stalls a burst.
 constexpr uint32_t kExpirePerPoll = 64;
 // Delivered bytes kept per inspected direction to judge retransmissions.
@@ -234,10 +236,15 @@ bool Worker::apply_exception(ExceptionReason reason) noexcept {
     return true;
 }
 
-bool Worker::checksum_acceptable(
-        const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept {
+bool Worker::checksum_acceptable(const uint8_t* frame, uint32_t len,
+        const PacketInfo& info) noexcept {
     if (config_.checksum == ChecksumMode::No) {
         return true;
+    }
+    // A segment the receiver would discard must not become the stream's first copy.
+    if (info.ip_version == 4 && !ipv4_header_checksum_ok(frame, len, info)) {
+        counters_.checksum_bad.add();
+        return false;
     }
     if (info.l4_proto != kProtoTcp && info.l4_proto != kProtoUdp) {
         return true;
@@ -253,7 +260,7 @@ bool Worker::checksum_acceptable(
         return true;
     }
     counters_.checksum_bad.add();
-    return config_.checksum == ChecksumMode::Auto && config_.lossless;
+    return false;
 }
 
 void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept {
@@ -274,6 +281,22 @@ void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is
     flow.flow_id = ((uint64_t{rte_hash_crc(&flow.key, sizeof(flow.key), 0x9e3779b9)} << 20)
                            ^ (flow.first_ns >> 10) ^ ++flow_seq_)
             & ((uint64_t{1} << 52) - 1);
+}
+
+bool Worker::starts_new_connection(const Flow& flow, const PacketInfo& info,
+        bool src_is_lo) noexcept {
+    if (info.l4_proto != kProtoTcp || (info.tcp_flags & (kTcpSyn | kTcpAck)) != kTcpSyn) {
+        return false;
+    }
+    const bool src_is_client = src_is_lo == (flow.client_is_hi == 0);
+    const TcpDirection& sender = flow.dir[src_is_client ? 0 : 1].tcp;
+    // A retransmitted SYN repeats the initial sequence number; a new one starts over.
+    if (sender.syn_seen) {
+        return sender.isn != info.tcp_seq;
+    }
+    // No SYN seen from this side yet: a SYN after the flow closed, or after data, is new.
+    return flow.rst_seen || (flow.dir[0].tcp.fin_seen && flow.dir[1].tcp.fin_seen)
+            || flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
 }
 
 bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
@@ -299,7 +322,7 @@ bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
     const FlowKey key = make_flow_key(info, config_.flows.vlan_in_key, src_is_lo);
     bool created = false;
     const uint64_t evicted_before = flows_->evicted_full();
-    const uint32_t index = flows_->lookup_or_create(key, now_ns, created);
+    uint32_t index = flows_->lookup_or_create(key, now_ns, created);
     if (index == kNoFlow) {
         counters_.flows_no_slot.add();
         reason = ExceptionReason::FlowTableFull;
@@ -309,6 +332,16 @@ bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
     if (flows_->evicted_full() != evicted_before) {
         reason = ExceptionReason::FlowTableFull;
         exception = true;
+    }
+    if (!created && starts_new_connection(flows_->flow(index), info, src_is_lo)) {
+        // The same 5-tuple carries a new connection: the old one ends, a new flow starts.
+        flows_->end(index, EvictReason::Reused);
+        index = flows_->lookup_or_create(key, now_ns, created);
+        if (index == kNoFlow) {
+            counters_.flows_no_slot.add();
+            reason = ExceptionReason::FlowTableFull;
+            return true;
+        }
     }
     Flow& flow = flows_->flow(index);
     if (created) {
@@ -327,7 +360,9 @@ bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
             exception = true;
         }
         const bool closed = flow.rst_seen || (flow.dir[0].tcp.fin_seen && flow.dir[1].tcp.fin_seen);
-        cls = closed ? TimeoutClass::TcpClosed : TimeoutClass::TcpOpen;
+        const bool data = flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
+        cls = closed ? TimeoutClass::TcpClosed
+                     : (data ? TimeoutClass::TcpOpen : TimeoutClass::TcpEmbryonic);
     } else if (info.l4_proto == kProtoUdp) {
         cls = TimeoutClass::Udp;
     }
@@ -345,13 +380,18 @@ bool Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& inf
         TcpReassembler::on_syn(d.tcp, info.tcp_seq);
         seq += 1;  // data on a SYN starts after the SYN's own sequence number
     }
+    if ((info.tcp_flags & kTcpAck) != 0) {
+        TcpReassembler::on_ack(flow.dir[dir ^ 1U].tcp, info.tcp_ack);
+    }
     if ((info.tcp_flags & kTcpRst) != 0) {
+        // Only shortens the flow's timeout: inspection goes on, so a forged RST that the
+        // receiver ignores cannot blind the tap to what follows.
         flow.rst_seen = true;
     }
     if ((info.tcp_flags & kTcpFin) != 0) {
         d.tcp.fin_seen = true;
     }
-    if (info.payload_len == 0 || !d.inspect || flow.rst_seen) {
+    if (info.payload_len == 0 || !d.inspect) {
         return false;
     }
     PayloadState* state = d.uninspectable ? nullptr : payload_for(d);

@@ -160,6 +160,8 @@ private:
             const uint8_t* frame, uint64_t now_ns, ExceptionReason& reason) noexcept;
     void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
     bool apply_exception(ExceptionReason reason) noexcept;
+    static bool starts_new_connection(
+            const Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;
     bool checksum_acceptable(const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
     void set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;
     PayloadState* payload_for(FlowDirection& dir) noexcept;

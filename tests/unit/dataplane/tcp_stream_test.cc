@@ -102,6 +102,14 @@ TEST_F(TcpStreamTest, RetransmissionWithOtherBytesThanDeliveredIsAConflict) {
     EXPECT_EQ(stats_.retransmitted_bytes, 4U);
 }
 
+TEST_F(TcpStreamTest, KeepAliveProbeWithAGarbageByteIsNotAConflict) {
+    TcpReassembler::on_syn(dir_, 0);
+    segment(1, "GET / HTTP/1.1");
+    segment(14, std::string(1, '\0'));
+    EXPECT_EQ(stats_.conflicting_overlaps, 0U);
+    EXPECT_EQ(sink_.text, "GET / HTTP/1.1");
+}
+
 TEST_F(TcpStreamTest, PartlyNewRetransmissionComparesOnlyTheOldPart) {
     TcpReassembler::on_syn(dir_, 0);
     segment(1, "abcd");
@@ -153,7 +161,25 @@ TEST_F(TcpStreamTest, HoldsSegmentsLargerThanOneBlock) {
     EXPECT_EQ(pool_.in_use(), 0U);
 }
 
-TEST(TcpStreamBudgetTest, ExhaustedBudgetFlushesHeldDataWithAGap) {
+TEST(TcpStreamBudgetTest, ExhaustedBudgetEvictsDataFarthestAhead) {
+    SegmentPool pool(64);
+    TcpReassembler reassembler(pool, 10);
+    TcpDirection dir;
+    Collect sink;
+    TcpStreamStats stats;
+    TcpReassembler::on_syn(dir, 0);
+    // Junk far ahead fills the budget; the bytes that close the hole still arrive in order.
+    reassembler.on_segment(dir, 1000001, bytes("JUNKJUNK"), sink, stats);
+    reassembler.on_segment(dir, 11, bytes("AAAAAAAA"), sink, stats);
+    EXPECT_EQ(stats.memory_exhausted, 1U);
+    EXPECT_EQ(stats.evicted_bytes, 8U);
+    EXPECT_EQ(dir.held_bytes, 8U);
+    reassembler.on_segment(dir, 1, bytes("0123456789"), sink, stats);
+    EXPECT_EQ(sink.text, "0123456789AAAAAAAA");
+    EXPECT_EQ(pool.in_use(), 0U);
+}
+
+TEST(TcpStreamBudgetTest, SegmentFarthestAheadIsTheOneGivenUp) {
     SegmentPool pool(64);
     TcpReassembler reassembler(pool, 10);
     TcpDirection dir;
@@ -162,15 +188,30 @@ TEST(TcpStreamBudgetTest, ExhaustedBudgetFlushesHeldDataWithAGap) {
     TcpReassembler::on_syn(dir, 0);
     reassembler.on_segment(dir, 11, bytes("AAAAAAAA"), sink, stats);
     reassembler.on_segment(dir, 31, bytes("BBBBBBBB"), sink, stats);
+    EXPECT_EQ(stats.evicted_bytes, 8U);
+    reassembler.on_segment(dir, 1, bytes("0123456789"), sink, stats);
+    EXPECT_EQ(sink.text, "0123456789AAAAAAAA");
+}
+
+TEST(TcpStreamBudgetTest, AcknowledgedHoleIsSkippedWhenMemoryRunsOut) {
+    SegmentPool pool(64);
+    TcpReassembler reassembler(pool, 10);
+    TcpDirection dir;
+    Collect sink;
+    TcpStreamStats stats;
+    TcpReassembler::on_syn(dir, 0);
+    reassembler.on_segment(dir, 11, bytes("AAAAAAAA"), sink, stats);
+    // The receiver acknowledged past the hole: the tap missed bytes the receiver has.
+    TcpReassembler::on_ack(dir, 19);
+    reassembler.on_segment(dir, 19, bytes("BBBBBBBB"), sink, stats);
     EXPECT_EQ(stats.memory_exhausted, 1U);
-    EXPECT_EQ(sink.text, "|AAAAAAAA");
-    EXPECT_EQ(dir.held_bytes, 8U);
-    reassembler.flush(dir, sink, stats);
-    EXPECT_EQ(sink.text, "|AAAAAAAA|BBBBBBBB");
+    EXPECT_EQ(sink.text, "|AAAAAAAABBBBBBBB");
+    EXPECT_EQ(stats.gaps, 1U);
+    EXPECT_EQ(stats.gap_bytes, 10U);
     EXPECT_EQ(pool.in_use(), 0U);
 }
 
-TEST(TcpStreamBudgetTest, EmptyPoolFlushesInsteadOfLosingData) {
+TEST(TcpStreamBudgetTest, EmptyPoolNeverLosesInOrderData) {
     SegmentPool pool(1);
     TcpReassembler reassembler(pool, 1 << 20);
     TcpDirection dir;
@@ -179,9 +220,11 @@ TEST(TcpStreamBudgetTest, EmptyPoolFlushesInsteadOfLosingData) {
     TcpReassembler::on_syn(dir, 0);
     reassembler.on_segment(dir, 5, bytes("bb"), sink, stats);
     reassembler.on_segment(dir, 9, bytes("cc"), sink, stats);
-    reassembler.flush(dir, sink, stats);
-    EXPECT_EQ(sink.text, "|bb|cc");
     EXPECT_EQ(stats.memory_exhausted, 1U);
+    EXPECT_EQ(stats.evicted_bytes, 2U);
+    reassembler.on_segment(dir, 1, bytes("aaaa"), sink, stats);
+    reassembler.flush(dir, sink, stats);
+    EXPECT_EQ(sink.text, "aaaabb");
     EXPECT_EQ(pool.in_use(), 0U);
 }
 

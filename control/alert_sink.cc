@@ -1,0 +1,147 @@
+#include "control/alert_sink.h"
+
+#include <cstring>
+#include <utility>
+
+namespace exfiltap::control {
+
+namespace {
+
+constexpr uint32_t kOverlapSignatureId = 2100200;
+
+uint64_t address_prefix(const std::array<uint8_t, 16>& address) {
+    uint64_t v = 0;
+    std::memcpy(&v, address.data() + 8, sizeof(v));
+    uint64_t w = 0;
+    std::memcpy(&w, address.data(), sizeof(w));
+    return v ^ (w * 0x9e3779b97f4a7c15ULL);
+}
+
+}  // namespace
+
+uint32_t content_signature_id(detectors::ContentClass cls) {
+    return 2100001 + static_cast<uint32_t>(cls);
+}
+
+std::string content_signature_text(detectors::ContentClass cls) {
+    switch (cls) {
+    case detectors::ContentClass::PaymentCard:
+        return "EXFIL payment card number sent to an external network";
+    case detectors::ContentClass::UsSsn:
+        return "EXFIL US social security number sent to an external network";
+    }
+    return "EXFIL sensitive data sent to an external network";
+}
+
+AlertSink::AlertSink(const Config& config, SampleKey key, AlertWriter* writer)
+    : config_(config),
+      key_(std::move(key)),
+      writer_(writer),
+      interval_ns_(uint64_t{config.outputs.alert_suppression_s} * 1000000000ULL) {}
+
+void AlertSink::on_event(const dataplane::WorkerEvent& event) {
+    switch (event.type) {
+    case dataplane::WorkerEvent::Type::Finding:
+        on_finding(event);
+        break;
+    case dataplane::WorkerEvent::Type::Anomaly:
+        on_anomaly(event);
+        break;
+    case dataplane::WorkerEvent::Type::FlowEnd:
+        on_flow_end(event.flow_id);
+        break;
+    }
+}
+
+AlertRecord AlertSink::base_record(const dataplane::WorkerEvent& event) {
+    AlertRecord record;
+    record.timestamp_s = static_cast<double>(event.time_ns) / 1e9;
+    record.flow_id = event.flow_id;
+    record.ip_version = event.ip_version;
+    record.src = event.src;
+    record.dst = event.dst;
+    record.src_port = event.src_port;
+    record.dst_port = event.dst_port;
+    record.proto = event.proto;
+    record.vlan_count = event.vlan_count;
+    record.vlan = {event.vlan[0], event.vlan[1], 0, 0};
+    record.bytes = event.direction_bytes;
+    return record;
+}
+
+void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
+    const detectors::Finding& finding = event.finding;
+    const auto& cls_config = config_.content.classes[static_cast<size_t>(finding.cls)];
+    AlertRecord record = base_record(event);
+    record.signature_id = content_signature_id(finding.cls);
+    record.signature = content_signature_text(finding.cls);
+    record.severity = cls_config.severity;
+    record.detector = "content";
+    record.cls = std::string(detectors::content_class_name(finding.cls));
+    record.confidence = finding.confidence;
+    record.sample = mask_value(finding.value_view());
+    record.sample_hmac = key_.hmac_hex(finding.value_view());
+    const Key key{event.flow_id, event.src_port, address_prefix(event.src), record.cls};
+    account(key, std::move(record), finding.distinct_count >= cls_config.threshold,
+            event.time_ns);
+}
+
+void AlertSink::on_anomaly(const dataplane::WorkerEvent& event) {
+    AlertRecord record = base_record(event);
+    record.signature_id = kOverlapSignatureId;
+    record.signature = "EXFIL evasion: TCP bytes resent with different content";
+    record.category = "Evasion";
+    record.severity = detectors::Severity::Medium;
+    record.detector = "stream";
+    record.cls = std::string(dataplane::exception_reason_name(event.reason));
+    record.confidence = detectors::Confidence::High;
+    record.action = config_.exceptions.drops(event.reason) ? "blocked" : "allowed";
+    const Key key{event.flow_id, event.src_port, address_prefix(event.src), record.cls};
+    account(key, std::move(record), true, event.time_ns);
+}
+
+void AlertSink::account(const Key& key, AlertRecord record, bool armed, uint64_t now_ns) {
+    State& st = state_[key];
+    st.latest = std::move(record);
+    st.pending += 1;
+    st.armed = st.armed || armed;
+    if (!st.armed) {
+        return;  // below the class threshold: counted as findings, no record yet
+    }
+    if (!st.emitted || now_ns >= st.last_emit_ns + interval_ns_) {
+        write(st.latest, st.pending);
+        st.pending = 0;
+        st.emitted = true;
+        st.last_emit_ns = now_ns;
+    }
+}
+
+void AlertSink::on_flow_end(uint64_t flow_id) {
+    auto it = state_.lower_bound(Key{flow_id, 0, 0, std::string()});
+    while (it != state_.end() && std::get<0>(it->first) == flow_id) {
+        State& st = it->second;
+        if (st.armed && st.pending > 0) {
+            write(st.latest, st.pending);
+        }
+        it = state_.erase(it);
+    }
+}
+
+void AlertSink::flush_all() {
+    for (auto& [key, st] : state_) {
+        if (st.armed && st.pending > 0) {
+            write(st.latest, st.pending);
+        }
+    }
+    state_.clear();
+}
+
+void AlertSink::write(AlertRecord& record, uint64_t count) {
+    record.count = count;
+    if (writer_ != nullptr) {
+        writer_->write(record);
+    }
+    ++alerts_[record.cls];
+}
+
+}  // namespace exfiltap::control

@@ -1,0 +1,64 @@
+// Turns worker events into alert records (control thread): masks and HMACs values, applies
+// each class's threshold and the alert suppression of DESIGN.md ("Alert volume"): one record
+// per flow direction, class and detector per suppression interval; later findings raise the
+// count of the next record, and what is pending when the flow ends goes out in a final
+// record, so every finding reaches the output.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "control/alert_writer.h"
+#include "control/config.h"
+#include "dataplane/worker.h"
+
+namespace exfiltap::control {
+
+class AlertSink {
+public:
+    /// `config` and `writer` (may be null: count only) must outlive the sink.
+    AlertSink(const Config& config, SampleKey key, AlertWriter* writer);
+
+    void on_event(const dataplane::WorkerEvent& event);
+
+    /// Writes every pending record (end of run).
+    void flush_all();
+
+    /// Records written, by class.
+    const std::map<std::string, uint64_t>& alerts() const { return alerts_; }
+    /// Flow directions with suppression state (bounded by flow ends).
+    size_t tracked() const { return state_.size(); }
+
+private:
+    // flow, sender port, sender address (first 8 bytes suffice with the port), class, rule
+    using Key = std::tuple<uint64_t, uint16_t, uint64_t, std::string>;
+    struct State {
+        AlertRecord latest;      // the most recent finding, ready to write
+        uint64_t pending = 0;    // findings not yet in a record
+        uint64_t last_emit_ns = 0;
+        bool emitted = false;
+        bool armed = false;      // the class threshold was reached in this direction
+    };
+
+    void on_finding(const dataplane::WorkerEvent& event);
+    void on_anomaly(const dataplane::WorkerEvent& event);
+    void on_flow_end(uint64_t flow_id);
+    void account(const Key& key, AlertRecord record, bool armed, uint64_t now_ns);
+    void write(AlertRecord& record, uint64_t count);
+    static AlertRecord base_record(const dataplane::WorkerEvent& event);
+
+    const Config& config_;
+    SampleKey key_;
+    AlertWriter* writer_;
+    uint64_t interval_ns_;
+    std::map<Key, State> state_;
+    std::map<std::string, uint64_t> alerts_;
+};
+
+/// Suricata-style signature ids and texts of the content classes.
+uint32_t content_signature_id(detectors::ContentClass cls);
+std::string content_signature_text(detectors::ContentClass cls);
+
+}  // namespace exfiltap::control

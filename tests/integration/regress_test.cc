@@ -1,0 +1,170 @@
+// Inputs that once broke exfiltap, each with the outcome it must give now
+// (tests/data/regress/README.md says how they were made).
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+
+namespace exfiltap::testing {
+namespace {
+
+std::string regress(const std::string& name) {
+    return std::string(EXFILTAP_SOURCE_ROOT) + "/tests/data/regress/" + name;
+}
+
+int findings(const RunOutput& run, const std::string& cls) {
+    return run.summary["findings"].value(cls, -1);
+}
+
+TEST(RegressTest, GroSegmentOf40KilobytesIsScanned) {
+    const RunOutput run = run_exfiltap(regress("b1_gro_segment_40k.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 2);
+    EXPECT_EQ(run.summary["counters"]["malformed_total"], 0);
+}
+
+TEST(RegressTest, RstOutsideTheWindowDoesNotBlindTheTap) {
+    const RunOutput run = run_exfiltap(regress("e2_rst_out_of_window.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+}
+
+TEST(RegressTest, BadTcpChecksumDecoyIsNotTakenAsTheStream) {
+    const RunOutput run = run_exfiltap(regress("e3_badsum_decoy.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_EQ(run.summary["counters"]["checksum_bad"], 1);
+}
+
+TEST(RegressTest, BadIpHeaderChecksumDecoyIsNotTakenAsTheStream) {
+    const RunOutput run = run_exfiltap(
+            regress("e3b_bad_ip_hdr_csum_decoy.pcap"), {"--set", "flows.checksum_validation=yes"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+}
+
+TEST(RegressTest, NewConnectionAfterRstOnTheSamePortsIsInspected) {
+    const RunOutput run = run_exfiltap(regress("e4_port_reuse_after_rst.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_EQ(run.summary["flows"], 2);
+}
+
+TEST(RegressTest, NewConnectionAfterFinWithLowerIsnIsInspected) {
+    const RunOutput run = run_exfiltap(regress("e4b_port_reuse_after_fin.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_EQ(run.summary["flows"], 2);
+}
+
+TEST(RegressTest, JunkFarAheadCannotPushRealDataOutOfTheStream) {
+    const RunOutput run = run_exfiltap(regress("e5_reorder_budget_jump.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_GT(run.summary["counters"]["stream_memory_exhausted"].get<int>(), 0);
+}
+
+TEST(RegressTest, ConflictingOverlapIsAlertedAndDropped) {
+    const RunOutput run = run_exfiltap(regress("e6_overlap_first_wins.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const auto overlaps = alerts_of(run, "conflicting_overlap");
+    ASSERT_EQ(overlaps.size(), 1U);
+    EXPECT_EQ(overlaps[0]["alert"]["action"], "blocked");
+    EXPECT_EQ(overlaps[0]["exfil"]["detector"], "stream");
+    EXPECT_EQ(overlaps[0]["alert"]["category"], "Evasion");
+    // Inline (and offline, which writes what inline forwards) the conflicting copy is
+    // dropped: the receiver gets only the first copy, which is what was inspected.
+    EXPECT_EQ(run.summary["packets_dropped"], 1);
+    EXPECT_EQ(run.summary["packets_written"].get<int>() + 1, run.summary["packets"].get<int>());
+}
+
+TEST(RegressTest, ConflictingOverlapIsForwardedWhenPolicySaysSo) {
+    const RunOutput run = run_exfiltap(regress("e6_overlap_first_wins.pcap"),
+            {"--set", "exceptions.conflicting_overlap=forward"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const auto overlaps = alerts_of(run, "conflicting_overlap");
+    ASSERT_EQ(overlaps.size(), 1U);
+    EXPECT_EQ(overlaps[0]["alert"]["action"], "allowed");
+    EXPECT_EQ(run.summary["packets_dropped"], 0);
+}
+
+TEST(RegressTest, ValuesAtTheVeryEndOfStreamsAreFound) {
+    const RunOutput run = run_exfiltap(regress("e8_value_at_end.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 2);
+    EXPECT_EQ(findings(run, "us_ssn"), 1);
+}
+
+TEST(RegressTest, CardSplitAtEveryPositionIsFoundInEveryFlow) {
+    const RunOutput run = run_exfiltap(regress("e9_split_every_way.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const int flows = run.summary["flows"];
+    EXPECT_GT(flows, 20);
+    EXPECT_EQ(findings(run, "payment_card"), flows);
+}
+
+TEST(RegressTest, DamagedCaptureIsSummarisedAndReported) {
+    const RunOutput run = run_exfiltap(regress("f05_truncated_record.pcap"));
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_NE(run.out.find("damaged"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("offline summary"), std::string::npos) << run.out;
+    EXPECT_TRUE(run.summary.contains("packets")) << run.out;
+}
+
+TEST(RegressTest, FramesLargerThan64KilobytesAreWrittenWhole) {
+    const std::string in = regress("f08_big_frames.pcap");
+    const RunOutput run = run_exfiltap(in);
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const auto input = read_pcap(in);
+    const auto output = read_pcap(run.dir + "/out.pcap");
+    ASSERT_EQ(input.size(), output.size());
+    for (size_t i = 0; i < input.size(); ++i) {
+        EXPECT_EQ(input[i].data, output[i].data) << i;
+        EXPECT_EQ(input[i].len, output[i].len) << i;
+    }
+}
+
+TEST(RegressTest, SynFloodDoesNotEvictTheFlowCarryingData) {
+    const RunOutput run =
+            run_exfiltap(regress("fl1_synflood_2k.pcap"), {"--set", "flows.table_size=64"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_GT(run.summary["counters"]["flows_evicted_full"].get<int>(), 0);
+}
+
+TEST(RegressTest, WritingOverTheInputIsRefused) {
+    const std::string dir = ::testing::TempDir() + "exfiltap_same_file";
+    std::filesystem::create_directories(dir);
+    const std::string copy = dir + "/in.pcap";
+    std::filesystem::copy_file(regress("e8_value_at_end.pcap"), copy,
+            std::filesystem::copy_options::overwrite_existing);
+    const auto size = std::filesystem::file_size(copy);
+    const RunOutput run = run_exfiltap_raw({"--pcap", copy, "--write", copy});
+    EXPECT_EQ(run.exit_code, 2) << run.out;
+    EXPECT_NE(run.out.find("refusing"), std::string::npos) << run.out;
+    EXPECT_EQ(std::filesystem::file_size(copy), size);
+}
+
+TEST(RegressTest, AlertsOnStdoutStayPureJsonLines) {
+    const RunOutput run = run_exfiltap_raw({"--pcap", regress("e8_value_at_end.pcap"),
+            "--alerts", "-", "--set", "state_dir=" + ::testing::TempDir() + "exfiltap_stdout"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    // stdout and stderr are merged here; every line that starts with '{' must parse.
+    int records = 0;
+    std::istringstream lines(run.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (!line.empty() && line[0] == '{') {
+            EXPECT_TRUE(nlohmann::json::accept(line)) << line;
+            ++records;
+        }
+    }
+    EXPECT_EQ(records, 3);
+}
+
+}  // namespace
+}  // namespace exfiltap::testing
