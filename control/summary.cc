@@ -31,7 +31,7 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
 
     auto& c = s.counters;
     for (const char* name : {"flows_created", "flows_timed_out", "flows_evicted_full",
-                 "flows_no_slot", "non_ip", "fragments_uninspected", "checksum_bad",
+                 "flows_no_slot", "non_ip", "fragments", "fragments_reassembled", "checksum_bad",
                  "checksum_offload", "stream_gaps", "stream_gap_bytes", "retransmitted_bytes",
                  "conflicting_overlaps", "stream_memory_exhausted", "content_memory_exhausted",
                  "scanned_bytes", "findings_lost", "events_dropped", "malformed_total"}) {
@@ -49,7 +49,8 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
         c["flows_evicted_full"] += w->flows_evicted_full.get();
         c["flows_no_slot"] += w->flows_no_slot.get();
         c["non_ip"] += w->non_ip.get();
-        c["fragments_uninspected"] += w->fragments_uninspected.get();
+        c["fragments"] += w->fragments.get();
+        c["fragments_reassembled"] += w->fragments_reassembled.get();
         c["checksum_bad"] += w->checksum_bad.get();
         c["checksum_offload"] += w->checksum_offload.get();
         c["stream_gaps"] += w->stream_gaps.get();
@@ -73,6 +74,17 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
             s.findings[std::string(detectors::content_class_name(
                     static_cast<detectors::ContentClass>(k)))] += w->findings[k].get();
         }
+    }
+    for (const dataplane::ReassemblyStats* r : result.reassembly) {
+        auto& f = s.fragment_anomalies;
+        f["duplicates"] += r->duplicates;
+        f["conflicting_overlaps"] += r->conflicting_overlaps;
+        f["too_many_fragments"] += r->too_many_fragments;
+        f["oversize"] += r->oversize;
+        f["invalid"] += r->invalid;
+        f["memory_exhausted"] += r->memory_exhausted;
+        f["timed_out"] += r->timed_out;
+        f["discarded"] += r->discarded;
     }
     for (const auto& [cls, n] : alerts_by_class) {
         s.alerts[cls] = n;
@@ -101,10 +113,19 @@ std::string summary_text(const RunSummary& s) {
         " retransmitted bytes, %" PRIu64 " conflicting overlaps\n",
             c.at("scanned_bytes"), c.at("stream_gaps"), c.at("stream_gap_bytes"),
             c.at("retransmitted_bytes"), c.at("conflicting_overlaps"));
-    add("  other          %" PRIu64 " non-IP, %" PRIu64 " fragments (not inspected), %" PRIu64
-        " bad checksums, %" PRIu64 " offload checksums\n",
-            c.at("non_ip"), c.at("fragments_uninspected"), c.at("checksum_bad"),
+    add("  other          %" PRIu64 " non-IP, %" PRIu64 " fragments (%" PRIu64
+        " datagrams rebuilt), %" PRIu64 " bad checksums, %" PRIu64 " offload checksums\n",
+            c.at("non_ip"), c.at("fragments"), c.at("fragments_reassembled"), c.at("checksum_bad"),
             c.at("checksum_offload"));
+    std::string anomalies;
+    for (const auto& [reason, n] : s.fragment_anomalies) {
+        if (n > 0) {
+            anomalies += " " + reason + "=" + std::to_string(n);
+        }
+    }
+    if (!anomalies.empty()) {
+        add("  fragments     %s\n", anomalies.c_str());
+    }
     add("  malformed      %" PRIu64 "\n", c.at("malformed_total"));
     for (const auto& [reason, n] : s.malformed) {
         add("    %-28s %" PRIu64 "\n", reason.c_str(), n);
@@ -142,6 +163,7 @@ nlohmann::json summary_json(const RunSummary& s) {
     j["flows"] = s.counters.at("flows_created");
     j["counters"] = s.counters;
     j["malformed"] = s.malformed;
+    j["fragment_anomalies"] = s.fragment_anomalies;
     j["findings"] = s.findings;
     j["alerts"] = s.alerts;
     j["memory"] = {{"dpdk_heap_bytes", s.dpdk_heap_bytes}, {"peak_rss_bytes", s.peak_rss_bytes}};

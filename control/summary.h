@@ -24,6 +24,7 @@ struct RunSummary {
     unsigned workers = 0;
     std::map<std::string, uint64_t> counters;   // flows_created, stream_gaps, ...
     std::map<std::string, uint64_t> malformed;  // by reason, only non-zero
+    std::map<std::string, uint64_t> fragment_anomalies;  // reassembly, by reason
     std::map<std::string, uint64_t> findings;   // by class
     std::map<std::string, uint64_t> alerts;     // by class
     uint64_t dpdk_heap_bytes = 0;

@@ -405,6 +405,7 @@ Result<OfflineResult> run_offline(
     }
     for (const auto& worker : workers) {
         result.counters.push_back(&worker->counters());
+        result.reassembly.push_back(&worker->reassembly_stats());
     }
     return result;
 }

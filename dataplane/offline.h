@@ -42,6 +42,7 @@ struct OfflineResult {
     /// DPDK heap bytes in use at the end of the run (pools, rings, flow tables).
     uint64_t dpdk_heap_bytes = 0;
     std::vector<const WorkerCounters*> counters;
+    std::vector<const ReassemblyStats*> reassembly;
 };
 
 /// The symmetric Toeplitz hash of a frame's IP addresses (0 for non-IP frames), as a NIC

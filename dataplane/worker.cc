@@ -90,6 +90,7 @@ Worker::Worker(const WorkerConfig& config, WorkerShared& shared)
       shared_(shared),
       segments_(std::max<uint32_t>(config.reorder_worker_bytes / SegmentPool::kBlockBytes, 16)),
       reassembler_(segments_, config.reorder_flow_bytes),
+      reassembler_ip_(config.reassembly),
       linear_(std::make_unique<uint8_t[]>(kLinearBytes)) {}
 
 Worker::~Worker() {
@@ -142,6 +143,7 @@ void Worker::run() noexcept {
         if (watermark > now_ns_) {
             now_ns_ = watermark;
         }
+        reassembler_ip_.expire(now_ns_, kExpirePerPoll);
         if (flows_->expire(now_ns_, kExpirePerPoll) > 0) {
             counters_.flows_active.set(flows_->active());
             continue;
@@ -181,6 +183,7 @@ uint16_t Worker::poll_once() noexcept {
     }
     if (total > 0) {
         flows_->expire(now_ns_, kExpirePerPoll);
+        reassembler_ip_.expire(now_ns_, kExpirePerPoll);
         counters_.flows_active.set(flows_->active());
         counters_.packet_time_ns.set(now_ns_);
     }
@@ -312,10 +315,54 @@ bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
         return false;
     }
     if (info.fragment) {
-        // FIXIT-E(#3): inspect reassembled copies of fragments; forwarded as they came.
-        counters_.fragments_uninspected.add();
-        return false;
+        return handle_fragment(frame, len, info, now_ns, reason);
     }
+    return handle_decoded(frame, len, info, now_ns, reason);
+}
+
+bool Worker::handle_fragment(const uint8_t* frame, uint32_t len, const PacketInfo& info,
+        uint64_t now_ns, ExceptionReason& reason) noexcept {
+    // The fragment itself is forwarded as it came (unless policy drops it); a copy goes to
+    // reassembly, and a completed datagram is inspected like any other packet.
+    counters_.fragments.add();
+    const ReassemblyResult result = reassembler_ip_.add(frame, len, info, now_ns);
+    bool exception = false;
+    switch (result.status) {
+    case FragmentStatus::Held:
+    case FragmentStatus::Overlap:
+    case FragmentStatus::Duplicate:
+    case FragmentStatus::NotFragment:
+        break;
+    case FragmentStatus::ConflictingOverlap:
+    case FragmentStatus::Invalid:
+    case FragmentStatus::TooManyFragments:
+    case FragmentStatus::Oversize:
+    case FragmentStatus::MemoryExhausted:
+    case FragmentStatus::DatagramFailed:
+        reason = ExceptionReason::FragmentUnreassembled;
+        exception = true;
+        break;
+    }
+    if (!result.completed()) {
+        return exception;
+    }
+    counters_.fragments_reassembled.add();
+    PacketInfo whole;
+    if (!decode_packet(result.frame.data, result.frame.len, whole) || whole.fragment) {
+        counters_.malformed[static_cast<size_t>(whole.malformed)].add();
+        reason = ExceptionReason::Undecodable;
+        return true;
+    }
+    ExceptionReason inner{};
+    if (handle_decoded(result.frame.data, result.frame.len, whole, now_ns, inner)) {
+        reason = inner;
+        exception = true;
+    }
+    return exception;
+}
+
+bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo& info,
+        uint64_t now_ns, ExceptionReason& reason) noexcept {
     const bool inspectable = checksum_acceptable(frame, len, info);
 
     bool src_is_lo = false;

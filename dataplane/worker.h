@@ -16,6 +16,7 @@
 #include "dataplane/decode.h"
 #include "dataplane/exception_policy.h"
 #include "dataplane/flow_table.h"
+#include "dataplane/ip_reassembly.h"
 #include "dataplane/network_set.h"
 #include "dataplane/tcp_stream.h"
 #include "detectors/content_scanner.h"
@@ -66,7 +67,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter tx_packets;
     Counter tx_bytes;
     Counter non_ip;
-    Counter fragments_uninspected;
+    Counter fragments;
+    Counter fragments_reassembled;
     std::array<Counter, kMalformedCount> malformed;
     Counter checksum_bad;
     Counter checksum_offload;
@@ -118,6 +120,7 @@ struct WorkerConfig {
     uint32_t reorder_flow_bytes = 256 * 1024;
     uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
     uint32_t payload_slots = 16384;
+    IpReassemblyConfig reassembly;
     rte_ring* events = nullptr;
     const NetworkSet* internal = nullptr;
     std::shared_ptr<const detectors::PatternDatabase> patterns;
@@ -142,6 +145,8 @@ public:
     uint16_t poll_once() noexcept;
 
     const WorkerCounters& counters() const noexcept { return counters_; }
+    /// Read only while the worker is stopped (end of an offline run, tests).
+    const ReassemblyStats& reassembly_stats() const noexcept { return reassembler_ip_.stats(); }
     const WorkerConfig& config() const noexcept { return config_; }
 
     void on_flow_end(Flow& flow, EvictReason reason) noexcept override;
@@ -156,6 +161,10 @@ private:
     /// Returns true with `reason` set when an exception applies to the packet.
     bool handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
             ExceptionReason& reason) noexcept;
+    bool handle_fragment(const uint8_t* frame, uint32_t len, const PacketInfo& info,
+            uint64_t now_ns, ExceptionReason& reason) noexcept;
+    bool handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo& info,
+            uint64_t now_ns, ExceptionReason& reason) noexcept;
     bool handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info,
             const uint8_t* frame, uint64_t now_ns, ExceptionReason& reason) noexcept;
     void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
@@ -176,6 +185,7 @@ private:
     std::unique_ptr<FlowTable> flows_;
     SegmentPool segments_;
     TcpReassembler reassembler_;
+    IpReassembler reassembler_ip_;
     std::unique_ptr<detectors::StreamPool> stream_pool_;
     std::unique_ptr<PayloadState[]> payload_;
     std::vector<uint32_t> payload_free_;

@@ -10,6 +10,27 @@ namespace {
 constexpr std::array<std::string_view, kContentClassCount> kClassNames = {
         "payment_card",
         "us_ssn",
+        "iban",
+        "private_key",
+        "cloud_token",
+        "vcs_token",
+        "jwt",
+        "password_assignment",
+        "classification_marker",
+        "custom",
+};
+
+constexpr std::array<Severity, kContentClassCount> kDefaultSeverities = {
+        Severity::High,      // payment_card
+        Severity::High,      // us_ssn
+        Severity::High,      // iban
+        Severity::Critical,  // private_key
+        Severity::High,      // cloud_token
+        Severity::High,      // vcs_token
+        Severity::Medium,    // jwt
+        Severity::Medium,    // password_assignment
+        Severity::Medium,    // classification_marker
+        Severity::Medium,    // custom
 };
 
 constexpr std::array<std::pair<Severity, std::string_view>, 4> kSeverityNames = {{
@@ -57,6 +78,44 @@ bool severity_from_name(std::string_view name, Severity& out) noexcept {
 
 std::string_view confidence_name(Confidence confidence) noexcept {
     return confidence == Confidence::High ? "high" : "low";
+}
+
+Severity default_severity(ContentClass cls) noexcept {
+    const auto index = static_cast<size_t>(cls);
+    return index < kDefaultSeverities.size() ? kDefaultSeverities[index] : Severity::High;
+}
+
+std::array<ClassConfig, kContentClassCount> default_class_configs() {
+    std::array<ClassConfig, kContentClassCount> classes{};
+    for (size_t i = 0; i < classes.size(); ++i) {
+        classes[i].severity = kDefaultSeverities[i];
+    }
+    return classes;
+}
+
+Severity ContentConfig::severity_of(ContentClass cls, uint16_t rule) const noexcept {
+    if (cls == ContentClass::Custom && rule >= 1 && rule <= custom.size()
+            && custom[rule - 1].severity.has_value()) {
+        return *custom[rule - 1].severity;
+    }
+    const auto index = static_cast<size_t>(cls);
+    return index < classes.size() ? classes[index].severity : Severity::High;
+}
+
+uint32_t ContentConfig::threshold_of(ContentClass cls, uint16_t rule) const noexcept {
+    if (cls == ContentClass::Custom && rule >= 1 && rule <= custom.size()
+            && custom[rule - 1].threshold.has_value()) {
+        return *custom[rule - 1].threshold;
+    }
+    const auto index = static_cast<size_t>(cls);
+    return index < classes.size() ? classes[index].threshold : 1;
+}
+
+std::string_view ContentConfig::rule_name(uint16_t rule) const noexcept {
+    if (rule == 0 || rule > custom.size()) {
+        return {};
+    }
+    return custom[rule - 1].name;
 }
 
 }  // namespace exfiltap::detectors

@@ -4,19 +4,33 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace exfiltap::detectors {
 
+/// The content classes. The numeric values index per-class arrays (config, counters) and
+/// give the signature ids (2100001 + value), so new classes are appended, never inserted.
 enum class ContentClass : uint8_t {
     PaymentCard = 0,
     UsSsn = 1,
+    Iban = 2,
+    PrivateKey = 3,
+    CloudToken = 4,
+    VcsToken = 5,
+    Jwt = 6,
+    PasswordAssignment = 7,
+    ClassificationMarker = 8,
+    Custom = 9,  // the operator's rules of ContentConfig::custom; Finding::rule names the rule
 };
-inline constexpr size_t kContentClassCount = 2;
+inline constexpr size_t kContentClassCount = 10;
 
-/// Stable names used in config keys, alerts and metrics: "payment_card", "us_ssn".
+/// Stable names used in config keys, alerts and metrics: "payment_card", "us_ssn", "iban",
+/// "private_key", "cloud_token", "vcs_token", "jwt", "password_assignment",
+/// "classification_marker", "custom".
 std::string_view content_class_name(ContentClass cls) noexcept;
 /// Inverse of content_class_name(); false when the name is unknown.
 bool content_class_from_name(std::string_view name, ContentClass& out) noexcept;
@@ -30,9 +44,14 @@ enum class Severity : uint8_t {
 std::string_view severity_name(Severity severity) noexcept;
 bool severity_from_name(std::string_view name, Severity& out) noexcept;
 
+/// Built-in severity of a class: private_key critical; payment_card, us_ssn, iban,
+/// cloud_token, vcs_token high; jwt, password_assignment, classification_marker and custom
+/// medium.
+Severity default_severity(ContentClass cls) noexcept;
+
 enum class Confidence : uint8_t {
     Low = 0,   // validated value, no class keyword nearby
-    High = 1,  // validated value with a class keyword within the keyword window
+    High = 1,  // validated value with a class keyword within the keyword window (or custom)
 };
 std::string_view confidence_name(Confidence confidence) noexcept;
 
@@ -41,34 +60,80 @@ struct ClassConfig {
     /// Distinct values per flow direction before the class raises an alert.
     uint32_t threshold = 1;
     Severity severity = Severity::High;
-    /// Case-insensitive literal words; a match within keyword_window_bytes before a value
-    /// makes its confidence High. Empty: the built-in list of the class.
+    /// Case-insensitive literal words; a match within keyword_window_bytes before or after a
+    /// value makes its confidence High. Empty: the built-in list of the class. Not used by
+    /// the custom class (its rules have no proximity keywords).
     std::vector<std::string> keywords;
 };
 
-struct ContentConfig {
-    std::array<ClassConfig, kContentClassCount> classes{};
-    /// Reject published test numbers and repeated-digit values.
-    bool reject_test_numbers = true;
-    uint32_t keyword_window_bytes = 300;
+/// Every class enabled, threshold 1, its default_severity(), built-in keywords.
+std::array<ClassConfig, kContentClassCount> default_class_configs();
+
+/// One operator rule (config `content.custom`): either literal keywords or one regex.
+struct CustomRule {
+    /// Shown in the signature text; unique among the rules.
+    std::string name;
+    /// Case-insensitive literals; a word-character end must not touch another word
+    /// character. The value of a finding is the keyword as configured.
+    std::vector<std::string> keywords;
+    /// A Hyperscan regex (used when `keywords` is empty). The value of a finding is the
+    /// matched text (leftmost start), its last kMaxValueLen characters when longer.
+    std::string regex;
+    /// Unset: the custom class's severity / threshold (classes.custom).
+    std::optional<Severity> severity;
+    std::optional<uint32_t> threshold;
+    bool enabled = true;
+    /// Where the rule was configured ("FILE:LINE"), for error messages; may be empty.
+    std::string source;
 };
 
-/// Longest normalised value a finding carries (19 card digits; SSN 9 digits).
-inline constexpr size_t kMaxValueLen = 24;
+/// Most custom rules per configuration (each stream counts distinct values per rule).
+inline constexpr size_t kMaxCustomRules = 64;
 
-/// One validated value found in one flow direction. `value` holds the normalised digits
-/// only for the trip to the control thread, which masks and HMACs it and never writes it.
+struct ContentConfig {
+    /// Indexed by ContentClass; each starts with its class's default_severity().
+    std::array<ClassConfig, kContentClassCount> classes = default_class_configs();
+    /// Reject published test numbers, repeated-digit values and placeholder secrets.
+    bool reject_test_numbers = true;
+    uint32_t keyword_window_bytes = 300;
+    /// The organisation's own classification markers, matched exactly as written (case
+    /// included) as whole words, next to the built-in ones.
+    std::vector<std::string> classification_markers;
+    std::vector<CustomRule> custom;
+
+    /// Severity and threshold that apply to a finding: the custom rule's own when it sets
+    /// them (rule is 1-based, 0 for built-ins), else the class's.
+    Severity severity_of(ContentClass cls, uint16_t rule) const noexcept;
+    uint32_t threshold_of(ContentClass cls, uint16_t rule) const noexcept;
+    /// Name of custom rule `rule` (1-based); "" for 0 or an unknown index.
+    std::string_view rule_name(uint16_t rule) const noexcept;
+};
+
+/// Longest value a finding carries. A value longer than this (a JWT, a long custom match)
+/// carries its last kMaxValueLen characters; the sample and its HMAC cover those.
+inline constexpr size_t kMaxValueLen = 64;
+
+/// One validated value found in one flow direction. `value` holds the normalised value
+/// (digits of a card, compact IBAN, token, password, marker, ...) only for the trip to the
+/// control thread, which masks and HMACs it and never writes it. Trivially copyable: it
+/// crosses an rte_ring inside a WorkerEvent.
 struct Finding {
     ContentClass cls = ContentClass::PaymentCard;
     Confidence confidence = Confidence::Low;
+    /// Custom rule index + 1 for ContentClass::Custom; 0 for built-in classes.
+    uint16_t rule = 0;
     uint8_t value_len = 0;
-    /// Distinct values of this class seen so far in this flow direction (1 for the first).
+    /// Distinct values of this class (custom: of this rule) seen so far in this flow
+    /// direction (1 for the first).
     uint32_t distinct_count = 0;
-    /// Offset of the byte after the value in the direction's stream.
+    /// Offset of the byte after the value in the direction's stream. Findings may be
+    /// reported after later bytes were scanned (keyword proximity after the value).
     uint64_t end_offset = 0;
     std::array<char, kMaxValueLen> value{};
 
     std::string_view value_view() const { return {value.data(), value_len}; }
 };
+static_assert(std::is_trivially_copyable_v<Finding>);
+static_assert(sizeof(Finding) <= 96);
 
 }  // namespace exfiltap::detectors

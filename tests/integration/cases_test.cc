@@ -71,6 +71,28 @@ TEST(CasesTest, QinqSsnIsFoundWithBothVlanIds) {
     EXPECT_EQ(ssns[0]["vlan"], nlohmann::json::array({300, 42}));
 }
 
+TEST(CasesTest, PanCutByFragmentBoundaryIsFoundAfterReassembly) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c09_ipv4_frag_ooo_pan.pcap");
+    const RunOutput run = run_exfiltap(pcap, {"--workers", "2"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_THAT(sample_tails(alerts_of(run, "payment_card")), UnorderedElementsAre("1371"));
+    EXPECT_EQ(run.summary["counters"]["fragments"], 3);
+    EXPECT_EQ(run.summary["counters"]["fragments_reassembled"], 1);
+    // The fragments themselves are forwarded as they came.
+    EXPECT_EQ(run.summary["packets_written"], run.summary["packets"]);
+}
+
+TEST(CasesTest, JumboFramesInChainedMbufsAreScannedAcrossSegments) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c16_jumbo_9000_mtu.pcap");
+    const RunOutput run = run_exfiltap(pcap);
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(findings(run, "payment_card"), 1);
+    EXPECT_EQ(findings(run, "us_ssn"), 1);
+    EXPECT_THAT(sample_tails(alerts_of(run, "payment_card")), UnorderedElementsAre("1711"));
+    EXPECT_THAT(sample_tails(alerts_of(run, "us_ssn")), UnorderedElementsAre("8460"));
+}
+
 TEST(CasesTest, TwoPansOnOneConnectionAreBothFound) {
     EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c11_two_pans_one_connection.pcap");
     const RunOutput run = run_exfiltap(pcap);

@@ -105,6 +105,42 @@ TEST(PcapsTest, AuthenticationHeaderFloodParsesEveryPacket) {
     EXPECT_EQ(run.summary["counters"]["malformed_total"], 0);
 }
 
+TEST(PcapsTest, TinyIpv4FragmentsBehindVlanRebuildTheSyn) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/sv_vlan-ipv4-frag-tcp-syn.pcap");
+    const RunOutput run = run_exfiltap(pcap);
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(run.summary["counters"]["fragments"], 3);
+    EXPECT_EQ(run.summary["counters"]["fragments_reassembled"], 1);
+    EXPECT_EQ(run.summary["flows"], 1);
+}
+
+TEST(PcapsTest, Ipv6FragmentsBehindVlanAreReassembledAndScanned) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/sv_vlan-ipv6-frag-tcp.pcap");
+    const RunOutput run = run_exfiltap(pcap, {"--set", "networks.internal=[\"::1/128\"]"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(run.summary["counters"]["fragments_reassembled"], 1);
+    EXPECT_EQ(run.summary["flows"], 1);
+}
+
+TEST(PcapsTest, FragmentGarbageIsBoundedAndCounted) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/ndpi_ipv4-frag-garbage.pcap");
+    const RunOutput run = run_exfiltap(pcap);
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(run.summary["counters"]["fragments"], 1252);
+    EXPECT_EQ(run.summary["counters"]["fragments_reassembled"], 0);
+    EXPECT_EQ(run.summary["fragment_anomalies"]["too_many_fragments"], 1);
+    EXPECT_EQ(run.summary["packets_written"], 1252);
+}
+
+TEST(PcapsTest, IncompleteFragmentsExpireWithoutDelivery) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/zeek_ipv4-frags-incomplete.pcap");
+    const RunOutput run = run_exfiltap(pcap);
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(run.summary["counters"]["fragments"], 5);
+    EXPECT_EQ(run.summary["counters"]["fragments_reassembled"], 0);
+    EXPECT_EQ(run.summary["flows"], 0);
+}
+
 TEST(PcapsTest, TruncatedIpv4IsCountedNotReadPast) {
     EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/sv_ipv4-truncated-udp.pcap");
     const RunOutput run = run_exfiltap(pcap);
