@@ -19,16 +19,36 @@ uint64_t address_prefix(const std::array<uint8_t, 16>& address) {
 
 }  // namespace
 
-uint32_t content_signature_id(detectors::ContentClass cls) {
+uint32_t content_signature_id(detectors::ContentClass cls, uint16_t rule) {
+    if (cls == detectors::ContentClass::Custom) {
+        return 2100100 + rule;
+    }
     return 2100001 + static_cast<uint32_t>(cls);
 }
 
-std::string content_signature_text(detectors::ContentClass cls) {
+std::string content_signature_text(detectors::ContentClass cls, std::string_view rule_name) {
     switch (cls) {
     case detectors::ContentClass::PaymentCard:
         return "EXFIL payment card number sent to an external network";
     case detectors::ContentClass::UsSsn:
         return "EXFIL US social security number sent to an external network";
+    case detectors::ContentClass::Iban:
+        return "EXFIL IBAN bank account number sent to an external network";
+    case detectors::ContentClass::PrivateKey:
+        return "EXFIL private key sent to an external network";
+    case detectors::ContentClass::CloudToken:
+        return "EXFIL cloud access token sent to an external network";
+    case detectors::ContentClass::VcsToken:
+        return "EXFIL source-control access token sent to an external network";
+    case detectors::ContentClass::Jwt:
+        return "EXFIL JSON web token sent to an external network";
+    case detectors::ContentClass::PasswordAssignment:
+        return "EXFIL password assignment sent to an external network";
+    case detectors::ContentClass::ClassificationMarker:
+        return "EXFIL classified document marker sent to an external network";
+    case detectors::ContentClass::Custom:
+        return "EXFIL custom rule '" + std::string(rule_name) + "' matched data sent to an "
+               "external network";
     }
     return "EXFIL sensitive data sent to an external network";
 }
@@ -71,18 +91,23 @@ AlertRecord AlertSink::base_record(const dataplane::WorkerEvent& event) {
 
 void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     const detectors::Finding& finding = event.finding;
-    const auto& cls_config = config_.content.classes[static_cast<size_t>(finding.cls)];
+    const detectors::ContentConfig& content = config_.content;
     AlertRecord record = base_record(event);
-    record.signature_id = content_signature_id(finding.cls);
-    record.signature = content_signature_text(finding.cls);
-    record.severity = cls_config.severity;
+    record.signature_id = content_signature_id(finding.cls, finding.rule);
+    record.signature = content_signature_text(finding.cls, content.rule_name(finding.rule));
+    record.severity = content.severity_of(finding.cls, finding.rule);
     record.detector = "content";
     record.cls = std::string(detectors::content_class_name(finding.cls));
     record.confidence = finding.confidence;
     record.sample = mask_value(finding.value_view());
     record.sample_hmac = key_.hmac_hex(finding.value_view());
-    const Key key{event.flow_id, event.src_port, address_prefix(event.src), record.cls};
-    account(key, std::move(record), finding.distinct_count >= cls_config.threshold,
+    // Custom rules count and suppress apart from each other.
+    const std::string key_class = finding.cls == detectors::ContentClass::Custom
+            ? record.cls + ":" + std::string(content.rule_name(finding.rule))
+            : record.cls;
+    const Key key{event.flow_id, event.src_port, address_prefix(event.src), key_class};
+    account(key, std::move(record),
+            finding.distinct_count >= content.threshold_of(finding.cls, finding.rule),
             event.time_ns);
 }
 

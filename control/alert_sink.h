@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "control/alert_writer.h"
@@ -58,7 +59,7 @@ private:
 };
 
 /// Suricata-style signature ids and texts of the content classes.
-uint32_t content_signature_id(detectors::ContentClass cls);
-std::string content_signature_text(detectors::ContentClass cls);
+uint32_t content_signature_id(detectors::ContentClass cls, uint16_t rule);
+std::string content_signature_text(detectors::ContentClass cls, std::string_view rule_name);
 
 }  // namespace exfiltap::control

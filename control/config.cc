@@ -25,6 +25,9 @@ constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
 // A config is a few kilobytes; anything this large is the wrong file.
 constexpr long kMaxConfigBytes = 16L * 1024 * 1024;
 constexpr size_t kMaxKeywordLen = 256;
+constexpr size_t kMaxRegexLen = 4096;
+constexpr size_t kMaxRuleNameLen = 64;
+constexpr uint32_t kMaxThreshold = 1000000;
 constexpr size_t kMaxShownScalar = 60;
 
 constexpr std::array<std::string_view, 9> kDefaultInternalNetworks = {
@@ -72,6 +75,11 @@ public:
     }
 
     bool empty() const { return lines_.empty(); }
+
+    /// "FILE:LINE" of a 0-based line (just the origin without lines or a line).
+    std::string location(int line) const {
+        return with_lines_ && line >= 0 ? origin_ + ":" + std::to_string(line + 1) : origin_;
+    }
 
     std::string joined() const {
         std::string out;
@@ -373,37 +381,166 @@ void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
     }
 }
 
-void apply_class(Problems& problems, const Entry& section, detectors::ClassConfig& cls) {
+bool read_severity(Problems& problems, const Entry& entry, detectors::Severity& out) {
+    detectors::Severity severity{};
+    if (entry.value.IsScalar()
+            && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
+        out = severity;
+        return true;
+    }
+    std::string names;
+    for (const auto s : {detectors::Severity::Low, detectors::Severity::Medium,
+                 detectors::Severity::High, detectors::Severity::Critical}) {
+        names += (names.empty() ? "" : ", ") + std::string(detectors::severity_name(s));
+    }
+    problems.add(entry.where, "expected one of " + names + ", got " + describe(entry.value));
+    return false;
+}
+
+void apply_class(Problems& problems, const Entry& section, detectors::ContentClass id,
+        detectors::ClassConfig& cls) {
     const auto entries = entries_of(problems, section.value, section.where,
             {"enabled", "threshold", "severity", "keywords"});
     for (const auto& entry : entries) {
         if (entry.name == "enabled") {
             read_bool(problems, entry, cls.enabled);
         } else if (entry.name == "threshold") {
-            read_u32(problems, entry, 1, 1000000, cls.threshold);
+            read_u32(problems, entry, 1, kMaxThreshold, cls.threshold);
         } else if (entry.name == "severity") {
-            detectors::Severity severity{};
-            if (entry.value.IsScalar()
-                    && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
-                cls.severity = severity;
+            read_severity(problems, entry, cls.severity);
+        } else if (entry.name == "keywords") {
+            if (id == detectors::ContentClass::Custom) {
+                problems.add(entry.where,
+                        "custom rules have no proximity keywords; give a rule's match words in "
+                        "content.custom[].keywords");
                 continue;
             }
-            std::string names;
-            for (const auto s : {detectors::Severity::Low, detectors::Severity::Medium,
-                         detectors::Severity::High, detectors::Severity::Critical}) {
-                names += (names.empty() ? "" : ", ") + std::string(detectors::severity_name(s));
-            }
-            problems.add(
-                    entry.where, "expected one of " + names + ", got " + describe(entry.value));
-        } else if (entry.name == "keywords") {
             read_string_list(problems, entry, kMaxKeywordLen, cls.keywords);
         }
     }
 }
 
+bool is_rule_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
+            || c == '-' || c == '.' || c == ' ';
+}
+
+/// One `content.custom` item; false when it has a problem (reported).
+bool read_custom_rule(Problems& problems, const YAML::Node& item, const Where& where,
+        detectors::CustomRule& rule) {
+    if (!item.IsMap()) {
+        problems.add(where, "expected a map with name and keywords or regex, got " + describe(item));
+        return false;
+    }
+    bool ok = true;
+    bool has_keywords = false;
+    bool has_regex = false;
+    const auto entries = entries_of(problems, item, where,
+            {"name", "keywords", "regex", "severity", "threshold", "enabled"});
+    for (const auto& entry : entries) {
+        if (entry.name == "name") {
+            ok = read_string(problems, entry, rule.name) && ok;
+        } else if (entry.name == "keywords") {
+            has_keywords = true;
+            if (!read_string_list(problems, entry, kMaxKeywordLen, rule.keywords)) {
+                ok = false;
+            } else if (rule.keywords.empty()) {
+                problems.add(entry.where, "must list at least one keyword");
+                ok = false;
+            }
+        } else if (entry.name == "regex") {
+            has_regex = true;
+            if (!read_string(problems, entry, rule.regex)) {
+                ok = false;
+            } else if (rule.regex.empty() || rule.regex.size() > kMaxRegexLen) {
+                problems.add(entry.where,
+                        "must be a regex of 1.." + std::to_string(kMaxRegexLen) + " characters");
+                ok = false;
+            }
+        } else if (entry.name == "severity") {
+            detectors::Severity severity{};
+            if (read_severity(problems, entry, severity)) {
+                rule.severity = severity;
+            } else {
+                ok = false;
+            }
+        } else if (entry.name == "threshold") {
+            uint32_t threshold = 1;
+            if (read_u32(problems, entry, 1, kMaxThreshold, threshold)) {
+                rule.threshold = threshold;
+            } else {
+                ok = false;
+            }
+        } else if (entry.name == "enabled") {
+            ok = read_bool(problems, entry, rule.enabled) && ok;
+        }
+    }
+    if (rule.name.empty()) {
+        problems.add(where, "a custom rule needs a non-empty name");
+        ok = false;
+    } else if (rule.name.size() > kMaxRuleNameLen
+            || !std::all_of(rule.name.begin(), rule.name.end(), is_rule_name_char)) {
+        problems.add({where.path + ".name", where.line},
+                "'" + rule.name + "': use up to " + std::to_string(kMaxRuleNameLen)
+                        + " letters, digits, spaces and _ - .");
+        ok = false;
+    }
+    if (has_keywords == has_regex) {
+        problems.add(where,
+                has_keywords ? "give either keywords or regex, not both"
+                             : "give the rule's keywords (a list) or a regex");
+        ok = false;
+    }
+    return ok;
+}
+
+void apply_custom(Problems& problems, const Entry& entry, std::vector<detectors::CustomRule>& out) {
+    if (entry.value.IsNull()) {
+        out.clear();
+        return;
+    }
+    if (!entry.value.IsSequence()) {
+        problems.add(entry.where, "expected a list of rules, got " + describe(entry.value));
+        return;
+    }
+    if (entry.value.size() > detectors::kMaxCustomRules) {
+        problems.add(entry.where,
+                std::to_string(entry.value.size()) + " rules, at most "
+                        + std::to_string(detectors::kMaxCustomRules)
+                        + " are supported; a rule takes several keywords");
+        return;
+    }
+    std::vector<detectors::CustomRule> rules;
+    bool ok = true;
+    for (size_t i = 0; i < entry.value.size(); ++i) {
+        const YAML::Node item = entry.value[i];
+        const Where where{
+                entry.where.path + "[" + std::to_string(i) + "]", line_of(item, entry.where.line)};
+        detectors::CustomRule rule;
+        rule.source = problems.location(where.line);
+        if (!read_custom_rule(problems, item, where, rule)) {
+            ok = false;
+            continue;
+        }
+        const auto same = std::find_if(rules.begin(), rules.end(),
+                [&](const detectors::CustomRule& other) { return other.name == rule.name; });
+        if (same != rules.end()) {
+            problems.add({where.path + ".name", where.line},
+                    "duplicate rule name '" + rule.name + "' (first at " + same->source + ")");
+            ok = false;
+            continue;
+        }
+        rules.push_back(std::move(rule));
+    }
+    if (ok) {
+        out = std::move(rules);
+    }
+}
+
 void apply_content(Problems& problems, const Entry& section, detectors::ContentConfig& content) {
     const auto entries = entries_of(problems, section.value, section.where,
-            {"classes", "reject_test_numbers", "keyword_window_bytes"});
+            {"classes", "reject_test_numbers", "keyword_window_bytes", "classification_markers",
+                    "custom"});
     for (const auto& entry : entries) {
         if (entry.name == "classes") {
             std::array<std::string_view, detectors::kContentClassCount> names{};
@@ -414,13 +551,27 @@ void apply_content(Problems& problems, const Entry& section, detectors::ContentC
                          problems, entry.value, entry.where, names, {}, "unknown content class")) {
                 detectors::ContentClass id{};
                 if (detectors::content_class_from_name(cls.name, id)) {
-                    apply_class(problems, cls, content.classes[static_cast<size_t>(id)]);
+                    apply_class(problems, cls, id, content.classes[static_cast<size_t>(id)]);
                 }
             }
         } else if (entry.name == "reject_test_numbers") {
             read_bool(problems, entry, content.reject_test_numbers);
         } else if (entry.name == "keyword_window_bytes") {
             read_u32(problems, entry, 0, 65536, content.keyword_window_bytes);
+        } else if (entry.name == "classification_markers") {
+            std::vector<std::string> markers;
+            if (!read_string_list(problems, entry, kMaxKeywordLen, markers)) {
+                continue;
+            }
+            const auto multi_line = std::find_if(markers.begin(), markers.end(),
+                    [](const std::string& m) { return m.find('\n') != std::string::npos; });
+            if (multi_line != markers.end()) {
+                problems.add(entry.where, "a marker is one line of text");
+                continue;
+            }
+            content.classification_markers = std::move(markers);
+        } else if (entry.name == "custom") {
+            apply_custom(problems, entry, content.custom);
         }
     }
 }

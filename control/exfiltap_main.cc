@@ -1,6 +1,7 @@
 // exfiltap: offline mode entry point. Parses the command line and config, starts the EAL,
 // compiles the content database, runs the capture through the workers, writes alerts and
 // prints the summary. Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include "control/alert_writer.h"
 #include "control/config.h"
 #include "control/summary.h"
+#include "control/worker_setup.h"
+#include "dataplane/content_reload.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/offline.h"
 #include "detectors/content_scanner.h"
@@ -27,6 +30,8 @@
 namespace {
 
 using exfiltap::log_error;
+using exfiltap::log_info;
+using exfiltap::log_warning;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
@@ -41,6 +46,53 @@ struct Options {
     std::vector<std::string> overrides;
     bool test_config = false;
 };
+
+volatile sig_atomic_t g_reload_requested = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+
+void request_reload(int /*signal*/) {
+    g_reload_requested = 1;
+}
+
+// Reloads the configuration file and applies what can change while running: the content
+// classes and patterns (and the alert settings that read them). What needs a restart is
+// reported and kept as it runs.
+void reload_content(const Options& opt, exfiltap::control::Config& running,
+        exfiltap::dataplane::ContentReloader& reloader,
+        const std::vector<exfiltap::dataplane::Worker*>& workers) {
+    using namespace exfiltap;  // NOLINT(google-build-using-namespace)
+    auto loaded = opt.config.empty() ? Result<control::Config>(control::default_config())
+                                     : control::load_config(opt.config);
+    for (const std::string& assignment : opt.overrides) {
+        if (loaded) {
+            if (Status st = control::apply_override(*loaded, assignment); !st) {
+                loaded = make_error("--set " + assignment + ": " + st.error());
+            }
+        }
+    }
+    if (!loaded) {
+        log_error("control", "reload refused, configuration error; still running the old one:\n"
+                        + loaded.error());
+        return;
+    }
+    auto db = detectors::PatternDatabase::compile(loaded->content);
+    if (!db) {
+        log_error("control", "reload refused: " + db.error());
+        return;
+    }
+    if (Status st = reloader.publish(*db, workers); !st) {
+        log_error("control", "reload refused: " + st.error());
+        return;
+    }
+    if (loaded->flows.table_size != running.flows.table_size
+            || loaded->workers.count != running.workers.count
+            || loaded->dpdk.memory_mb != running.dpdk.memory_mb) {
+        log_warning("control", "reload: dpdk, workers and flow table sizes need a restart; "
+                               "the running values are kept");
+    }
+    running.content = loaded->content;
+    log_info("control", "reload: content database generation "
+                    + std::to_string(reloader.generation()) + " published to the workers");
+}
 
 // An output that names the input (or another output) would destroy it.
 std::string output_clash(const Options& opt) {
@@ -133,38 +185,12 @@ int run(const Options& opt) {
     }
     detectors::StreamPool::install_hyperscan_allocator();
 
-    dataplane::NetworkSet internal;
-    for (const control::Prefix& prefix : config.internal_networks) {
-        internal.add(prefix.ip_version, prefix.addr, prefix.length);
-    }
+    const dataplane::NetworkSet internal = control::internal_networks(config);
     dataplane::OfflineOptions off;
     off.input = opt.pcap;
     off.output = opt.write;
     off.workers = workers;
-    off.worker.socket_id = 0;
-    off.worker.internal = &internal;
-    off.worker.patterns = *patterns;
-    off.worker.flows.capacity = config.flows.table_size;
-    off.worker.flows.vlan_in_key = config.flows.vlan_in_key;
-    constexpr uint64_t kSecond = 1000000000ULL;
-    off.worker.flows.timeout_ns = {config.flows.tcp_timeout_s * kSecond,
-            config.flows.tcp_closed_timeout_s * kSecond, config.flows.udp_timeout_s * kSecond,
-            config.flows.other_timeout_s * kSecond,
-            config.flows.tcp_embryonic_timeout_s * kSecond};
-    off.worker.exceptions = config.exceptions;
-    off.worker.reorder_flow_bytes = config.flows.reorder_flow_bytes;
-    off.worker.reorder_worker_bytes = config.flows.reorder_worker_bytes;
-    switch (config.flows.checksum_validation) {
-    case control::ChecksumValidation::Yes:
-        off.worker.checksum = dataplane::ChecksumMode::Yes;
-        break;
-    case control::ChecksumValidation::No:
-        off.worker.checksum = dataplane::ChecksumMode::No;
-        break;
-    case control::ChecksumValidation::Auto:
-        off.worker.checksum = dataplane::ChecksumMode::Auto;
-        break;
-    }
+    off.worker = control::worker_template(config, internal, *patterns);
     std::vector<hs_scratch*> scratches;
     for (unsigned w = 0; w < workers; ++w) {
         auto scratch = (*patterns)->alloc_scratch();
@@ -178,6 +204,18 @@ int run(const Options& opt) {
     control::AlertSink sink(config, std::move(*key), writer.get());
     off.on_event = [&sink](const dataplane::WorkerEvent& event) {
         sink.on_event(event);
+    };
+
+    // SIGHUP reloads the content configuration between reader batches.
+    dataplane::ContentReloader reloader(*patterns);
+    off.on_tick = [&](const dataplane::OfflineProgress& /*progress*/,
+                          const std::vector<dataplane::Worker*>& list) -> uint64_t {
+        reloader.poll(list);
+        if (g_reload_requested != 0) {
+            g_reload_requested = 0;
+            reload_content(opt, config, reloader, list);
+        }
+        return UINT64_MAX;
     };
 
     std::vector<std::unique_ptr<dataplane::Worker>> worker_objects;
@@ -212,10 +250,22 @@ int run(const Options& opt) {
             }
         }
     }
-    worker_objects.clear();
-    for (hs_scratch* scratch : scratches) {
-        detectors::PatternDatabase::free_scratch(scratch);
+    // Each worker's current scratch is freed here; replaced ones went back through the
+    // reloader.
+    std::vector<dataplane::Worker*> list;
+    for (const auto& w : worker_objects) {
+        list.push_back(w.get());
     }
+    reloader.poll(list);
+    if (worker_objects.empty()) {
+        for (hs_scratch* scratch : scratches) {
+            detectors::PatternDatabase::free_scratch(scratch);
+        }
+    }
+    for (dataplane::Worker* w : list) {
+        detectors::PatternDatabase::free_scratch(w->current_scratch());
+    }
+    worker_objects.clear();
     rte_eal_cleanup();
     return rc;
 }
@@ -242,6 +292,10 @@ int main(int argc, char** argv) {
         const int code = app.exit(e);
         return code == 0 ? 0 : kExitConfig;
     }
+    struct sigaction hup {};
+    hup.sa_handler = request_reload;
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, nullptr);
     try {
         return run(opt);
     } catch (const std::exception& e) {

@@ -102,8 +102,11 @@ Status create_resources(const OfflineOptions& options, OfflineResources& res) {
                     std::string("cannot create worker rings: ") + rte_strerror(rte_errno));
         }
     }
-    const int port = rte_eth_from_rings(
-            "net_ring_offline", res.rx.data(), n, res.tx.data(), n, static_cast<unsigned>(socket));
+    // A closed ring port keeps its name for the process: each run gets its own.
+    static unsigned run_count = 0;
+    const std::string port_name = "net_ring_offline" + std::to_string(run_count++);
+    const int port = rte_eth_from_rings(port_name.c_str(), res.rx.data(), n, res.tx.data(), n,
+            static_cast<unsigned>(socket));
     if (port < 0) {
         return make_error(std::string("cannot create the ring port: ") + rte_strerror(rte_errno));
     }
@@ -233,20 +236,68 @@ uint32_t symmetric_rss_hash(const uint8_t* frame, uint32_t len) noexcept {
     return 0;
 }
 
+bool PcapFileSource::next(CapturedPacket& packet, uint32_t& rss_hash) {
+    if (!reader_.next(packet)) {
+        return false;
+    }
+    rss_hash = symmetric_rss_hash(packet.data, packet.caplen);
+    return true;
+}
+
+Result<std::unique_ptr<MemorySource>> MemorySource::load(const std::string& path) {
+    auto reader = PcapReader::open(path);
+    if (!reader) {
+        return make_error(reader.error());
+    }
+    std::unique_ptr<MemorySource> source(new MemorySource());
+    source->datalink_ = reader->datalink();
+    source->snaplen_ = reader->snaplen();
+    source->nanosecond_ = reader->nanosecond();
+    CapturedPacket pkt;
+    while (reader->next(pkt)) {
+        source->records_.push_back(Record{source->bytes_.size(), pkt.time_ns, pkt.caplen,
+                pkt.wire_len, symmetric_rss_hash(pkt.data, pkt.caplen)});
+        source->bytes_.insert(source->bytes_.end(), pkt.data, pkt.data + pkt.caplen);
+    }
+    if (!reader->error().empty()) {
+        return make_error("error reading " + path + ": " + reader->error());
+    }
+    return source;
+}
+
+bool MemorySource::next(CapturedPacket& packet, uint32_t& rss_hash) {
+    if (next_ >= records_.size()) {
+        return false;
+    }
+    const Record& r = records_[next_++];
+    packet.time_ns = r.time_ns;
+    packet.caplen = r.caplen;
+    packet.wire_len = r.wire_len;
+    packet.data = bytes_.data() + r.offset;
+    rss_hash = r.hash;
+    return true;
+}
+
 Result<OfflineResult> run_offline(
         const OfflineOptions& options, std::vector<std::unique_ptr<Worker>>& workers) {
-    if (!register_packet_meta()) {
-        return make_error("cannot register the mbuf dynamic field");
-    }
-    const int meta = packet_meta_offset();
     auto reader = PcapReader::open(options.input);
     if (!reader) {
         return make_error(reader.error());
     }
+    PcapFileSource source(std::move(*reader));
+    return run_offline(options, source, workers);
+}
+
+Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& source,
+        std::vector<std::unique_ptr<Worker>>& workers) {
+    if (!register_packet_meta()) {
+        return make_error("cannot register the mbuf dynamic field");
+    }
+    const int meta = packet_meta_offset();
     PcapWriter writer;
     if (!options.output.empty()) {
         auto opened = PcapWriter::open(
-                options.output, reader->datalink(), reader->snaplen(), reader->nanosecond());
+                options.output, source.datalink(), source.snaplen(), source.nanosecond());
         if (!opened) {
             return make_error(opened.error());
         }
@@ -281,12 +332,14 @@ Result<OfflineResult> run_offline(
         }
         workers.push_back(std::move(worker));
     }
+    std::vector<Worker*> worker_list;
     for (unsigned w = 0; w < options.workers; ++w) {
+        worker_list.push_back(workers[w].get());
         rte_eal_remote_launch(Worker::lcore_main, workers[w].get(), lcores[w]);
     }
 
     OfflineResult result;
-    result.nanosecond = reader->nanosecond();
+    result.nanosecond = source.nanosecond();
     std::array<uint16_t, kRetaSize> reta{};
     for (uint32_t i = 0; i < kRetaSize; ++i) {
         reta[i] = static_cast<uint16_t>(i % options.workers);
@@ -310,6 +363,8 @@ Result<OfflineResult> run_offline(
 
     const auto start = std::chrono::steady_clock::now();
     CapturedPacket pkt;
+    uint32_t pkt_hash = 0;
+    uint64_t read_limit = UINT64_MAX;
     bool have_pkt = false;
     bool eof = false;
     uint64_t seq = 0;
@@ -319,11 +374,16 @@ Result<OfflineResult> run_offline(
     while (true) {
         bool progress = false;
 
+        // Control work, which may hold reading at a point of the capture.
+        if (options.on_tick) {
+            read_limit = options.on_tick({result.packets_read, ordered.next()}, worker_list);
+        }
+
         // Read and enqueue.
-        for (unsigned i = 0; i < kReadBatch && !eof; ++i) {
+        for (unsigned i = 0; i < kReadBatch && !eof && result.packets_read < read_limit; ++i) {
             if (pending == nullptr) {
                 if (!have_pkt) {
-                    if (!reader->next(pkt)) {
+                    if (!source.next(pkt, pkt_hash)) {
                         eof = true;
                         break;
                     }
@@ -333,7 +393,7 @@ Result<OfflineResult> run_offline(
                 if (pending == nullptr) {
                     break;  // pool empty: the writer frees mbufs below
                 }
-                pending_worker = reta[symmetric_rss_hash(pkt.data, pkt.caplen) % kRetaSize];
+                pending_worker = reta[pkt_hash % kRetaSize];
             }
             if (rte_ring_enqueue(res.rx[pending_worker], pending) != 0) {
                 break;  // ring full: drain instead of spinning
@@ -374,12 +434,15 @@ Result<OfflineResult> run_offline(
     }
     // A damaged file (a capture cut mid-record by a killed tcpdump) still gets every packet
     // before the damage processed and summarised; the caller reports the error.
-    result.read_error = reader->error();
+    result.read_error = source.error();
 
     // End of capture: workers flush every flow, then stop.
     shared.finish.store(true, std::memory_order_release);
     while (true) {
         const bool any = drain_events();
+        if (options.on_tick) {
+            options.on_tick({result.packets_read, ordered.next()}, worker_list);
+        }
         bool all_done = true;
         for (const auto& worker : workers) {
             all_done = all_done && worker->counters().finished.get() != 0;

@@ -35,6 +35,7 @@ constexpr size_t kRecentBytes = 128;
 
 struct Worker::PayloadState {
     detectors::ContentStream stream;
+    uint8_t db_slot = 0;  // the database slot the stream was opened on
     /// The last bytes delivered, to tell a faithful retransmission from a conflicting one.
     std::array<uint8_t, kRecentBytes> recent{};
     uint32_t recent_len = 0;
@@ -112,10 +113,18 @@ std::unique_ptr<Worker> Worker::create(
     if (worker->flows_ == nullptr) {
         return nullptr;
     }
+    // Pool blocks leave room for a reloaded database with larger stream state; a reload
+    // that needs more is refused (it needs a restart).
     const size_t stream_bytes = config.patterns != nullptr ? config.patterns->stream_size() : 64;
+    worker->stream_block_bytes_ = (std::max<size_t>(2 * stream_bytes, 1024) + 63) & ~size_t{63};
+    worker->scratch_ = config.scratch;
+    if (config.patterns != nullptr) {
+        worker->db_slots_[0].db = config.patterns;
+        worker->db_slots_[0].state.store(SlotState::Active, std::memory_order_release);
+    }
     // Two streams per flow direction at most later (raw and decoded object); one now.
     worker->stream_pool_ =
-            std::make_unique<detectors::StreamPool>(config.payload_slots, stream_bytes);
+            std::make_unique<detectors::StreamPool>(config.payload_slots, worker->stream_block_bytes_);
     worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
     worker->payload_free_.reserve(config.payload_slots);
     for (uint32_t i = config.payload_slots; i > 0; --i) {
@@ -167,7 +176,76 @@ void Worker::run() noexcept {
     }
 }
 
+bool Worker::offer_content(ContentGeneration* generation) noexcept {
+    if (offered_.load(std::memory_order_acquire) != nullptr
+            || retired_scratch_.load(std::memory_order_acquire) != nullptr) {
+        return false;
+    }
+    offered_.store(generation, std::memory_order_release);
+    return true;
+}
+
+void Worker::adopt_offered_content() noexcept {
+    ContentGeneration* offer = offered_.load(std::memory_order_acquire);
+    if (offer == nullptr) {
+        return;
+    }
+    unsigned slot = kDbSlots;
+    for (unsigned i = 0; i < kDbSlots; ++i) {
+        if (db_slots_[i].state.load(std::memory_order_acquire) == SlotState::Free) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot == kDbSlots) {
+        return;  // every slot still has streams: adopt once one drains
+    }
+    offered_.store(nullptr, std::memory_order_relaxed);
+    DbSlot& next = db_slots_[slot];
+    next.db = std::move(offer->db);  // a move: no allocation, no reference count change
+    next.streams = 0;
+    next.state.store(SlotState::Active, std::memory_order_release);
+    const uint8_t previous = current_slot_;
+    current_slot_ = static_cast<uint8_t>(slot);
+    retired_scratch_.store(scratch_, std::memory_order_release);
+    scratch_ = offer->scratch;
+    // After this store the control thread may free the offer's shell.
+    adopted_.store(offer->id, std::memory_order_release);
+    if (db_slots_[previous].streams == 0 && previous != current_slot_) {
+        db_slots_[previous].state.store(SlotState::Drained, std::memory_order_release);
+    }
+}
+
+void Worker::stream_closed(uint8_t slot) noexcept {
+    DbSlot& s = db_slots_[slot];
+    --s.streams;
+    if (s.streams == 0 && slot != current_slot_) {
+        s.state.store(SlotState::Drained, std::memory_order_release);
+    }
+}
+
+hs_scratch* Worker::collect_retired() noexcept {
+    for (DbSlot& s : db_slots_) {
+        if (s.state.load(std::memory_order_acquire) == SlotState::Drained) {
+            s.db.reset();  // control thread: the database is freed here if this was the last
+            s.state.store(SlotState::Free, std::memory_order_release);
+        }
+    }
+    return retired_scratch_.exchange(nullptr, std::memory_order_acq_rel);
+}
+
+unsigned Worker::live_databases() const noexcept {
+    unsigned n = 0;
+    for (const DbSlot& s : db_slots_) {
+        n += s.state.load(std::memory_order_acquire) != SlotState::Free ? 1 : 0;
+    }
+    return n;
+}
+
 uint16_t Worker::poll_once() noexcept {
+    if (offered_.load(std::memory_order_relaxed) != nullptr) {
+        adopt_offered_content();
+    }
     uint16_t total = 0;
     std::array<rte_mbuf*, kBurstSize> pkts{};
     for (const auto& [port, queue] : config_.rx) {
@@ -176,7 +254,12 @@ uint16_t Worker::poll_once() noexcept {
             continue;
         }
         const uint64_t start = rte_rdtsc();
-        process_burst(pkts.data(), n);
+        if (config_.bare_forward) {
+            counters_.rx_packets.add(n);
+            transmit(pkts.data(), n, {});
+        } else {
+            process_burst(pkts.data(), n);
+        }
         counters_.busy_cycles.add(rte_rdtsc() - start);
         counters_.busy_packets.add(n);
         total += n;
@@ -278,7 +361,7 @@ void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is
     const bool server_internal = config_.internal->contains(info.ip_version, server_addr);
     flow.dir[0].outbound = client_internal && !server_internal;
     flow.dir[1].outbound = server_internal && !client_internal;
-    const bool content = config_.patterns != nullptr && config_.scratch != nullptr;
+    const bool content = db_slots_[current_slot_].db != nullptr && scratch_ != nullptr;
     flow.dir[0].inspect = content && flow.dir[0].outbound;
     flow.dir[1].inspect = content && flow.dir[1].outbound;
     flow.flow_id = ((uint64_t{rte_hash_crc(&flow.key, sizeof(flow.key), 0x9e3779b9)} << 20)
@@ -446,7 +529,7 @@ bool Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& inf
         reason = ExceptionReason::StreamMemoryExhausted;
         return true;
     }
-    ScanSink sink(*state, config_.scratch, findings_, counters_.scanned_bytes);
+    ScanSink sink(*state, scratch_, findings_, counters_.scanned_bytes);
     TcpStreamStats stats;
     reassembler_.on_segment(
             d.tcp, seq, {frame + info.payload_offset, info.payload_len}, sink, stats);
@@ -484,12 +567,15 @@ Worker::PayloadState* Worker::payload_for(FlowDirection& dir) noexcept {
         return nullptr;
     }
     const uint32_t slot = payload_free_.back();
-    if (!payload_[slot].stream.open(*config_.patterns)) {
+    const std::shared_ptr<const detectors::PatternDatabase>& db = db_slots_[current_slot_].db;
+    if (db == nullptr || !payload_[slot].stream.open(*db)) {
         dir.uninspectable = true;
         counters_.content_memory_exhausted.add();
         return nullptr;
     }
     payload_free_.pop_back();
+    payload_[slot].db_slot = current_slot_;
+    ++db_slots_[current_slot_].streams;
     dir.payload_slot = slot;
     return &payload_[slot];
 }
@@ -500,14 +586,15 @@ void Worker::release_payload(FlowDirection& dir) noexcept {
         return;
     }
     PayloadState& state = payload_[dir.payload_slot];
-    ScanSink sink(state, config_.scratch, findings_, counters_.scanned_bytes);
+    ScanSink sink(state, scratch_, findings_, counters_.scanned_bytes);
     TcpStreamStats stats;
     reassembler_.flush(dir.tcp, sink, stats);
     counters_.stream_gaps.add(stats.gaps);
     counters_.stream_gap_bytes.add(stats.gap_bytes);
     dir.gaps += static_cast<uint32_t>(stats.gaps);
-    state.stream.close(config_.scratch, findings_);
+    state.stream.close(scratch_, findings_);
     state.recent_len = 0;
+    stream_closed(state.db_slot);
     payload_free_.push_back(dir.payload_slot);
     dir.payload_slot = kNoPayload;
 }

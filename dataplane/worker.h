@@ -95,6 +95,15 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter finished;
 };
 
+/// A content database handed to a worker by the control thread (DESIGN.md "Reload"): new
+/// flow directions open their streams on it; streams opened before keep their database.
+/// `scratch` serves this database and every older one still in use.
+struct ContentGeneration {
+    uint64_t id = 0;
+    std::shared_ptr<const detectors::PatternDatabase> db;
+    hs_scratch* scratch = nullptr;
+};
+
 /// State shared between the control thread and the workers.
 struct WorkerShared {
     std::atomic<bool> stop{false};
@@ -113,6 +122,8 @@ struct WorkerConfig {
     uint16_t tx_queue = 0;
     /// Offline: never drop on a full tx or event ring, wait instead.
     bool lossless = false;
+    /// Benchmark baseline: receive and transmit only, nothing in between.
+    bool bare_forward = false;
     int meta_offset = -1;
     ChecksumMode checksum = ChecksumMode::Auto;
     ExceptionPolicy exceptions;
@@ -145,6 +156,28 @@ public:
     uint16_t poll_once() noexcept;
 
     const WorkerCounters& counters() const noexcept { return counters_; }
+    // Content reload, control-thread side (see ContentGeneration). The worker adopts an
+    // offer at its next poll; the control thread then frees the retired scratch and, once a
+    // database's last stream on this worker has closed, drops the worker's reference.
+
+    /// Offers a generation; the caller keeps it alive until adopted_generation() reaches its
+    /// id (the worker moves the database out and takes the scratch). False when an earlier
+    /// offer is still pending or its replaced scratch not yet collected.
+    bool offer_content(ContentGeneration* generation) noexcept;
+    /// Id of the newest adopted generation.
+    uint64_t adopted_generation() const noexcept {
+        return adopted_.load(std::memory_order_acquire);
+    }
+    /// Collects what the worker let go of: the scratch it replaced (caller frees it) and
+    /// databases no stream of this worker uses any more (released here).
+    hs_scratch* collect_retired() noexcept;
+    /// The scratch in use (after the worker stopped: the one the caller must free).
+    hs_scratch* current_scratch() const noexcept { return scratch_; }
+    /// Largest Hyperscan stream state this worker's pool blocks can hold.
+    size_t stream_block_bytes() const noexcept { return stream_block_bytes_; }
+    /// Databases this worker still holds (current included).
+    unsigned live_databases() const noexcept;
+
     /// Read only while the worker is stopped (end of an offline run, tests).
     const ReassemblyStats& reassembly_stats() const noexcept { return reassembler_ip_.stats(); }
     const WorkerConfig& config() const noexcept { return config_; }
@@ -179,8 +212,29 @@ private:
     void transmit(rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept;
     uint64_t packet_time(rte_mbuf* m) noexcept;
 
+    static constexpr unsigned kDbSlots = 4;
+    enum class SlotState : uint8_t {
+        Free,
+        Active,   // the worker holds it (current, or streams still open on it)
+        Drained,  // no stream left and not current: the control thread may release it
+    };
+    struct DbSlot {
+        std::shared_ptr<const detectors::PatternDatabase> db;
+        uint32_t streams = 0;  // worker only
+        std::atomic<SlotState> state{SlotState::Free};
+    };
+    void adopt_offered_content() noexcept;
+    void stream_closed(uint8_t slot) noexcept;
+
     WorkerConfig config_;
     WorkerShared& shared_;
+    std::array<DbSlot, kDbSlots> db_slots_;
+    uint8_t current_slot_ = 0;
+    hs_scratch* scratch_ = nullptr;
+    size_t stream_block_bytes_ = 0;
+    std::atomic<ContentGeneration*> offered_{nullptr};
+    std::atomic<hs_scratch*> retired_scratch_{nullptr};
+    std::atomic<uint64_t> adopted_{0};
     WorkerCounters counters_;
     std::unique_ptr<FlowTable> flows_;
     SegmentPool segments_;

@@ -10,152 +10,110 @@
 
 #include <hs.h>
 
+#include "detectors/char_class.h"
+#include "detectors/secret_validators.h"
 #include "detectors/validators.h"
 
 namespace exfiltap::detectors {
 
 namespace {
 
-// Bytes before a value's end handed to the validator. The longest value with separators is
-// 23 characters; a run of digits and separators that fills all of this window cannot form a
-// card layout, so a window cut short by this limit never makes a false value.
-constexpr size_t kLookBehindBytes = 64;
+// Bytes before a value's end handed to the validator: the whole history. The longest card
+// with separators is 23 characters and a run that fills this window cannot form a layout;
+// longer values (JWTs) are validated on what is visible.
+constexpr size_t kLookBehindBytes = kHistoryBytes;
+// Bytes after a private key header read for the start of its body (armour headers
+// included).
+constexpr size_t kKeyBodyBytes = 256;
 constexpr size_t kBlockAlignBytes = 64;
-constexpr uint64_t kNoGap = UINT64_MAX;
+constexpr uint64_t kNone = UINT64_MAX;
+// Longest distance from a validated JWT header to the end of its token that still counts.
+constexpr uint64_t kMaxJwtBytes = 16384;
 
-// Values end one byte after the value, so the match end alone fixes where the value ends
-// (no start-of-match flag). The end-of-data twins report at hs_close_stream().
-constexpr std::string_view kCardPatterns[] = {
-        R"(\d(?:[ \-]?\d){11,18}[^0-9])",
-        R"(\d(?:[ \-]?\d){11,18}\z)",
-};
-constexpr std::string_view kSsnPatterns[] = {
-        R"(\d{3}-\d{2}-\d{4}[^0-9])",
-        R"(\d{3} \d{2} \d{4}[^0-9])",
-        R"(\d{3}-\d{2}-\d{4}\z)",
-        R"(\d{3} \d{2} \d{4}\z)",
-};
+constexpr uint8_t kWaitKeyword = 1;  // no keyword before: wait for one after
+constexpr uint8_t kWaitBody = 2;     // private key header: wait for the body's first characters
+constexpr uint8_t kWaitSettle = 4;   // custom regex: a longer match may still come
 
-constexpr std::string_view kCardKeywords[] = {
-        "card",
-        "credit",
-        "debit",
-        "visa",
-        "mastercard",
-        "amex",
-        "american express",
-        "discover",
-        "diners",
-        "maestro",
-        "unionpay",
-        "exp",
-        "cvv",
-        "cvc",
-        "pan",
-        "card number",
-        "payment",
-};
-constexpr std::string_view kSsnKeywords[] = {
-        "ssn",
-        "social security",
-        "ss#",
-        "soc sec",
-        "tax id",
-        "taxpayer id",
-        "itin",
-};
-
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
-
-bool is_alnum(char c) {
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// A keyword as a caseless regex literal. Keywords of three characters or fewer ("pan",
-// "exp", "ssn") must not continue a word, or "company" and "unexpected" would count.
-std::string keyword_regex(std::string_view keyword) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    if (keyword.size() <= 3 && is_alnum(keyword.front())) {
-        out += "(?:^|[^a-z0-9])";
+std::string custom_regex_where(const ContentConfig& config, size_t rule) {
+    std::string where = config.custom[rule].source;
+    if (!where.empty()) {
+        where += ": ";
     }
-    for (const char c : keyword) {
-        if (is_alnum(c)) {
-            out += c;
-        } else {
-            const auto byte = static_cast<unsigned char>(c);
-            out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0x0f];
-        }
-    }
-    return out;
+    return where + "content.custom[" + std::to_string(rule) + "].regex";
 }
 
-struct PatternSource {
-    std::string expression;
-    unsigned flags;
-    PatternDatabase::PatternInfo info;
-};
-
-Error compile_error(const std::vector<PatternSource>& sources, const hs_compile_error_t* err) {
-    std::string message = "content detector: pattern database failed to compile: ";
-    message += err != nullptr && err->message != nullptr ? err->message : "unknown error";
-    if (err != nullptr && err->expression >= 0
-            && static_cast<size_t>(err->expression) < sources.size()) {
-        const PatternSource& source = sources[static_cast<size_t>(err->expression)];
-        message += " (pattern ";
-        message += std::to_string(err->expression);
-        message += " of class ";
-        message += content_class_name(source.info.cls);
-        message += source.info.keyword ? ", keyword " : ", value ";
-        message += source.expression;
-        message += "); check the class keywords in the content configuration";
-    }
-    return make_error(std::move(message));
-}
-
-// Value patterns and keywords of every enabled class, in pattern id order.
-Result<std::vector<PatternSource>> collect_patterns(const ContentConfig& config) {
-    using Names = std::span<const std::string_view>;
-    std::vector<PatternSource> sources;
-    for (size_t c = 0; c < kContentClassCount; ++c) {
-        const ClassConfig& class_config = config.classes[c];
-        if (!class_config.enabled) {
+// Compiles every custom regex alone so that each refused one is reported, not only the
+// first.
+Status check_custom_regexes(const ContentConfig& config, unsigned mode) {
+    std::string problems;
+    for (size_t r = 0; r < config.custom.size(); ++r) {
+        const CustomRule& rule = config.custom[r];
+        if (!rule.keywords.empty()) {
             continue;
         }
-        const auto cls = static_cast<ContentClass>(c);
-        const bool card = cls == ContentClass::PaymentCard;
-        for (const std::string_view pattern : card ? Names(kCardPatterns) : Names(kSsnPatterns)) {
-            sources.push_back({std::string(pattern), 0, {cls, false, card}});
+        hs_database_t* db = nullptr;
+        hs_compile_error_t* err = nullptr;
+        if (hs_compile(rule.regex.c_str(), HS_FLAG_SOM_LEFTMOST, mode, nullptr, &db, &err)
+                == HS_SUCCESS) {
+            hs_free_database(db);
+            continue;
         }
-        auto add_keyword = [&](std::string_view keyword) {
-            sources.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, {cls, true, false}});
-        };
-        for (const std::string& keyword : class_config.keywords) {
-            if (keyword.empty()) {
-                return make_error(std::string("content detector: class ")
-                        + std::string(content_class_name(cls))
-                        + " has an empty keyword; remove it from the configuration");
-            }
-            add_keyword(keyword);
+        if (!problems.empty()) {
+            problems += '\n';
         }
-        if (class_config.keywords.empty()) {
-            for (const std::string_view keyword :
-                    card ? Names(kCardKeywords) : Names(kSsnKeywords)) {
-                add_keyword(keyword);
-            }
-        }
+        problems += custom_regex_where(config, r) + ": Hyperscan refuses '" + rule.regex
+                + "': " + (err != nullptr && err->message != nullptr ? err->message : "unknown");
+        hs_free_compile_error(err);
     }
-    if (sources.empty()) {
-        return make_error(
-                "content detector: every content class is disabled; enable one or turn content "
-                "inspection off");
+    if (!problems.empty()) {
+        return make_error(std::move(problems));
     }
+    return Ok{};
+}
 
-    return sources;
+Error compile_error(const std::vector<PatternSource>& sources, const hs_compile_error_t* err,
+        const ContentConfig& config) {
+    const std::string reason =
+            err != nullptr && err->message != nullptr ? err->message : "unknown error";
+    if (err == nullptr || err->expression < 0
+            || static_cast<size_t>(err->expression) >= sources.size()) {
+        return make_error("content detector: pattern database failed to compile: " + reason);
+    }
+    const PatternSource& source = sources[static_cast<size_t>(err->expression)];
+    if (source.info.rule != 0) {
+        const size_t rule = source.info.rule - 1U;
+        std::string where = config.custom[rule].source;
+        return make_error((where.empty() ? "" : where + ": ") + "content.custom["
+                + std::to_string(rule) + "]: Hyperscan refuses '" + source.expression
+                + "': " + reason);
+    }
+    return make_error("content detector: pattern database failed to compile: " + reason
+            + " (pattern " + std::to_string(err->expression) + " of class "
+            + std::string(content_class_name(source.info.cls))
+            + (source.info.kind == PatternKind::Keyword ? ", keyword " : ", value ")
+            + source.expression + "); check the class keywords in the content configuration");
+}
+
+Result<hs_database_t*> compile_set(
+        const std::vector<PatternSource>& sources, unsigned mode, const ContentConfig& config) {
+    std::vector<const char*> expressions;
+    std::vector<unsigned> flags;
+    std::vector<unsigned> ids;
+    for (size_t i = 0; i < sources.size(); ++i) {
+        expressions.push_back(sources[i].expression.c_str());
+        flags.push_back(sources[i].flags);
+        ids.push_back(static_cast<unsigned>(i));
+    }
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(expressions.data(), flags.data(), ids.data(),
+                static_cast<unsigned>(sources.size()), mode, nullptr, &db, &err)
+            != HS_SUCCESS) {
+        Error error = compile_error(sources, err, config);
+        hs_free_compile_error(err);
+        return error;
+    }
+    return db;
 }
 
 // Finds the thread's pool from Hyperscan's process-wide allocator hook. The address range
@@ -203,26 +161,41 @@ bool run_reaches_start(std::string_view text, size_t end) {
     return i == 0;
 }
 
-// Start of the value whose last of `digit_count` digits is at end - 1.
-size_t value_start(std::string_view text, size_t end, size_t digit_count) {
-    size_t i = end;
-    size_t seen = 0;
-    while (i > 0 && seen < digit_count) {
-        --i;
-        if (is_digit(text[i])) {
-            ++seen;
-        }
-    }
-    return i;
-}
-
-uint64_t value_hash(ContentClass cls, std::string_view digits) {
+uint64_t value_hash(ContentClass cls, uint16_t rule, std::string_view key) {
     uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a
     hash = (hash ^ static_cast<uint8_t>(cls)) * 0x100000001b3ULL;
-    for (const char c : digits) {
+    hash = (hash ^ (rule & 0xFFU)) * 0x100000001b3ULL;
+    hash = (hash ^ (rule >> 8U)) * 0x100000001b3ULL;
+    for (const char c : key) {
         hash = (hash ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
     }
     return hash;
+}
+
+Candidate validate(const PatternInfo& info, std::string_view text, size_t end, bool reject,
+        bool jwt_header_seen) noexcept {
+    switch (info.cls) {
+    case ContentClass::PaymentCard:
+        return extract_card(text, end, reject);
+    case ContentClass::UsSsn:
+        return extract_ssn(text, end, reject);
+    case ContentClass::Iban:
+        return extract_iban(text, end, reject);
+    case ContentClass::PrivateKey:
+        return extract_private_key(text, end);
+    case ContentClass::CloudToken:
+    case ContentClass::VcsToken:
+        return extract_token(static_cast<TokenKind>(info.variant), text, end, reject);
+    case ContentClass::Jwt:
+        return extract_jwt(text, end, jwt_header_seen);
+    case ContentClass::PasswordAssignment:
+        return extract_password(text, end, reject);
+    case ContentClass::ClassificationMarker:
+        return extract_marker(text, end);
+    case ContentClass::Custom:
+        break;
+    }
+    return {};
 }
 
 }  // namespace
@@ -237,56 +210,73 @@ Result<std::shared_ptr<const PatternDatabase>> PatternDatabase::compile(
                 "content detector: this CPU lacks SSSE3, which Hyperscan needs; content "
                 "inspection cannot run on this machine");
     }
-
+    constexpr unsigned kSomMode = HS_MODE_STREAM | HS_MODE_SOM_HORIZON_SMALL;
+    if (Status checked = check_custom_regexes(config, kSomMode); !checked) {
+        return Error{checked.error()};
+    }
     auto collected = collect_patterns(config);
     if (!collected.ok()) {
         return Error{collected.error()};
     }
-    const std::vector<PatternSource>& sources = collected.value();
-
-    std::vector<const char*> expressions;
-    std::vector<unsigned> flags;
-    std::vector<unsigned> ids;
-    for (size_t i = 0; i < sources.size(); ++i) {
-        expressions.push_back(sources[i].expression.c_str());
-        flags.push_back(sources[i].flags);
-        ids.push_back(static_cast<unsigned>(i));
-    }
-
-    hs_database_t* db = nullptr;
-    hs_compile_error_t* err = nullptr;
-    if (hs_compile_multi(expressions.data(), flags.data(), ids.data(),
-                static_cast<unsigned>(sources.size()), HS_MODE_STREAM, nullptr, &db, &err)
-            != HS_SUCCESS) {
-        Error error = compile_error(sources, err);
-        hs_free_compile_error(err);
-        return error;
-    }
+    PatternSet& set = collected.value();
 
     std::shared_ptr<PatternDatabase> out(new PatternDatabase());
-    out->db_ = db;
     out->config_ = config;
-    for (const PatternSource& source : sources) {
+    out->literals_ = std::move(set.literals);
+    out->has_keywords_ = set.has_keywords;
+    if (!set.main.empty()) {
+        auto db = compile_set(set.main, HS_MODE_STREAM, config);
+        if (!db.ok()) {
+            return Error{db.error()};
+        }
+        out->db_ = db.value();
+    }
+    if (!set.som.empty()) {
+        auto db = compile_set(set.som, kSomMode, config);
+        if (!db.ok()) {
+            return Error{db.error()};
+        }
+        out->som_db_ = db.value();
+    }
+    for (const PatternSource& source : set.main) {
         out->patterns_.push_back(source.info);
     }
-    const hs_error_t rc = hs_stream_size(db, &out->stream_size_);
-    if (rc != HS_SUCCESS) {
-        return make_error("content detector: hs_stream_size failed with code " + std::to_string(rc)
-                + " on a freshly compiled database");
+    for (const PatternSource& source : set.som) {
+        out->som_patterns_.push_back(source.info);
+    }
+    for (hs_database_t* db : {out->db_, out->som_db_}) {
+        size_t size = 0;
+        if (db == nullptr) {
+            continue;
+        }
+        const hs_error_t rc = hs_stream_size(db, &size);
+        if (rc != HS_SUCCESS) {
+            return make_error("content detector: hs_stream_size failed with code "
+                    + std::to_string(rc) + " on a freshly compiled database");
+        }
+        out->stream_size_ = std::max(out->stream_size_, size);
     }
     return std::shared_ptr<const PatternDatabase>(std::move(out));
 }
 
 PatternDatabase::~PatternDatabase() {
     hs_free_database(db_);
+    hs_free_database(som_db_);
 }
 
 Result<hs_scratch*> PatternDatabase::alloc_scratch() const {
     hs_scratch_t* scratch = nullptr;
-    const hs_error_t rc = hs_alloc_scratch(db_, &scratch);
-    if (rc != HS_SUCCESS) {
-        return make_error("content detector: hs_alloc_scratch failed with code "
-                + std::to_string(rc) + "; the worker cannot scan (out of memory?)");
+    for (hs_database_t* db : {db_, som_db_}) {
+        if (db == nullptr) {
+            continue;
+        }
+        // A second call grows the same scratch so that it serves both databases.
+        const hs_error_t rc = hs_alloc_scratch(db, &scratch);
+        if (rc != HS_SUCCESS) {
+            hs_free_scratch(scratch);
+            return make_error("content detector: hs_alloc_scratch failed with code "
+                    + std::to_string(rc) + "; the worker cannot scan (out of memory?)");
+        }
     }
     return scratch;
 }
@@ -349,7 +339,7 @@ void StreamPool::release(void* block) noexcept {
 // ---------------------------------------------------------------------------------------------
 // ContentStream
 
-// The state of one scan or close call, handed to Hyperscan's match callback. It sees the
+// The state of one scan or close call, handed to Hyperscan's match callbacks. It sees the
 // direction's history (bytes before `data`) and `data` as one range of stream offsets.
 struct ScanContext {
     ContentStream& stream;
@@ -357,6 +347,8 @@ struct ScanContext {
     std::span<const uint8_t> data;
     uint64_t data_offset;  // stream offset of data[0]
 
+    const PatternDatabase& db() const noexcept { return *stream.db_; }
+    const ContentConfig& config() const noexcept { return stream.db_->config(); }
     uint64_t earliest() const noexcept { return data_offset - stream.history_len_; }
     uint64_t available_end() const noexcept { return data_offset + data.size(); }
 
@@ -367,69 +359,147 @@ struct ScanContext {
         return static_cast<char>(stream.history_[stream.history_len_ - (data_offset - offset)]);
     }
 
+    // Copies stream bytes [begin, stop) into `out`; returns the count.
+    template <size_t N>
+    size_t copy(uint64_t begin, uint64_t stop, std::array<char, N>& out) const noexcept {
+        size_t length = 0;
+        for (uint64_t offset = begin; offset < stop && length < N; ++offset) {
+            out[length++] = byte_at(offset);
+        }
+        return length;
+    }
+
     void on_match(unsigned id, uint64_t to) noexcept {
-        const PatternDatabase::PatternInfo& info = stream.db_->pattern(id);
-        const auto cls = static_cast<size_t>(info.cls);
-        if (info.keyword) {
-            stream.last_keyword_end_[cls] = std::max(stream.last_keyword_end_[cls], to);
-            stream.keyword_seen_[cls] = true;
+        const PatternInfo& info = db().pattern(id);
+        if (info.kind == PatternKind::Keyword) {
+            on_keyword(info.cls, to);
             return;
         }
         on_value(info, to);
     }
 
-    void on_value(const PatternDatabase::PatternInfo& info, uint64_t to) noexcept {
+    void on_keyword(ContentClass cls, uint64_t to) noexcept {
+        const auto index = static_cast<size_t>(cls);
+        stream.last_keyword_end_[index] = std::max(stream.last_keyword_end_[index], to);
+        stream.keyword_seen_[index] = true;
+        // Values waiting for a keyword after them.
+        for (uint32_t i = 0; i < stream.pending_count_;) {
+            ContentStream::Pending& p = stream.pending_[i];
+            const uint64_t value_end = p.finding.end_offset;
+            if (p.finding.cls == cls && (p.wait & kWaitKeyword) != 0 && to > value_end
+                    && to - value_end <= config().keyword_window_bytes) {
+                p.finding.confidence = Confidence::High;
+                p.wait &= static_cast<uint8_t>(~kWaitKeyword);
+            }
+            if (p.wait == 0) {
+                emit(i);
+            } else {
+                ++i;
+            }
+        }
+    }
+
+    void on_value(const PatternInfo& info, uint64_t to) noexcept {
         const uint64_t first = earliest();
         if (to <= first || to > available_end()) {
             return;
         }
 
         // Copy the value and the byte after it into one contiguous buffer.
-        const uint64_t value_end = is_digit(byte_at(to - 1)) ? to : to - 1;  // `\z` or `[^0-9]`
+        const uint64_t value_end = info.terminated ? to - 1 : to;
         const uint64_t begin = value_end - std::min<uint64_t>(value_end - first, kLookBehindBytes);
-        const uint64_t stop = std::min<uint64_t>(value_end + 1, available_end());
         std::array<char, kLookBehindBytes + 1> buffer;
-        size_t length = 0;
-        for (uint64_t offset = begin; offset < stop; ++offset) {
-            buffer[length++] = byte_at(offset);
-        }
+        const size_t length = copy(begin, std::min<uint64_t>(value_end + 1, available_end()), buffer);
         const std::string_view text(buffer.data(), length);
         const auto end = static_cast<size_t>(value_end - begin);
+        const bool after_gap = begin == stream.gap_offset_;
 
-        // Bytes before `begin` were lost: a value reaching back to it may be cut.
-        if (begin == stream.gap_offset_ && run_reaches_start(text, end)) {
+        if (info.kind == PatternKind::JwtHeader) {
+            const Candidate header = extract_jwt_header(text, end);
+            if (header.ok && !(header.start == 0 && begin != 0)) {
+                stream.jwt_header_end_ = to;
+            }
             return;
         }
 
-        const CardCandidate candidate = info.card
-                ? extract_card(text, end, stream.db_->config().reject_test_numbers)
-                : extract_ssn(text, end);
+        Candidate candidate;
+        if (info.kind == PatternKind::Literal) {
+            candidate = extract_literal(
+                    text, end, db().literal(info.literal), info.cls == ContentClass::Custom);
+        } else {
+            // A digit run reaching back to the gap may be the tail of a longer number.
+            const bool digits = info.cls == ContentClass::PaymentCard || info.cls == ContentClass::UsSsn;
+            if (digits && after_gap && run_reaches_start(text, end)) {
+                return;
+            }
+            candidate = validate(info, text, end, config().reject_test_numbers, jwt_header_seen(to));
+            if (info.cls == ContentClass::Jwt) {
+                stream.jwt_header_end_ = kNone;  // a header vouches for one token only
+            }
+        }
         if (!candidate.ok) {
             return;
         }
-        report(info.cls, candidate, begin + value_start(text, end, candidate.len), value_end);
-    }
-
-    // Dedups per direction and sets the confidence from the class's latest keyword.
-    void report(ContentClass cls, const CardCandidate& candidate, uint64_t start,
-            uint64_t value_end) noexcept {
-        const std::string_view digits(candidate.digits, candidate.len);
-        if (!remember(value_hash(cls, digits))) {
+        // Bytes before `begin` are unknown (lost in a gap, or older than the history): a
+        // value touching `begin` may be cut. A JWT may reach further back when its header
+        // was validated, but never across a gap.
+        const bool cut = candidate.start == 0 && begin != 0;
+        if (cut && (info.cls != ContentClass::Jwt || after_gap)) {
             return;
         }
-        const auto index = static_cast<size_t>(cls);
-        const uint64_t keyword_end = stream.last_keyword_end_[index];
-        const bool near_keyword = stream.keyword_seen_[index] && keyword_end <= start
-                && start - keyword_end <= stream.db_->config().keyword_window_bytes;
+        report(info, candidate, begin + candidate.start, value_end);
+    }
 
-        Finding finding;
-        finding.cls = cls;
-        finding.confidence = near_keyword ? Confidence::High : Confidence::Low;
-        finding.value_len = static_cast<uint8_t>(std::min(digits.size(), kMaxValueLen));
-        std::copy_n(digits.data(), finding.value_len, finding.value.begin());
-        finding.distinct_count = ++stream.distinct_[index];
-        finding.end_offset = value_end;
-        sink.push(finding);
+    bool jwt_header_seen(uint64_t to) const noexcept {
+        const uint64_t header = stream.jwt_header_end_;
+        return header != kNone && header < to && to - header <= kMaxJwtBytes
+                && (stream.gap_offset_ == kNone || header > stream.gap_offset_);
+    }
+
+    // Dedups per direction, sets the confidence from the class's latest keyword, and
+    // reports the finding now or parks it until its wait is over.
+    void report(const PatternInfo& info, const Candidate& candidate, uint64_t start,
+            uint64_t value_end) noexcept {
+        const ContentClass cls = info.cls;
+        if (!remember(value_hash(cls, info.rule, candidate.key()))) {
+            return;
+        }
+        ContentStream::Pending p;
+        p.finding.cls = cls;
+        p.finding.rule = info.rule;
+        p.finding.value_len = candidate.len;
+        std::copy_n(candidate.value.begin(), candidate.len, p.finding.value.begin());
+        p.finding.distinct_count = count_distinct(cls, info.rule);
+        p.finding.end_offset = value_end;
+        p.key_len = candidate.key_len;
+
+        const auto index = static_cast<size_t>(cls);
+        if (cls == ContentClass::Custom || !db().has_keywords(cls)) {
+            p.finding.confidence = Confidence::High;  // an operator rule: nothing to weigh
+        } else {
+            const uint64_t keyword_end = stream.last_keyword_end_[index];
+            const bool near = stream.keyword_seen_[index] && keyword_end <= start
+                    && start - keyword_end <= config().keyword_window_bytes;
+            p.finding.confidence = near ? Confidence::High : Confidence::Low;
+            p.wait = near ? 0 : kWaitKeyword;
+        }
+        if (cls == ContentClass::PrivateKey) {
+            p.wait |= kWaitBody;
+        }
+        if (p.wait == 0) {
+            sink.push(p.finding);
+            return;
+        }
+        park(p);
+    }
+
+    uint32_t count_distinct(ContentClass cls, uint16_t rule) noexcept {
+        if (cls == ContentClass::Custom && rule >= 1 && rule <= kMaxCustomRules) {
+            uint16_t& n = stream.rule_distinct_[rule - 1U];
+            n = n == UINT16_MAX ? n : static_cast<uint16_t>(n + 1);
+            return n;
+        }
+        return ++stream.distinct_[static_cast<size_t>(cls)];
     }
 
     // True when the value is new to this direction. Past kMaxDistinct values every value
@@ -445,6 +515,124 @@ struct ScanContext {
         }
         return true;
     }
+
+    void park(const ContentStream::Pending& p) noexcept {
+        if (stream.pending_count_ == ContentStream::kMaxPending) {
+            emit(0);  // the oldest goes out with the confidence it has now
+        }
+        stream.pending_[stream.pending_count_++] = p;
+    }
+
+    // Reports pending[i] and removes it. A custom regex match is deduplicated only now,
+    // when its text is final.
+    void emit(uint32_t i) noexcept {
+        Finding finding = stream.pending_[i].finding;
+        const bool settle = finding.distinct_count == 0;  // only custom regex matches
+        for (uint32_t k = i + 1; k < stream.pending_count_; ++k) {
+            stream.pending_[k - 1] = stream.pending_[k];
+        }
+        --stream.pending_count_;
+        stream.pending_[stream.pending_count_].finding.value.fill(0);
+        if (settle) {
+            if (!remember(value_hash(finding.cls, finding.rule, finding.value_view()))) {
+                return;
+            }
+            finding.distinct_count = count_distinct(finding.cls, finding.rule);
+        }
+        sink.push(finding);
+    }
+
+    // A custom regex match [from, to): a longer match with the same start replaces the
+    // waiting one; the value is the matched text (its last kMaxValueLen characters).
+    void on_custom_regex(unsigned id, uint64_t from, uint64_t to) noexcept {
+        const PatternInfo& info = db().som_pattern(id);
+        if (to > available_end() || to <= earliest() || from >= to
+                || (stream.gap_offset_ != kNone && from < stream.gap_offset_)) {
+            return;  // not visible, or it spans a gap
+        }
+        const uint64_t begin = std::max({from, earliest(), to - std::min<uint64_t>(to, kMaxValueLen)});
+        ContentStream::Pending* slot = nullptr;
+        for (uint32_t i = 0; i < stream.pending_count_; ++i) {
+            ContentStream::Pending& p = stream.pending_[i];
+            if ((p.wait & kWaitSettle) != 0 && p.finding.rule == info.rule && p.start == from) {
+                slot = &p;
+                break;
+            }
+        }
+        ContentStream::Pending fresh;
+        ContentStream::Pending& p = slot != nullptr ? *slot : fresh;
+        p.finding.cls = ContentClass::Custom;
+        p.finding.rule = info.rule;
+        p.finding.confidence = Confidence::High;
+        p.finding.end_offset = to;
+        p.finding.value_len = static_cast<uint8_t>(copy(begin, to, p.finding.value));
+        p.start = from;
+        p.wait = kWaitSettle;
+        if (slot == nullptr) {
+            park(p);
+        }
+    }
+
+    // Decides what the bytes scanned so far allow: key bodies read, keyword windows and
+    // settle distances passed. `final`: the stream ends, everything goes out.
+    void settle(bool final) noexcept {
+        const uint64_t now = available_end();
+        for (uint32_t i = 0; i < stream.pending_count_;) {
+            ContentStream::Pending& p = stream.pending_[i];
+            const uint64_t value_end = p.finding.end_offset;
+            if ((p.wait & kWaitBody) != 0 && read_body(p, final)) {
+                p.wait &= static_cast<uint8_t>(~kWaitBody);
+            }
+            if ((p.wait & kWaitKeyword) != 0
+                    && (final || now - value_end >= config().keyword_window_bytes)) {
+                p.wait &= static_cast<uint8_t>(~kWaitKeyword);
+            }
+            if ((p.wait & kWaitSettle) != 0
+                    && (final || now - value_end >= ContentStream::kSettleBytes)) {
+                p.wait &= static_cast<uint8_t>(~kWaitSettle);
+            }
+            if (final) {
+                p.wait = 0;
+            }
+            if (p.wait == 0) {
+                emit(i);
+            } else {
+                ++i;
+            }
+        }
+    }
+
+    // Reads the first body characters after a key header; true when done.
+    bool read_body(ContentStream::Pending& p, bool final) noexcept {
+        const uint64_t from = p.finding.end_offset;
+        if (from < earliest()) {
+            return true;  // the bytes after the header are gone: type only
+        }
+        std::array<char, kKeyBodyBytes> after;
+        const size_t length = copy(from, available_end(), after);
+        Candidate candidate;
+        candidate.assign_tail(std::string_view(p.finding.value.data(), p.key_len));
+        const bool full = length == after.size();
+        if (read_key_body({after.data(), length}, final || full, candidate) == BodyRead::NeedMore) {
+            return false;
+        }
+        p.finding.value_len = candidate.len;
+        std::copy_n(candidate.value.begin(), candidate.len, p.finding.value.begin());
+        return true;
+    }
+
+    // Lost bytes: a key body or a longer custom match cannot continue across them.
+    void on_gap() noexcept {
+        for (uint32_t i = 0; i < stream.pending_count_;) {
+            ContentStream::Pending& p = stream.pending_[i];
+            p.wait &= static_cast<uint8_t>(~(kWaitBody | kWaitSettle));
+            if (p.wait == 0) {
+                emit(i);
+            } else {
+                ++i;
+            }
+        }
+    }
 };
 
 namespace {
@@ -455,40 +643,70 @@ int on_hs_match(unsigned id, unsigned long long /*from*/, unsigned long long to,
     return 0;  // keep scanning
 }
 
+int on_hs_som_match(
+        unsigned id, unsigned long long from, unsigned long long to, unsigned /*flags*/, void* context) {
+    static_cast<ScanContext*>(context)->on_custom_regex(id, from, to);
+    return 0;
+}
+
 }  // namespace
 
 ContentStream::~ContentStream() {
-    if (stream_ != nullptr) {
-        hs_close_stream(stream_, nullptr, nullptr, nullptr);
+    close_streams();
+}
+
+void ContentStream::close_streams() noexcept {
+    for (hs_stream** s : {&stream_, &som_stream_}) {
+        if (*s != nullptr) {
+            hs_close_stream(*s, nullptr, nullptr, nullptr);
+            *s = nullptr;
+        }
     }
+    open_ = false;
 }
 
 bool ContentStream::open(const PatternDatabase& db) noexcept {
-    if (stream_ != nullptr) {
+    if (open_) {
         return false;
     }
     // A stream object is reused for the next flow: start from a clean state.
     offset_ = 0;
     history_len_ = 0;
-    gap_offset_ = kNoGap;
+    gap_offset_ = kNone;
+    jwt_header_end_ = kNone;
     last_keyword_end_ = {};
     keyword_seen_ = {};
     distinct_ = {};
+    rule_distinct_ = {};
     seen_count_ = 0;
+    pending_count_ = 0;
     db_ = &db;
-    if (hs_open_stream(db.database(), 0, &stream_) != HS_SUCCESS) {
+    bool ok = true;
+    if (db.database() != nullptr && hs_open_stream(db.database(), 0, &stream_) != HS_SUCCESS) {
         stream_ = nullptr;
+        ok = false;
+    }
+    if (ok && db.som_database() != nullptr
+            && hs_open_stream(db.som_database(), 0, &som_stream_) != HS_SUCCESS) {
+        som_stream_ = nullptr;
+        ok = false;
+    }
+    if (!ok) {
+        close_streams();
         return false;
     }
+    open_ = true;
     return true;
 }
 
 void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, FindingSink& sink,
         bool gap_before) noexcept {
-    if (stream_ == nullptr) {
+    if (!open_) {
         return;
     }
     if (gap_before) {
+        ScanContext context{*this, sink, {}, offset_};
+        context.on_gap();
         history_len_ = 0;
         gap_offset_ = offset_;
     }
@@ -500,17 +718,26 @@ void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, Fin
     ScanContext context{*this, sink, data, offset_};
     for (size_t done = 0; done < data.size();) {
         const size_t piece = std::min<size_t>(data.size() - done, UINT_MAX);
-        const hs_error_t rc =
-                hs_scan_stream(stream_, reinterpret_cast<const char*>(data.data() + done),
-                        static_cast<unsigned>(piece), 0, scratch, on_hs_match, &context);
-        if (rc != HS_SUCCESS) {
+        const char* bytes = reinterpret_cast<const char*>(data.data() + done);
+        const auto n = static_cast<unsigned>(piece);
+        const bool failed = (stream_ != nullptr
+                                    && hs_scan_stream(stream_, bytes, n, 0, scratch, on_hs_match,
+                                               &context)
+                                            != HS_SUCCESS)
+                || (som_stream_ != nullptr
+                        && hs_scan_stream(som_stream_, bytes, n, 0, scratch, on_hs_som_match,
+                                   &context)
+                                != HS_SUCCESS);
+        if (failed) {
             // The stream state can no longer be trusted: stop inspecting this direction.
-            hs_close_stream(stream_, nullptr, nullptr, nullptr);
-            stream_ = nullptr;
+            close_streams();
             return;
         }
         done += piece;
     }
+
+    // Waiting findings whose wait the new bytes decide.
+    context.settle(false);
 
     // Keep the last kHistoryBytes of the direction for values that straddle scans.
     if (data.size() >= kHistoryBytes) {
@@ -526,17 +753,26 @@ void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, Fin
 }
 
 void ContentStream::close(hs_scratch* scratch, FindingSink& sink) noexcept {
-    if (stream_ == nullptr) {
+    if (!open_) {
         return;
     }
     ScanContext context{*this, sink, {}, offset_};
-    const hs_error_t rc =
-            hs_close_stream(stream_, scratch, scratch != nullptr ? on_hs_match : nullptr, &context);
-    if (rc == HS_INVALID || rc == HS_SCRATCH_IN_USE) {
-        // Rejected before the state was freed (bad or busy scratch): free it unreported.
-        hs_close_stream(stream_, nullptr, nullptr, nullptr);
+    const std::array<std::pair<hs_stream**, match_event_handler>, 2> streams = {
+            {{&stream_, on_hs_match}, {&som_stream_, on_hs_som_match}}};
+    for (const auto& [s, handler] : streams) {
+        if (*s == nullptr) {
+            continue;
+        }
+        const hs_error_t rc =
+                hs_close_stream(*s, scratch, scratch != nullptr ? handler : nullptr, &context);
+        if (rc == HS_INVALID || rc == HS_SCRATCH_IN_USE) {
+            // Rejected before the state was freed (bad or busy scratch): free it unreported.
+            hs_close_stream(*s, nullptr, nullptr, nullptr);
+        }
+        *s = nullptr;
     }
-    stream_ = nullptr;
+    context.settle(true);
+    open_ = false;
 }
 
 }  // namespace exfiltap::detectors

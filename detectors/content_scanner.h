@@ -10,9 +10,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
+#include "detectors/content_patterns.h"
 #include "detectors/content_types.h"
 
 struct hs_database;
@@ -26,9 +29,18 @@ namespace exfiltap::detectors {
 inline constexpr size_t kHistoryBytes = 128;
 
 /// An immutable compiled database. Shared by workers; freed when the last reference goes.
+///
+/// Two Hyperscan streaming databases: the main one (built-in classes, keywords, configured
+/// markers and custom keywords; no start-of-match flag anywhere) and, only when custom
+/// regexes are configured, a second one with HS_FLAG_SOM_LEFTMOST (horizon "small": starts
+/// are exact within 64 KiB of the end, far more than a value can span) so that a custom
+/// regex's value is the text it matched.
 class PatternDatabase {
 public:
-    /// Compiles the patterns of every enabled class in `config`. Errors name the pattern.
+    /// Compiles the patterns of every enabled class and custom rule in `config` (control
+    /// thread). Errors name the pattern; a custom regex Hyperscan refuses is reported as
+    /// "SOURCE: content.custom[i].regex: Hyperscan refuses '<pattern>': <reason>", one line
+    /// per refused regex (SOURCE is CustomRule::source, "FILE:LINE").
     static Result<std::shared_ptr<const PatternDatabase>> compile(const ContentConfig& config);
 
     ~PatternDatabase();
@@ -37,30 +49,45 @@ public:
     PatternDatabase(PatternDatabase&&) = delete;
     PatternDatabase& operator=(PatternDatabase&&) = delete;
 
+    /// The main database; null when only custom regexes are configured.
     hs_database* database() const { return db_; }
-    /// Size of one Hyperscan stream state of this database, in bytes.
+    /// The start-of-match database of the custom regexes; null when there are none.
+    hs_database* som_database() const { return som_db_; }
+    /// Largest Hyperscan stream state of this database's streams, in bytes. A direction
+    /// takes streams_per_direction() such blocks from a StreamPool.
     size_t stream_size() const { return stream_size_; }
+    /// Hyperscan streams a ContentStream opens: 1, or 2 with custom regexes.
+    size_t streams_per_direction() const { return (db_ != nullptr ? 1 : 0) + (som_db_ != nullptr ? 1 : 0); }
     const ContentConfig& config() const { return config_; }
+    /// Name of custom rule `rule` (Finding::rule, 1-based); "" for 0 or an unknown rule.
+    std::string_view rule_name(uint16_t rule) const noexcept { return config_.rule_name(rule); }
 
-    /// Allocates a scratch for this database (control thread). Caller frees it with
-    /// free_scratch().
+    /// Allocates a scratch usable with both databases (control thread). Caller frees it
+    /// with free_scratch().
     Result<hs_scratch*> alloc_scratch() const;
     static void free_scratch(hs_scratch* scratch) noexcept;
 
-    /// Pattern id layout: what a Hyperscan match id means.
-    struct PatternInfo {
-        ContentClass cls;
-        bool keyword;  // a class keyword, not a value
-        bool card;     // value pattern read by extract_card (else extract_ssn)
-    };
+    /// What a match id of the main database means.
     const PatternInfo& pattern(unsigned id) const { return patterns_[id]; }
+    /// What a match id of the start-of-match database means.
+    const PatternInfo& som_pattern(unsigned id) const { return som_patterns_[id]; }
+    /// Text of a Literal pattern (PatternInfo::literal).
+    std::string_view literal(uint16_t index) const { return literals_[index]; }
+    /// Whether findings of `cls` wait for a keyword after them.
+    bool has_keywords(ContentClass cls) const {
+        return has_keywords_[static_cast<size_t>(cls)];
+    }
 
 private:
     PatternDatabase() = default;
     hs_database* db_ = nullptr;
+    hs_database* som_db_ = nullptr;
     size_t stream_size_ = 0;
     ContentConfig config_;
     std::vector<PatternInfo> patterns_;
+    std::vector<PatternInfo> som_patterns_;
+    std::vector<std::string> literals_;
+    std::array<bool, kContentClassCount> has_keywords_{};
 };
 
 /// Fixed-size blocks for Hyperscan stream state, one pool per worker. Installed process-wide
@@ -119,9 +146,22 @@ struct FindingSink {
 };
 
 /// Per flow direction scanning state. Not copyable; lives in the worker's payload pool.
+///
+/// A validated value is reported at once when a class keyword ended within
+/// keyword_window_bytes before it. Otherwise it waits in a small pending list until a class
+/// keyword ends within the window after it (High), the stream has moved the window past it
+/// (Low), or close(); so findings can come out later than the byte that completed them.
+/// A private key header also waits for the first characters of its body, and a custom
+/// regex match for the stream to move kSettleBytes past it (a longer match with the same
+/// start replaces it).
 class ContentStream {
 public:
     static constexpr size_t kMaxDistinct = 16;
+    /// Findings waiting per direction; when full, the oldest is reported as it stands.
+    static constexpr size_t kMaxPending = 8;
+    /// Bytes after a custom regex match during which a longer match with the same start
+    /// replaces it.
+    static constexpr uint64_t kSettleBytes = 64;
 
     ContentStream() = default;
     ~ContentStream();
@@ -130,35 +170,54 @@ public:
     ContentStream(ContentStream&&) = delete;
     ContentStream& operator=(ContentStream&&) = delete;
 
-    /// Opens the Hyperscan stream on `db` (which must outlive the stream). False when stream
-    /// memory is exhausted; the caller counts it and leaves the direction uninspected.
+    /// Opens the Hyperscan stream(s) on `db` (which must outlive the stream). False when
+    /// stream memory is exhausted; the caller counts it and leaves the direction uninspected.
     bool open(const PatternDatabase& db) noexcept;
-    bool is_open() const noexcept { return stream_ != nullptr; }
+    bool is_open() const noexcept { return open_; }
 
     /// Scans the next in-order bytes of the direction. Validated values not seen before in
-    /// this direction go to `sink`. `gap_before` says bytes were lost before `data`: values
-    /// are never joined across a gap.
+    /// this direction go to `sink` (now or on a later call). `gap_before` says bytes were
+    /// lost before `data`: values are never joined across a gap.
     void scan(std::span<const uint8_t> data, hs_scratch* scratch, FindingSink& sink,
             bool gap_before = false) noexcept;
 
-    /// Ends the stream: end-of-data matches are reported, the Hyperscan stream is freed.
+    /// Ends the stream: end-of-data matches and every waiting finding are reported, the
+    /// Hyperscan streams are freed.
     void close(hs_scratch* scratch, FindingSink& sink) noexcept;
 
     uint64_t scanned_bytes() const noexcept { return offset_; }
+    /// Findings currently waiting (tests).
+    size_t pending() const noexcept { return pending_count_; }
 
 private:
     friend struct ScanContext;
+
+    struct Pending {
+        Finding finding;
+        uint64_t start = 0;   // custom regex: stream offset of the match start
+        uint8_t wait = 0;     // kWait* bits still open
+        uint8_t key_len = 0;  // private key: characters of the type in finding.value
+    };
+
+    void close_streams() noexcept;
+
     const PatternDatabase* db_ = nullptr;
     hs_stream* stream_ = nullptr;
+    hs_stream* som_stream_ = nullptr;
+    bool open_ = false;
     uint64_t offset_ = 0;  // stream offset of the byte after the last one scanned
     std::array<uint8_t, kHistoryBytes> history_{};
     uint32_t history_len_ = 0;
     uint64_t gap_offset_ = UINT64_MAX;  // offset of the first byte after the latest gap
+    uint64_t jwt_header_end_ = UINT64_MAX;  // end of the last validated JWT header mark
     std::array<uint64_t, kContentClassCount> last_keyword_end_{};
     std::array<bool, kContentClassCount> keyword_seen_{};
     std::array<uint32_t, kContentClassCount> distinct_{};
+    std::array<uint16_t, kMaxCustomRules> rule_distinct_{};  // saturating
     std::array<uint64_t, kMaxDistinct> seen_hashes_{};
     uint32_t seen_count_ = 0;
+    std::array<Pending, kMaxPending> pending_{};
+    uint32_t pending_count_ = 0;
 };
 
 }  // namespace exfiltap::detectors

@@ -1,9 +1,20 @@
 #include "detectors/validators.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
+#include "detectors/char_class.h"
+
 namespace exfiltap::detectors {
+
+void Candidate::assign_tail(std::string_view text) noexcept {
+    if (text.size() > value.size()) {
+        text.remove_prefix(text.size() - value.size());
+    }
+    std::copy(text.begin(), text.end(), value.begin());
+    len = static_cast<uint8_t>(text.size());
+}
 
 namespace {
 
@@ -53,17 +64,61 @@ constexpr std::array<std::string_view, 34> kTestCards = {
         "6205500000000000004",
 };
 
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
+// Longest IBAN of the registry is 34 characters; in groups of four that is 9 groups.
+constexpr size_t kMaxIbanChars = 34;
+constexpr size_t kMaxIbanGroups = 9;
 
-bool is_alpha(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+struct IbanCountry {
+    std::string_view code;
+    unsigned length;
+};
 
-// Characters that would make the value part of a longer token (identifier, hex, number).
-bool is_word(char c) {
-    return is_digit(c) || is_alpha(c) || c == '_';
+// ISO 13616 registry lengths, sorted by country code for binary search.
+constexpr std::array<IbanCountry, 88> kIbanLengths = {{
+        {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+        {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
+        {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20},
+        {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
+        {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28},
+        {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30},
+        {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21},
+        {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20}, {"MR", 27},
+        {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24},
+        {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33},
+        {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27},
+        {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29},
+        {"VA", 22}, {"VG", 24}, {"XK", 20}, {"YE", 30},
+}};
+
+// Example IBANs of ISO 13616, the European Committee for Banking Standards and banks'
+// format guides: copied into forms, tests and documentation everywhere.
+constexpr std::array<std::string_view, 22> kTestIbans = {
+        "DE89370400440532013000",
+        "DE44500105175407324931",
+        "GB29NWBK60161331926819",
+        "GB82WEST12345698765432",
+        "GB33BUKB20201555555555",
+        "FR1420041010050500013M02606",
+        "NL91ABNA0417164300",
+        "BE68539007547034",
+        "CH9300762011623852957",
+        "CH5604835012345678009",
+        "ES9121000418450200051332",
+        "IT60X0542811101000000123456",
+        "AT611904300234573201",
+        "PL61109010140000071219812874",
+        "SE4550000000058398257466",
+        "DK5000400440116243",
+        "FI2112345600000785",
+        "NO9386011117947",
+        "LU280019400644750000",
+        "IE29AIBK93115212345678",
+        "PT50000201231234567890154",
+        "SA0380000000608010167519",
+};
+
+bool is_iban_char(char c) {
+    return is_digit(c) || is_upper(c);
 }
 
 bool is_separator(char c) {
@@ -183,7 +238,11 @@ bool clean_after(std::string_view text, size_t end) {
     return end >= text.size() || !is_word(text[end]);
 }
 
+// At most two distinct characters: 0000..., 1212..., 4000...0.
 bool is_filler(std::string_view digits) {
+    if (digits.empty()) {
+        return true;
+    }
     char first = digits[0];
     char second = 0;
     for (const char c : digits) {
@@ -228,7 +287,7 @@ bool walk_run(std::string_view text, size_t end, Run& run) {
 }
 
 // The value made of the last `groups` groups of `run`, if every rule accepts it.
-CardCandidate read_suffix(std::string_view text, size_t end, const Run& run, size_t groups,
+Candidate read_suffix(std::string_view text, size_t end, const Run& run, size_t groups,
         bool reject_test_numbers) {
     if (!is_card_layout(run.lens, groups)) {
         return {};
@@ -240,13 +299,14 @@ CardCandidate read_suffix(std::string_view text, size_t end, const Run& run, siz
     if (start > 0 && text[start - 1] == '=' && end < text.size() && text[end] == '=') {
         return {};  // a MIME boundary token such as "=====...1234==", not a value
     }
-    CardCandidate candidate;
+    Candidate candidate;
+    candidate.start = start;
     for (size_t g = groups; g-- > 0;) {
         for (size_t i = run.starts[g]; i < run.starts[g] + run.lens[g]; ++i) {
-            candidate.digits[candidate.len++] = text[i];
+            candidate.push(text[i]);
         }
     }
-    const std::string_view digits(candidate.digits, candidate.len);
+    const std::string_view digits = candidate.view();
     if (!luhn_valid(digits) || card_brand(digits) == CardBrand::None) {
         return {};
     }
@@ -320,7 +380,7 @@ bool ssn_valid(std::string_view digits) noexcept {
     return digits != "078051120" && digits != "219099999";
 }
 
-CardCandidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
+Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
     if (end == 0 || end > text.size() || !is_digit(text[end - 1]) || !clean_after(text, end)) {
         return {};
     }
@@ -331,7 +391,7 @@ CardCandidate extract_card(std::string_view text, size_t end, bool reject_test_n
     // The whole run first, then the shorter suffixes that start at a group start, so that a
     // number written before the value ("Amount 100 5335 7053 ...") does not hide it.
     for (size_t k = run.groups; k > 0; --k) {
-        const CardCandidate candidate = read_suffix(text, end, run, k, reject_test_numbers);
+        const Candidate candidate = read_suffix(text, end, run, k, reject_test_numbers);
         if (candidate.ok) {
             return candidate;
         }
@@ -339,7 +399,7 @@ CardCandidate extract_card(std::string_view text, size_t end, bool reject_test_n
     return {};
 }
 
-CardCandidate extract_ssn(std::string_view text, size_t end) noexcept {
+Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
     if (end < kSsnChars || end > text.size() || !clean_after(text, end)) {
         return {};
     }
@@ -349,12 +409,13 @@ CardCandidate extract_ssn(std::string_view text, size_t end) noexcept {
     if (!is_separator(separator) || value[6] != separator) {
         return {};
     }
-    CardCandidate candidate;
+    Candidate candidate;
+    candidate.start = start;
     for (const size_t i : kSsnDigitPositions) {
         if (!is_digit(value[i])) {
             return {};
         }
-        candidate.digits[candidate.len++] = value[i];
+        candidate.push(value[i]);
     }
 
     // The value must not continue a longer number: "1-123-45-6789", "12 345 67 8901", "0.123".
@@ -369,12 +430,120 @@ CardCandidate extract_ssn(std::string_view text, size_t end) noexcept {
         }
     }
 
-    const std::string_view digits(candidate.digits, candidate.len);
+    const std::string_view digits = candidate.view();
+    // One digit repeated is never an SSN (group and serial rules aside, nobody holds one).
     if (!ssn_valid(digits) || digits.find_first_not_of(digits[0]) == std::string_view::npos) {
+        return {};
+    }
+    if (reject_test_numbers && is_test_or_filler_ssn(digits)) {
         return {};
     }
     candidate.ok = true;
     return candidate;
+}
+
+bool is_test_or_filler_ssn(std::string_view digits) noexcept {
+    return is_filler(digits) || digits == "123456789";
+}
+
+unsigned iban_length(std::string_view country) noexcept {
+    if (country.size() != 2) {
+        return 0;
+    }
+    const auto found = std::lower_bound(kIbanLengths.begin(), kIbanLengths.end(), country,
+            [](const IbanCountry& entry, std::string_view code) { return entry.code < code; });
+    return found != kIbanLengths.end() && found->code == country ? found->length : 0;
+}
+
+bool iban_valid(std::string_view compact) noexcept {
+    if (compact.size() < 4 || iban_length(compact.substr(0, 2)) != compact.size()
+            || !is_digit(compact[2]) || !is_digit(compact[3])) {
+        return false;
+    }
+    // ISO 7064 mod 97-10: the first four characters move to the end, letters count 10..35.
+    unsigned remainder = 0;
+    for (size_t k = 0; k < compact.size(); ++k) {
+        const char c = compact[(k + 4) % compact.size()];
+        if (is_digit(c)) {
+            remainder = (remainder * 10 + static_cast<unsigned>(c - '0')) % 97;
+        } else if (is_upper(c)) {
+            remainder = (remainder * 100 + static_cast<unsigned>(c - 'A' + 10)) % 97;
+        } else {
+            return false;
+        }
+    }
+    return remainder == 1;
+}
+
+bool is_test_or_filler_iban(std::string_view compact) noexcept {
+    if (compact.size() <= 4 || is_filler(compact.substr(4))) {
+        return true;
+    }
+    return std::find(kTestIbans.begin(), kTestIbans.end(), compact) != kTestIbans.end();
+}
+
+Candidate extract_iban(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
+    if (end == 0 || end > text.size() || !is_iban_char(text[end - 1]) || !clean_after(text, end)) {
+        return {};
+    }
+    // Groups of the run, last first: upper-case letters and digits joined by single spaces.
+    std::array<size_t, kMaxIbanGroups> starts{};
+    std::array<size_t, kMaxIbanGroups> lens{};
+    size_t groups = 0;
+    size_t group_end = end;
+    while (groups < kMaxIbanGroups) {
+        size_t i = group_end;
+        while (i > 0 && is_iban_char(text[i - 1]) && group_end - i <= kMaxIbanChars) {
+            --i;
+        }
+        if (group_end - i > kMaxIbanChars) {
+            break;  // longer than any IBAN: the groups found so far may still start one
+        }
+        starts[groups] = i;
+        lens[groups] = group_end - i;
+        ++groups;
+        if (i < 2 || text[i - 1] != ' ' || !is_iban_char(text[i - 2])) {
+            break;
+        }
+        group_end = i - 1;
+    }
+
+    // Each group start is a possible IBAN start ("to DE89 3704 ..." after other capitals).
+    for (size_t k = groups; k > 0; --k) {
+        const size_t first = k - 1;  // index of the IBAN's first group
+        if (lens[first] > kMaxIbanChars) {
+            continue;
+        }
+        // Printed form: every group but the last has four characters; compact: one group.
+        bool layout = true;
+        for (size_t g = first; g > 0; --g) {
+            layout = layout && lens[g] == 4;
+        }
+        if (!layout || (first > 0 && lens[0] > 4)) {
+            continue;
+        }
+        const size_t start = starts[first];
+        if (start > 0 && is_word(text[start - 1])) {
+            continue;
+        }
+        Candidate candidate;
+        candidate.start = start;
+        for (size_t g = k; g-- > 0;) {
+            for (size_t i = starts[g]; i < starts[g] + lens[g]; ++i) {
+                candidate.push(text[i]);
+            }
+        }
+        const std::string_view compact = candidate.view();
+        if (!iban_valid(compact)) {
+            continue;
+        }
+        if (reject_test_numbers && is_test_or_filler_iban(compact)) {
+            return {};
+        }
+        candidate.ok = true;
+        return candidate;
+    }
+    return {};
 }
 
 }  // namespace exfiltap::detectors

@@ -1,12 +1,47 @@
-// Validators of candidate values. Pure functions on byte spans, safe on any thread, no
-// allocation. A candidate becomes a finding only after its validator accepts it.
+// Validators of number-like candidate values (cards, SSNs, IBANs). Pure functions on byte
+// spans, safe on any thread, no allocation. A candidate becomes a finding only after its
+// validator accepts it. The secret classes are in secret_validators.h.
+//
+// Every extract_*() function reads the value that ends just before `end` (text[end - 1] is
+// its last character; text[end], when present, is the byte after it), walking back from
+// there: the scanner knows only where a match ends. `text` may begin mid-value only if the
+// caller has no earlier bytes; a Candidate whose `start` is 0 touches the start of `text`.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "detectors/content_types.h"
+
 namespace exfiltap::detectors {
+
+/// A value read out of raw bytes by a validator.
+struct Candidate {
+    bool ok = false;
+    uint8_t len = 0;
+    /// Leading characters of `value` that identify it for per-direction dedup; 0: all of it.
+    /// (A private key is deduplicated by its type, while its value also carries body text.)
+    uint8_t key_len = 0;
+    /// Index in `text` of the value's first character as written (separators included).
+    size_t start = 0;
+    /// The normalised value; a longer one keeps its last kMaxValueLen characters.
+    std::array<char, kMaxValueLen> value{};
+
+    std::string_view view() const { return {value.data(), len}; }
+    std::string_view key() const { return {value.data(), key_len != 0 ? key_len : len}; }
+    /// Appends while there is room; false when `c` did not fit.
+    bool push(char c) noexcept {
+        if (len >= value.size()) {
+            return false;
+        }
+        value[len++] = c;
+        return true;
+    }
+    /// Sets the value to the last kMaxValueLen characters of `text`.
+    void assign_tail(std::string_view text) noexcept;
+};
 
 /// Luhn check over a string of decimal digits only. False for empty or non-digit input.
 bool luhn_valid(std::string_view digits) noexcept;
@@ -35,22 +70,36 @@ bool is_test_or_filler_card(std::string_view digits) noexcept;
 /// and not one of the well-known invalid/advertising numbers (078-05-1120, 219-09-9999).
 bool ssn_valid(std::string_view digits) noexcept;
 
-/// Result of reading a card candidate out of raw bytes.
-struct CardCandidate {
-    bool ok = false;
-    uint8_t len = 0;
-    char digits[24] = {};
-};
+/// True for SSN filler and published examples: one digit repeated, at most two distinct
+/// digits (121-21-2121), or the textbook 123-45-6789.
+bool is_test_or_filler_ssn(std::string_view digits) noexcept;
 
-/// Reads the card candidate that ends just before `end` (text[end-1] is its last digit),
-/// walking back over digits and single separators (space or dash). Applies the separator
-/// rules (one separator kind, groups of a card layout: 4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4,
-/// or no separators), the boundary rules (no letter, digit or '.'-decimal before it, no
-/// letter or digit after it, not wrapped in '=' like a MIME boundary), then Luhn and IIN.
-/// `text` may begin mid-value only if the caller has no earlier bytes.
-CardCandidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
+/// Reads the card candidate that ends just before `end`, walking back over digits and
+/// single separators (space or dash). Applies the separator rules (one separator kind,
+/// groups of a card layout: 4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, or no separators), the
+/// boundary rules (no letter, digit or '.'-decimal before it, no letter or digit after it,
+/// not wrapped in '=' like a MIME boundary), then Luhn and IIN. Value: the digits.
+Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
 
-/// The same for an SSN written ddd-dd-dddd or ddd dd dddd ending just before `end`.
-CardCandidate extract_ssn(std::string_view text, size_t end) noexcept;
+/// The same for an SSN written ddd-dd-dddd or ddd dd dddd. Value: the 9 digits. The rule
+/// checks of ssn_valid() always apply; is_test_or_filler_ssn() when `reject_test_numbers`.
+Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
+
+/// IBAN length of a two-letter country code (ISO 13616 registry), 0 when the country has no
+/// IBAN.
+unsigned iban_length(std::string_view country) noexcept;
+
+/// Full IBAN check on the compact form (no spaces): country with a known length, two check
+/// digits, upper-case letters and digits only, ISO 7064 mod 97 == 1.
+bool iban_valid(std::string_view compact) noexcept;
+
+/// True for IBANs printed in standards and bank documentation, and for filler: a BBAN made
+/// of one or two distinct characters.
+bool is_test_or_filler_iban(std::string_view compact) noexcept;
+
+/// Reads an IBAN ending just before `end`: upper-case only, compact or printed in groups of
+/// four separated by single spaces (the last group 1-4 characters). Not preceded or
+/// followed by a letter, digit or '_'. Value: the compact IBAN.
+Candidate extract_iban(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
 
 }  // namespace exfiltap::detectors

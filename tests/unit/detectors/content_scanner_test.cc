@@ -64,6 +64,7 @@ protected:
 
 TEST_F(ContentStreamTest, FindsCardInOneScan) {
     scan("order 4857083934735715 shipped");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     const Finding& finding = sink_.items[0];
@@ -76,6 +77,7 @@ TEST_F(ContentStreamTest, FindsCardInOneScan) {
 TEST_F(ContentStreamTest, FindsCardSplitAcrossTwoScans) {
     scan("order 48570839");
     scan("34735715 shipped");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].value_view(), kVisa);
@@ -87,6 +89,7 @@ TEST_F(ContentStreamTest, FindsCardSplitIntoOneByteScans) {
     for (const char c : text) {
         scan(std::string_view(&c, 1));
     }
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].value_view(), kVisa);
@@ -95,6 +98,7 @@ TEST_F(ContentStreamTest, FindsCardSplitIntoOneByteScans) {
 TEST_F(ContentStreamTest, ReportsRepeatedValueOnce) {
     scan("a 4857083934735715 b 4857-0839-3473-5715 c");
     scan(" 4857083934735715\n");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].distinct_count, 1U);
@@ -102,6 +106,7 @@ TEST_F(ContentStreamTest, ReportsRepeatedValueOnce) {
 
 TEST_F(ContentStreamTest, CountsDifferentValues) {
     scan("a 4857083934735715 b 5335 7053 9761 6813 c");
+    close();
 
     ASSERT_EQ(sink_.count, 2U);
     EXPECT_EQ(sink_.items[0].value_view(), kVisa);
@@ -117,6 +122,7 @@ TEST_F(ContentStreamTest, CountsValuesBeyondRememberedOnesAsDistinct) {
         const std::string ssn = "152-87-58" + std::to_string(10 + i) + "\n";
         scan(ssn);
     }
+    close();
 
     ASSERT_EQ(sink_.count, values);
     EXPECT_EQ(sink_.items[values - 1].distinct_count, values);
@@ -151,6 +157,7 @@ TEST_F(ContentStreamTest, DropsValueStartingRightAfterGap) {
 TEST_F(ContentStreamTest, FindsWholeValueAfterGap) {
     scan("payload 4857");
     scan(" ref 4736692368327661 ", true);
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].value_view(), kVisa2);
@@ -165,6 +172,7 @@ TEST_F(ContentStreamTest, RaisesConfidenceAfterKeyword) {
 
 TEST_F(ContentStreamTest, KeepsLowConfidenceWithoutKeyword) {
     scan("ref 4857083934735715\n");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
@@ -172,6 +180,7 @@ TEST_F(ContentStreamTest, KeepsLowConfidenceWithoutKeyword) {
 
 TEST_F(ContentStreamTest, KeepsLowConfidenceWhenKeywordIsOutsideWindow) {
     scan("card " + std::string(400, '.') + " 4857083934735715\n");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
@@ -179,6 +188,7 @@ TEST_F(ContentStreamTest, KeepsLowConfidenceWhenKeywordIsOutsideWindow) {
 
 TEST_F(ContentStreamTest, IgnoresKeywordOfOtherClass) {
     scan("ssn 4857083934735715\n");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
@@ -186,6 +196,7 @@ TEST_F(ContentStreamTest, IgnoresKeywordOfOtherClass) {
 
 TEST_F(ContentStreamTest, IgnoresShortKeywordInsideWord) {
     scan("company 4857083934735715\n");
+    close();
 
     ASSERT_EQ(sink_.count, 1U);
     EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
@@ -220,6 +231,7 @@ TEST_F(ContentStreamTest, IgnoresNearMisses) {
     close();
 
     EXPECT_EQ(sink_.count, 0U) << findings()[0].value_view();
+    EXPECT_EQ(stream_.pending(), 0U);
 }
 
 TEST_F(ContentStreamTest, StopsInspectingAfterScanError) {
@@ -236,6 +248,358 @@ TEST_F(ContentStreamTest, CountsScannedBytes) {
     EXPECT_EQ(stream_.scanned_bytes(), 7U);
 }
 
+TEST_F(ContentStreamTest, WaitsForKeywordAfterValue) {
+    scan("ref 4857083934735715\n");
+
+    EXPECT_EQ(sink_.count, 0U);
+    EXPECT_EQ(stream_.pending(), 1U);
+}
+
+TEST_F(ContentStreamTest, RaisesConfidenceWithKeywordWithinWindowAfterValue) {
+    scan("ref 4857083934735715 " + std::string(250, '.'));
+    scan(" card holder: A. Example\n");
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::High);
+    EXPECT_EQ(sink_.items[0].end_offset, 20U);
+    EXPECT_EQ(stream_.pending(), 0U);
+}
+
+TEST_F(ContentStreamTest, KeepsLowConfidenceWhenKeywordAfterIsOutsideWindow) {
+    scan("ref 4857083934735715 " + std::string(400, '.'));
+
+    ASSERT_EQ(sink_.count, 1U);  // decided once the stream moved the window on
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
+
+    scan(" card\n");
+    EXPECT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
+}
+
+TEST_F(ContentStreamTest, ReportsWaitingValueAtClose) {
+    scan("ref 4857083934735715 and more");
+    EXPECT_EQ(sink_.count, 0U);
+
+    close();
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::Low);
+}
+
+TEST_F(ContentStreamTest, ReportsOldestWaitingValueWhenListIsFull) {
+    const std::string ssns[] = {"152-87-5801", "152-87-5802", "152-87-5803", "152-87-5804",
+            "152-87-5805", "152-87-5806", "152-87-5807", "152-87-5808", "152-87-5809"};
+    for (const std::string& ssn : ssns) {
+        scan(ssn + "\n");
+    }
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].value_view(), "152875801");
+    EXPECT_EQ(stream_.pending(), ContentStream::kMaxPending);
+}
+
+TEST_F(ContentStreamTest, FindsSpacedIban) {
+    scan("IBAN: DE50 5260 1815 9083 0166 13\n");
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].cls, ContentClass::Iban);
+    EXPECT_EQ(sink_.items[0].value_view(), "DE50526018159083016613");
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::High);
+}
+
+TEST_F(ContentStreamTest, RejectsPublishedIbanByDefault) {
+    scan("iban DE89 3704 0044 0532 0130 00\n");
+    close();
+
+    EXPECT_EQ(sink_.count, 0U);
+}
+
+TEST_F(ContentStreamTest, ReadsPrivateKeyTypeAndBodyAcrossScans) {
+    scan("id_rsa:\n-----BEGIN RSA PRIVATE KEY-----");
+    EXPECT_EQ(sink_.count, 0U);  // waits for the body
+    scan("\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\nqH4rTt0bXYZw\n");
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].cls, ContentClass::PrivateKey);
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::High);
+    EXPECT_EQ(sink_.items[0].value_view(),
+            "RSA PRIVATE KEY:MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjMqH4rTt0bXYZw");
+}
+
+TEST_F(ContentStreamTest, ReportsPrivateKeyOncePerType) {
+    scan("ssh\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n");
+    scan("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAb3BlbnNzaC1rZXktdjEA\n");
+    scan("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkXo3vQzJ1fUcC8\n");
+    close();
+
+    ASSERT_EQ(sink_.count, 2U);
+    EXPECT_EQ(sink_.items[0].value_view(), "OPENSSH PRIVATE KEY:b3BlbnNzaC1rZXktdjEAAAAA");
+    EXPECT_EQ(sink_.items[1].value_view(), "EC PRIVATE KEY:MHcCAQEEIBkXo3vQzJ1fUcC8");
+    EXPECT_EQ(sink_.items[1].distinct_count, 2U);
+}
+
+TEST_F(ContentStreamTest, FindsTokensOfEveryKind) {
+    scan("AWS_ACCESS_KEY_ID=AKIA6EDT4SYWB5WKH7DN\n"
+         "key=AIzaWDtkwtDDb_xHKas1VOqg6YYZYn9ZhyiA4uo&x=1\n"
+         "GITHUB_TOKEN=ghp_CZ7Uw9xfogoEmvnEN5N1aE6PwZPf1Qh6yYTW\n"
+         "PRIVATE-TOKEN: glpat-1qtc4xatws8phP9nhFyJ\n");
+    close();
+
+    const auto found = findings();
+    ASSERT_EQ(found.size(), 4U);
+    EXPECT_EQ(found[0].cls, ContentClass::CloudToken);
+    EXPECT_EQ(found[0].value_view(), "AKIA6EDT4SYWB5WKH7DN");
+    EXPECT_EQ(found[1].cls, ContentClass::CloudToken);
+    EXPECT_EQ(found[2].cls, ContentClass::VcsToken);
+    EXPECT_EQ(found[3].value_view(), "glpat-1qtc4xatws8phP9nhFyJ");
+    EXPECT_EQ(found[3].distinct_count, 2U);
+}
+
+TEST_F(ContentStreamTest, FindsTokenAtEndOfStream) {
+    scan("token ghp_CZ7Uw9xfogoEmvnEN5N1aE6PwZPf1Qh6yYTW");
+    EXPECT_EQ(sink_.count, 0U);
+
+    close();
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].cls, ContentClass::VcsToken);
+}
+
+// A JWT longer than the history, delivered in small pieces: the header is checked while it
+// is visible, the value is the token's last 64 characters.
+TEST_F(ContentStreamTest, FindsJwtLongerThanHistory) {
+    const std::string jwt =
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0NzExIiwic2NvcGUiOiJyZWFkIHdyaXRlIGFk"
+            "bWluIHJlYWQgd3JpdGUgYWRtaW4gcmVhZCB3cml0ZSBhZG1pbiByZWFkIHdyaXRlIGFkbWluIHJlYWQgd3Jp"
+            "dGUgYWRtaW4gcmVhZCB3cml0ZSBhZG1pbiByZWFkIHdyaXRlIGFkbWluIHJlYWQgd3JpdGUgYWRtaW4gcmVh"
+            "ZCB3cml0ZSBhZG1pbiByZWFkIHdyaXRlIGFkbWluIHJlYWQgd3JpdGUgYWRtaW4gcmVhZCB3cml0ZSBhZG1p"
+            "biAifQ.CsUZgXOPB8Lk6RBxU5z5gZuDM7FGc4KIznqB8T-yheA";
+    const std::string text = "Authorization: Bearer " + jwt + "\r\n";
+    for (size_t i = 0; i < text.size(); i += 50) {
+        scan(std::string_view(text).substr(i, 50));
+    }
+
+    ASSERT_EQ(sink_.count, 1U);
+    EXPECT_EQ(sink_.items[0].cls, ContentClass::Jwt);
+    EXPECT_EQ(sink_.items[0].confidence, Confidence::High);
+    EXPECT_EQ(sink_.items[0].value_view(), std::string_view(jwt).substr(jwt.size() - 64));
+}
+
+TEST_F(ContentStreamTest, IgnoresLongJwtWhoseHeaderHasNoAlg) {
+    const std::string jwt = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiI0NzExIiwic2NvcGUiOiJyZWFkIHdyaXRlIGFk"
+                            "bWluIHJlYWQgd3JpdGUgYWRtaW4gcmVhZCB3cml0ZSBhZG1pbiByZWFkIHdyaXRlIG"
+                            "FkbWluIHJlYWQgd3JpdGUgYWRtaW4gIn0.CsUZgXOPB8Lk6RBxU5z5gZuDM7FGc4KI";
+    scan("Bearer " + jwt + "\n");
+    close();
+
+    EXPECT_EQ(sink_.count, 0U);
+}
+
+TEST_F(ContentStreamTest, FindsPasswordAssignments) {
+    scan("login=alice&password=Xk9%23mQ2v&next=/\n");
+    scan("{\"db\": {\"user\": \"app\", \"pwd\": \"Tr0ub4dor&3\"}}\n");
+    scan("password: ********\nsecret = changeme\n");
+    close();
+
+    const auto found = findings();
+    ASSERT_EQ(found.size(), 2U);
+    EXPECT_EQ(found[0].cls, ContentClass::PasswordAssignment);
+    EXPECT_EQ(found[0].value_view(), "Xk9%23mQ2v");
+    EXPECT_EQ(found[0].confidence, Confidence::High);
+    EXPECT_EQ(found[1].value_view(), "Tr0ub4dor&3");
+}
+
+TEST_F(ContentStreamTest, FindsClassificationMarkers) {
+    scan("Classification: TOP SECRET//SI//NOFORN\nThis is CONFIDENTIAL.\nconfidential note\n");
+    close();
+
+    const auto found = findings();
+    ASSERT_EQ(found.size(), 2U);
+    EXPECT_EQ(found[0].cls, ContentClass::ClassificationMarker);
+    EXPECT_EQ(found[0].value_view(), "TOP SECRET//SI//NOFORN");
+    EXPECT_EQ(found[0].confidence, Confidence::High);
+    EXPECT_EQ(found[1].value_view(), "CONFIDENTIAL");
+}
+
+std::vector<Finding> scan_all(const ContentConfig& config, const std::vector<std::string>& parts,
+        std::string* error = nullptr) {
+    auto db = PatternDatabase::compile(config);
+    if (!db.ok()) {
+        if (error != nullptr) {
+            *error = db.error();
+        } else {
+            ADD_FAILURE() << db.error();
+        }
+        return {};
+    }
+    auto scratch = (*db)->alloc_scratch();
+    if (!scratch.ok()) {
+        ADD_FAILURE() << scratch.error();
+        return {};
+    }
+    ContentStream stream;
+    FindingSink sink;
+    EXPECT_TRUE(stream.open(**db));
+    for (const std::string& part : parts) {
+        stream.scan(bytes(part), *scratch, sink);
+    }
+    stream.close(*scratch, sink);
+    PatternDatabase::free_scratch(*scratch);
+    return {sink.items.begin(), sink.items.begin() + static_cast<long>(sink.count)};
+}
+
+TEST(PatternDatabaseTest, FindsConfiguredMarkerAsWritten) {
+    ContentConfig config;
+    config.classification_markers = {"ACME-PROPRIETARY"};
+
+    const auto found = scan_all(config, {"ACME-PROPRIETARY plan\nacme-proprietary\n"});
+
+    ASSERT_EQ(found.size(), 1U);
+    EXPECT_EQ(found[0].cls, ContentClass::ClassificationMarker);
+    EXPECT_EQ(found[0].value_view(), "ACME-PROPRIETARY");
+}
+
+TEST(PatternDatabaseTest, FindsCustomKeywordsAsWholeWords) {
+    ContentConfig config;
+    config.custom.push_back({"project-falcon", {"falcon", "blue harbor"}, "", std::nullopt,
+            std::nullopt, true, ""});
+
+    const auto found =
+            scan_all(config, {"gyrfalcon\nthe FALCON launch", " near Blue Harbor\nfalcon"});
+
+    ASSERT_EQ(found.size(), 2U);
+    EXPECT_EQ(found[0].cls, ContentClass::Custom);
+    EXPECT_EQ(found[0].rule, 1U);
+    EXPECT_EQ(found[0].value_view(), "falcon");
+    EXPECT_EQ(found[0].confidence, Confidence::High);
+    EXPECT_EQ(found[1].value_view(), "blue harbor");
+    EXPECT_EQ(found[1].distinct_count, 2U);
+}
+
+TEST(PatternDatabaseTest, FindsCustomRegexWithItsMatchedText) {
+    ContentConfig config;
+    config.custom.push_back(
+            {"orders", {}, "ORD-[0-9]{6}", std::nullopt, std::nullopt, true, "x.yaml:7"});
+
+    const auto found = scan_all(config, {"ref ORD-1234", "56 and ORD-654321, ORD-123456"});
+
+    ASSERT_EQ(found.size(), 2U);
+    EXPECT_EQ(found[0].cls, ContentClass::Custom);
+    EXPECT_EQ(found[0].rule, 1U);
+    EXPECT_EQ(found[0].value_view(), "ORD-123456");
+    EXPECT_EQ(found[0].end_offset, 14U);
+    EXPECT_EQ(found[1].value_view(), "ORD-654321");
+    EXPECT_EQ(found[1].distinct_count, 2U);
+}
+
+TEST(PatternDatabaseTest, KeepsLongestCustomMatchWithOneStart) {
+    ContentConfig config;
+    config.custom.push_back({"ids", {}, "ID-[0-9]+", std::nullopt, std::nullopt, true, ""});
+
+    const auto found = scan_all(config, {"ID-12", "345 done " + std::string(100, '.')});
+
+    ASSERT_EQ(found.size(), 1U);
+    EXPECT_EQ(found[0].value_view(), "ID-12345");
+}
+
+TEST(PatternDatabaseTest, CarriesLastCharactersOfLongCustomMatch) {
+    ContentConfig config;
+    config.custom.push_back({"blob", {}, "BLOB:[a-z]+;", std::nullopt, std::nullopt, true, ""});
+    const std::string letters(100, 'q');
+
+    const auto found = scan_all(config, {"BLOB:" + letters + "z;"});
+
+    ASSERT_EQ(found.size(), 1U);
+    EXPECT_EQ(found[0].value_view(), std::string(62, 'q') + "z;");
+}
+
+TEST(PatternDatabaseTest, CountsDistinctValuesPerCustomRule) {
+    ContentConfig config;
+    config.custom.push_back({"a", {"alpha"}, "", std::nullopt, std::nullopt, true, ""});
+    config.custom.push_back({"b", {"bravo", "charlie"}, "", std::nullopt, std::nullopt, true, ""});
+
+    const auto found = scan_all(config, {"alpha bravo charlie alpha\n"});
+
+    ASSERT_EQ(found.size(), 3U);
+    EXPECT_EQ(found[0].rule, 1U);
+    EXPECT_EQ(found[0].distinct_count, 1U);
+    EXPECT_EQ(found[1].rule, 2U);
+    EXPECT_EQ(found[1].distinct_count, 1U);
+    EXPECT_EQ(found[2].distinct_count, 2U);
+}
+
+TEST(PatternDatabaseTest, NamesCustomRules) {
+    ContentConfig config;
+    config.custom.push_back({"orders", {}, "ORD-[0-9]{6}", std::nullopt, std::nullopt, true, ""});
+    const auto db = compile_or_die(config);
+    ASSERT_NE(db, nullptr);
+
+    EXPECT_EQ(db->rule_name(1), "orders");
+    EXPECT_EQ(db->rule_name(0), "");
+    EXPECT_EQ(db->streams_per_direction(), 2U);
+}
+
+TEST(PatternDatabaseTest, ReportsRefusedRegexWithSourceAndPattern) {
+    ContentConfig config;
+    config.custom.push_back({"ok", {}, "fine[0-9]+", std::nullopt, std::nullopt, true, "a.yaml:3"});
+    config.custom.push_back({"bad", {}, "(unclosed", std::nullopt, std::nullopt, true, "a.yaml:9"});
+    config.custom.push_back({"empty", {}, "x*", std::nullopt, std::nullopt, false, "a.yaml:12"});
+
+    const auto db = PatternDatabase::compile(config);
+
+    ASSERT_FALSE(db.ok());
+    EXPECT_NE(db.error().find("a.yaml:9: content.custom[1].regex: Hyperscan refuses '(unclosed': "),
+            std::string::npos)
+            << db.error();
+    EXPECT_NE(db.error().find("a.yaml:12: content.custom[2].regex: Hyperscan refuses 'x*': "),
+            std::string::npos)
+            << db.error();
+    EXPECT_EQ(db.error().find("custom[0]"), std::string::npos) << db.error();
+}
+
+TEST(PatternDatabaseTest, DropsCustomRegexMatchSpanningGap) {
+    ContentConfig config;
+    config.custom.push_back({"orders", {}, "ORD-[0-9]{6}", std::nullopt, std::nullopt, true, ""});
+    const auto db = compile_or_die(config);
+    ASSERT_NE(db, nullptr);
+    auto scratch = db->alloc_scratch();
+    ASSERT_TRUE(scratch.ok());
+    ContentStream stream;
+    FindingSink sink;
+    ASSERT_TRUE(stream.open(*db));
+
+    stream.scan(bytes("ORD-123"), *scratch, sink);
+    stream.scan(bytes("456 "), *scratch, sink, true);
+    stream.close(*scratch, sink);
+    PatternDatabase::free_scratch(*scratch);
+
+    EXPECT_EQ(sink.count, 0U);
+}
+
+TEST(PatternDatabaseTest, CompilesOnlyCustomRulesWhenEveryBuiltinIsOff) {
+    ContentConfig config;
+    for (ClassConfig& class_config : config.classes) {
+        class_config.enabled = false;
+    }
+    config.classes[static_cast<size_t>(ContentClass::Custom)].enabled = true;
+    config.custom.push_back({"orders", {}, "ORD-[0-9]{6}", std::nullopt, std::nullopt, true, ""});
+
+    const auto found = scan_all(config, {"card 4857083934735715 ORD-123456\n"});
+
+    ASSERT_EQ(found.size(), 1U);
+    EXPECT_EQ(found[0].cls, ContentClass::Custom);
+}
+
+TEST(PatternDatabaseTest, KeepsPublishedNumbersWhenNotRejecting) {
+    ContentConfig config;
+    config.reject_test_numbers = false;
+
+    const auto found = scan_all(config, {"iban DE89 3704 0044 0532 0130 00\n"});
+
+    ASSERT_EQ(found.size(), 1U);
+    EXPECT_EQ(found[0].cls, ContentClass::Iban);
+}
+
 TEST(PatternDatabaseTest, UsesConfiguredKeywords) {
     ContentConfig config;
     config.classes[0].keywords = {"Kundenkarte"};
@@ -247,7 +611,8 @@ TEST(PatternDatabaseTest, UsesConfiguredKeywords) {
     FindingSink sink;
     ASSERT_TRUE(stream.open(*db));
 
-    stream.scan(bytes("card 4857083934735715 KUNDENKARTE 4736692368327661 "), *scratch, sink);
+    stream.scan(bytes("card 4857083934735715 " + std::string(300, '.')), *scratch, sink);
+    stream.scan(bytes(" KUNDENKARTE 4736692368327661 "), *scratch, sink);
     stream.close(*scratch, sink);
     PatternDatabase::free_scratch(*scratch);
 

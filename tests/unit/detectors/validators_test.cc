@@ -153,11 +153,11 @@ size_t last_digit_end(std::string_view text) {
 TEST_P(ExtractCardTest, ReadsCardEndingAtLastDigit) {
     const ExtractCase& c = GetParam();
     const size_t end = c.end != 0 ? c.end : last_digit_end(c.text);
-    const CardCandidate candidate = extract_card(c.text, end, true);
+    const Candidate candidate = extract_card(c.text, end, true);
     const std::string_view expected(c.expected);
     EXPECT_EQ(candidate.ok, !expected.empty());
     if (candidate.ok) {
-        EXPECT_EQ(std::string_view(candidate.digits, candidate.len), expected);
+        EXPECT_EQ(candidate.view(), expected);
     }
 }
 
@@ -201,7 +201,7 @@ TEST(ExtractCardBoundsTest, RejectsEndOutsideText) {
 }
 
 TEST(ExtractCardBoundsTest, KeepsTestNumberWhenNotRejecting) {
-    const CardCandidate candidate = extract_card("4111111111111111", 16, false);
+    const Candidate candidate = extract_card("4111111111111111", 16, false);
     EXPECT_TRUE(candidate.ok);
 }
 
@@ -220,11 +220,11 @@ class ExtractSsnTest : public ::testing::TestWithParam<SsnExtractCase> {};
 
 TEST_P(ExtractSsnTest, ReadsSsnEndingAtLastDigit) {
     const SsnExtractCase& c = GetParam();
-    const CardCandidate candidate = extract_ssn(c.text, last_digit_end(c.text));
+    const Candidate candidate = extract_ssn(c.text, last_digit_end(c.text), true);
     const std::string_view expected(c.expected);
     EXPECT_EQ(candidate.ok, !expected.empty());
     if (candidate.ok) {
-        EXPECT_EQ(std::string_view(candidate.digits, candidate.len), expected);
+        EXPECT_EQ(candidate.view(), expected);
     }
 }
 
@@ -241,7 +241,106 @@ INSTANTIATE_TEST_SUITE_P(Rejected, ExtractSsnTest,
                 SsnExtractCase{"111-11-1111", ""}, SsnExtractCase{"152-87 5870", ""},
                 SsnExtractCase{"152875870", ""}, SsnExtractCase{"1-152-87-5870", ""},
                 SsnExtractCase{"9152-87-5870", ""}, SsnExtractCase{"x152-87-5870", ""},
-                SsnExtractCase{"12 152 87 5870", ""}, SsnExtractCase{"152-87-5870a", ""}));
+                SsnExtractCase{"12 152 87 5870", ""}, SsnExtractCase{"152-87-5870a", ""},
+                SsnExtractCase{"123-45-6789", ""}, SsnExtractCase{"121-21-2121", ""},
+                SsnExtractCase{"155-51-5155", ""}));
+
+TEST(ExtractSsnTest, KeepsTextbookNumberWhenNotRejecting) {
+    EXPECT_TRUE(extract_ssn("123-45-6789", 11, false).ok);
+}
+
+TEST(ExtractSsnTest, RejectsOneRepeatedDigitAlways) {
+    EXPECT_FALSE(extract_ssn("111-11-1111", 11, false).ok);
+}
+
+TEST(ExtractSsnTest, ReportsWhereTheValueStarts) {
+    EXPECT_EQ(extract_ssn("ssn 152-87-5870", 15, true).start, 4U);
+}
+
+// Synthetic IBANs: random BBANs with computed check digits, not accounts.
+TEST(IbanTest, KnowsCountryLengths) {
+    EXPECT_EQ(iban_length("DE"), 22U);
+    EXPECT_EQ(iban_length("NO"), 15U);
+    EXPECT_EQ(iban_length("RU"), 33U);
+    EXPECT_EQ(iban_length("US"), 0U);
+    EXPECT_EQ(iban_length("D"), 0U);
+}
+
+struct IbanCase {
+    const char* compact;
+    bool valid;
+};
+
+class IbanValidTest : public ::testing::TestWithParam<IbanCase> {};
+
+TEST_P(IbanValidTest, AppliesLengthAndMod97) {
+    EXPECT_EQ(iban_valid(GetParam().compact), GetParam().valid) << GetParam().compact;
+}
+
+INSTANTIATE_TEST_SUITE_P(Checks, IbanValidTest,
+        ::testing::Values(IbanCase{"DE50526018159083016613", true},
+                IbanCase{"GB82MIDL18609139099603", true},
+                IbanCase{"FR61082462819482199351819X11", false},  // 28: France has 27
+                IbanCase{"NL27RABO0937865797", true}, IbanCase{"NO0354323194875", true},
+                IbanCase{"MT25MALT7491160KVJ50CE9UVW53EFR", true},
+                IbanCase{"DE51526018159083016613", false},   // check digits
+                IbanCase{"DE50526018159083016631", false},   // swapped digits
+                IbanCase{"DE5052601815908301661", false},    // length
+                IbanCase{"XX50526018159083016613", false},   // country
+                IbanCase{"DE5O526018159083016613", false},   // letter in check digits
+                IbanCase{"de50526018159083016613", false},   // lower case
+                IbanCase{"NL27rabo0937865797", false}));
+
+struct IbanExtractCase {
+    std::string_view text;
+    const char* expected;  // compact IBAN, or "" when none must be found
+};
+
+// gtest finds its printer hook by this name.
+void PrintTo(  // NOLINT(readability-identifier-naming)
+        const IbanExtractCase& c, std::ostream* os) {
+    *os << '"' << c.text << '"';
+}
+
+class ExtractIbanTest : public ::testing::TestWithParam<IbanExtractCase> {};
+
+// The value ends at the text's last letter or digit.
+TEST_P(ExtractIbanTest, ReadsIbanEndingAtLastCharacter) {
+    const IbanExtractCase& c = GetParam();
+    const size_t last = c.text.find_last_of(
+            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+    const Candidate candidate = extract_iban(c.text, last + 1, true);
+    const std::string_view expected(c.expected);
+    EXPECT_EQ(candidate.ok, !expected.empty());
+    if (candidate.ok) {
+        EXPECT_EQ(candidate.view(), expected);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Accepted, ExtractIbanTest,
+        ::testing::Values(IbanExtractCase{"DE50526018159083016613", "DE50526018159083016613"},
+                IbanExtractCase{"IBAN: DE50 5260 1815 9083 0166 13.", "DE50526018159083016613"},
+                IbanExtractCase{"to GB82 MIDL 1860 9139 0996 03", "GB82MIDL18609139099603"},
+                IbanExtractCase{"PAY TO NL27RABO0937865797", "NL27RABO0937865797"},
+                IbanExtractCase{"\"iban\":\"NO0354323194875\"", "NO0354323194875"},
+                IbanExtractCase{"MT25 MALT 7491 160K VJ50 CE9U VW53 EFR",
+                        "MT25MALT7491160KVJ50CE9UVW53EFR"}));
+
+INSTANTIATE_TEST_SUITE_P(NearMisses, ExtractIbanTest,
+        ::testing::Values(IbanExtractCase{"DE51526018159083016613", ""},    // mod 97
+                IbanExtractCase{"DE50 5260 1815 9083 0166 1", ""},          // short
+                IbanExtractCase{"DE505 2601 8159 0830 1661 3", ""},         // grouping
+                IbanExtractCase{"DE50  5260 1815 9083 0166 13", ""},        // double space
+                IbanExtractCase{"XDE50526018159083016613", ""},             // glued
+                IbanExtractCase{"DE50526018159083016613x", ""},             // glued after
+                IbanExtractCase{"ref_DE50526018159083016613", ""},          // identifier
+                IbanExtractCase{"DE89 3704 0044 0532 0130 00", ""},         // published
+                IbanExtractCase{"GB29NWBK60161331926819", ""},              // published
+                IbanExtractCase{"DE36 0000 0000 0000 0000 00", ""}));       // filler
+
+TEST(ExtractIbanTest, KeepsPublishedIbanWhenNotRejecting) {
+    EXPECT_TRUE(extract_iban("GB29NWBK60161331926819", 22, false).ok);
+}
 
 TEST(ContentTypesTest, NamesRoundTrip) {
     ContentClass cls = ContentClass::PaymentCard;
@@ -255,10 +354,46 @@ TEST(ContentTypesTest, NamesRoundTrip) {
     EXPECT_EQ(confidence_name(Confidence::High), "high");
 }
 
+TEST(ContentTypesTest, EveryClassNameRoundTrips) {
+    for (size_t i = 0; i < kContentClassCount; ++i) {
+        const auto cls = static_cast<ContentClass>(i);
+        ContentClass back = ContentClass::PaymentCard;
+        ASSERT_TRUE(content_class_from_name(content_class_name(cls), back)) << i;
+        EXPECT_EQ(back, cls);
+    }
+    EXPECT_EQ(content_class_name(ContentClass::ClassificationMarker), "classification_marker");
+    EXPECT_EQ(content_class_name(ContentClass::Custom), "custom");
+}
+
+TEST(ContentTypesTest, DefaultSeveritiesFollowTheClass) {
+    const ContentConfig config;
+    EXPECT_EQ(config.classes[static_cast<size_t>(ContentClass::PrivateKey)].severity,
+            Severity::Critical);
+    EXPECT_EQ(config.classes[static_cast<size_t>(ContentClass::Iban)].severity, Severity::High);
+    EXPECT_EQ(config.classes[static_cast<size_t>(ContentClass::Jwt)].severity, Severity::Medium);
+    EXPECT_EQ(config.classes[static_cast<size_t>(ContentClass::VcsToken)].threshold, 1U);
+}
+
+TEST(ContentTypesTest, CustomRuleOverridesClassSeverityAndThreshold) {
+    ContentConfig config;
+    config.classes[static_cast<size_t>(ContentClass::Custom)].threshold = 3;
+    config.custom.push_back({"falcon", {"falcon"}, "", Severity::Critical, std::nullopt, true, ""});
+    config.custom.push_back({"orders", {}, "ORD-[0-9]+", std::nullopt, 5, true, ""});
+
+    EXPECT_EQ(config.severity_of(ContentClass::Custom, 1), Severity::Critical);
+    EXPECT_EQ(config.threshold_of(ContentClass::Custom, 1), 3U);
+    EXPECT_EQ(config.severity_of(ContentClass::Custom, 2), Severity::Medium);
+    EXPECT_EQ(config.threshold_of(ContentClass::Custom, 2), 5U);
+    EXPECT_EQ(config.rule_name(2), "orders");
+    EXPECT_EQ(config.rule_name(0), "");
+    EXPECT_EQ(config.rule_name(3), "");
+    EXPECT_EQ(config.severity_of(ContentClass::UsSsn, 0), Severity::High);
+}
+
 TEST(ContentTypesTest, RejectsUnknownNames) {
     ContentClass cls = ContentClass::PaymentCard;
     Severity severity = Severity::Low;
-    EXPECT_FALSE(content_class_from_name("iban", cls));
+    EXPECT_FALSE(content_class_from_name("ibans", cls));
     EXPECT_FALSE(severity_from_name("urgent", severity));
 }
 

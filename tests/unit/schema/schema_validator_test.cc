@@ -336,6 +336,19 @@ TEST(ShippedSchemaTest, ShortValueMaskedCompletelyMatches) {
     EXPECT_THAT(check_alert(r), IsEmpty());
 }
 
+// A value ending in '*' (a password, say) keeps its stars in the shown tail.
+TEST(ShippedSchemaTest, SampleWithStarInItsTailMatches) {
+    control::AlertRecord r = tcp_record();
+    r.sample = control::mask_value("hunter2**");
+    EXPECT_THAT(check_alert(r), IsEmpty());
+}
+
+TEST(ShippedSchemaTest, SampleShowingFiveCharactersIsRefused) {
+    control::AlertRecord r = tcp_record();
+    r.sample = "***********15715";
+    EXPECT_THAT(check_alert(r), ElementsAre(HasSubstr("/exfil/sample: does not match pattern")));
+}
+
 TEST(ShippedSchemaTest, UnmaskedSampleIsRefused) {
     control::AlertRecord r = tcp_record();
     r.sample = "4111111111111111";

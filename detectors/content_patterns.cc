@@ -1,0 +1,289 @@
+#include "detectors/content_patterns.h"
+
+#include <span>
+
+#include <hs.h>
+
+#include "detectors/char_class.h"
+#include "detectors/secret_validators.h"
+
+namespace exfiltap::detectors {
+
+namespace {
+
+using Names = std::span<const std::string_view>;
+
+// Value patterns end one byte after the value (a character the value cannot contain), so
+// the match end alone fixes where the value ends and no start-of-match flag is needed; the
+// validator walks back from there. Each has an end-of-data twin (`\z`, reported by
+// hs_close_stream()). No wide bounded repeats: a prefix anchors the match and `+` runs
+// carry it to the terminator; the validators check lengths.
+struct ValuePattern {
+    std::string_view body;        // the value part
+    std::string_view terminator;  // one character after it; "" when the value ends itself
+    uint8_t variant = 0;
+};
+
+constexpr ValuePattern kCardPatterns[] = {
+        {R"(\d(?:[ \-]?\d){11,18})", "[^0-9]"},
+};
+constexpr ValuePattern kSsnPatterns[] = {
+        {R"(\d{3}-\d{2}-\d{4})", "[^0-9]"},
+        {R"(\d{3} \d{2} \d{4})", "[^0-9]"},
+};
+constexpr ValuePattern kIbanPatterns[] = {
+        {R"([A-Z]{2}\d\d(?: ?[0-9A-Z])+)", "[^0-9A-Za-z_]"},
+};
+constexpr ValuePattern kPrivateKeyPatterns[] = {
+        {"-----BEGIN (?:(?:RSA|EC|DSA|OPENSSH|ENCRYPTED) )?PRIVATE KEY-----", ""},
+        {"-----BEGIN PGP PRIVATE KEY BLOCK-----", ""},
+};
+constexpr ValuePattern kCloudTokenPatterns[] = {
+        {"A[KS]IA[0-9A-Z]+", "[^0-9A-Za-z_]", static_cast<uint8_t>(TokenKind::AwsAccessKeyId)},
+        {R"(AIza[0-9A-Za-z_\-]+)", R"([^0-9A-Za-z_\-])",
+                static_cast<uint8_t>(TokenKind::GoogleApiKey)},
+        {R"(xox[abprs]-[0-9A-Za-z\-]+)", R"([^0-9A-Za-z_\-])",
+                static_cast<uint8_t>(TokenKind::SlackToken)},
+        {"sk_live_[0-9A-Za-z]+", "[^0-9A-Za-z_]",
+                static_cast<uint8_t>(TokenKind::StripeSecretKey)},
+        {"AccountKey=[0-9A-Za-z+/]+==", "[^0-9A-Za-z+/=]",
+                static_cast<uint8_t>(TokenKind::AzureStorageKey)},
+};
+constexpr ValuePattern kVcsTokenPatterns[] = {
+        {"gh[pousr]_[0-9A-Za-z]+", "[^0-9A-Za-z_]", static_cast<uint8_t>(TokenKind::GithubToken)},
+        {"github_pat_[0-9A-Za-z_]+", "[^0-9A-Za-z_]", static_cast<uint8_t>(TokenKind::GithubPat)},
+        {R"(glpat-[0-9A-Za-z_\-]+)", R"([^0-9A-Za-z_\-])",
+                static_cast<uint8_t>(TokenKind::GitlabPat)},
+};
+constexpr ValuePattern kJwtPatterns[] = {
+        {R"(eyJ[0-9A-Za-z_\-]*\.eyJ[0-9A-Za-z_\-]*\.[0-9A-Za-z_\-]*)", R"([^0-9A-Za-z_\-.])"},
+};
+// Caseless. Key, optional quote (JSON-escaped too), separator, value; the quoted forms end
+// at their closing quote.
+constexpr std::string_view kPasswordHead =
+        R"((?:password|passwd|pwd|pass|secret|api_key|apikey)\\?["']?[ \t]*(?::=|=>|[:=])[ \t]*)";
+constexpr ValuePattern kPasswordPatterns[] = {
+        {R"([^\s"'&;,]+)", R"([\s"'&;,])"},
+        {R"(\\?"[^"\r\n]+)", "\""},
+        {R"(\\?'[^'\r\n]+)", "'"},
+};
+constexpr ValuePattern kMarkerPatterns[] = {
+        {"(?:TOP SECRET|SECRET|STRICTLY CONFIDENTIAL|CONFIDENTIAL|INTERNAL USE ONLY|INTERNAL "
+         "ONLY|RESTRICTED)(?://[A-Z0-9][A-Z0-9/\\-]*)?",
+                R"([^0-9A-Za-z_/\-])"},
+};
+
+// Built-in keywords: a match within the keyword window before or after a value makes its
+// confidence High. They must not be part of the value itself.
+constexpr std::string_view kCardKeywords[] = {"card", "credit", "debit", "visa", "mastercard",
+        "amex", "american express", "discover", "diners", "maestro", "unionpay", "exp", "cvv",
+        "cvc", "pan", "card number", "payment"};
+constexpr std::string_view kSsnKeywords[] = {
+        "ssn", "social security", "ss#", "soc sec", "tax id", "taxpayer id", "itin"};
+constexpr std::string_view kIbanKeywords[] = {"iban", "bic", "swift", "bank", "account", "acct",
+        "sepa", "beneficiary", "transfer", "kontonummer"};
+constexpr std::string_view kPrivateKeyKeywords[] = {"ssh", "id_rsa", "id_ecdsa", "id_ed25519",
+        "pem", "openssl", "gpg", "pgp", "keyfile", "key file", "private_key", "privatekey", "tls",
+        "ssl"};
+constexpr std::string_view kCloudTokenKeywords[] = {"aws", "access key", "access_key",
+        "accesskey", "secret", "api key", "api_key", "apikey", "token", "credential", "google",
+        "gcp", "slack", "stripe", "azure", "connectionstring"};
+constexpr std::string_view kVcsTokenKeywords[] = {"github", "gitlab", "token", "git", "pat",
+        "oauth", "bearer", "ci_job", "credential"};
+constexpr std::string_view kJwtKeywords[] = {"bearer", "authorization", "jwt", "token",
+        "id_token", "access_token", "refresh_token", "session"};
+constexpr std::string_view kPasswordKeywords[] = {"user", "login", "username", "credential",
+        "auth", "account", "database", "jdbc", "host", "smtp", "ldap"};
+constexpr std::string_view kMarkerKeywords[] = {"classification", "classified", "declassify",
+        "declassified", "derived from", "handling", "dissemination", "caveat"};
+
+Names values_of(ContentClass cls, std::span<const ValuePattern>& out) {
+    switch (cls) {
+    case ContentClass::PaymentCard:
+        out = kCardPatterns;
+        return kCardKeywords;
+    case ContentClass::UsSsn:
+        out = kSsnPatterns;
+        return kSsnKeywords;
+    case ContentClass::Iban:
+        out = kIbanPatterns;
+        return kIbanKeywords;
+    case ContentClass::PrivateKey:
+        out = kPrivateKeyPatterns;
+        return kPrivateKeyKeywords;
+    case ContentClass::CloudToken:
+        out = kCloudTokenPatterns;
+        return kCloudTokenKeywords;
+    case ContentClass::VcsToken:
+        out = kVcsTokenPatterns;
+        return kVcsTokenKeywords;
+    case ContentClass::Jwt:
+        out = kJwtPatterns;
+        return kJwtKeywords;
+    case ContentClass::PasswordAssignment:
+        out = kPasswordPatterns;
+        return kPasswordKeywords;
+    case ContentClass::ClassificationMarker:
+        out = kMarkerPatterns;
+        return kMarkerKeywords;
+    case ContentClass::Custom:
+        break;
+    }
+    out = {};
+    return {};
+}
+
+void append_escaped(std::string& out, std::string_view literal) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (const char c : literal) {
+        if (is_alnum(c)) {
+            out += c;
+        } else {
+            const auto byte = static_cast<unsigned char>(c);
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0x0f];
+        }
+    }
+}
+
+// A keyword as a caseless regex literal. Keywords of three characters or fewer ("pan",
+// "exp", "ssn") must not continue a word, or "company" and "unexpected" would count.
+std::string keyword_regex(std::string_view keyword) {
+    std::string out;
+    if (keyword.size() <= 3 && is_alnum(keyword.front())) {
+        out += "(?:^|[^a-z0-9])";
+    }
+    append_escaped(out, keyword);
+    return out;
+}
+
+// The terminated pattern and its end-of-data twin (or the pattern alone when the value
+// ends itself).
+void add_value(std::vector<PatternSource>& out, std::string_view head, const ValuePattern& value,
+        unsigned flags, PatternInfo info) {
+    std::string body(head);
+    body += value.body;
+    info.variant = value.variant;
+    if (value.terminator.empty()) {
+        info.terminated = false;
+        out.push_back({body, flags, info});
+        return;
+    }
+    info.terminated = true;
+    out.push_back({body + std::string(value.terminator), flags, info});
+    info.terminated = false;
+    out.push_back({body + "\\z", flags, info});
+}
+
+// A configured literal: whole word at a word-character end (checked by the terminator and
+// extract_literal()), as written otherwise.
+void add_literal(PatternSet& set, std::string_view literal, unsigned flags, PatternInfo info) {
+    info.kind = PatternKind::Literal;
+    info.literal = static_cast<uint16_t>(set.literals.size());
+    set.literals.emplace_back(literal);
+    const ValuePattern value{"", is_word(literal.back()) ? "[^0-9A-Za-z_]" : ""};
+    add_value(set.main, literal_regex(literal), value, flags, info);
+}
+
+Error empty_keyword(ContentClass cls) {
+    return make_error("content detector: class " + std::string(content_class_name(cls))
+            + " has an empty keyword; remove it from the configuration");
+}
+
+}  // namespace
+
+std::string literal_regex(std::string_view literal) {
+    std::string out;
+    append_escaped(out, literal);
+    return out;
+}
+
+std::vector<std::string_view> builtin_keywords(ContentClass cls) {
+    std::span<const ValuePattern> values;
+    const Names names = values_of(cls, values);
+    return {names.begin(), names.end()};
+}
+
+Result<PatternSet> collect_patterns(const ContentConfig& config) {
+    PatternSet set;
+    if (config.custom.size() > kMaxCustomRules) {
+        return make_error("content detector: " + std::to_string(config.custom.size())
+                + " custom rules configured, at most " + std::to_string(kMaxCustomRules)
+                + " are supported; merge rules (a rule takes several keywords)");
+    }
+    for (size_t c = 0; c < kContentClassCount; ++c) {
+        const auto cls = static_cast<ContentClass>(c);
+        const ClassConfig& class_config = config.classes[c];
+        if (!class_config.enabled || cls == ContentClass::Custom) {
+            continue;
+        }
+        std::span<const ValuePattern> values;
+        const Names keywords = values_of(cls, values);
+        const bool caseless = cls == ContentClass::PasswordAssignment;
+        const std::string_view head = caseless ? kPasswordHead : std::string_view();
+        for (const ValuePattern& value : values) {
+            add_value(set.main, head, value, caseless ? HS_FLAG_CASELESS : 0,
+                    {cls, PatternKind::Value, false, 0, 0, 0});
+        }
+        if (cls == ContentClass::Jwt) {
+            set.main.push_back({R"(eyJ[0-9A-Za-z_\-]+\.eyJ)", 0,
+                    {cls, PatternKind::JwtHeader, false, 0, 0, 0}});
+        }
+        if (cls == ContentClass::ClassificationMarker) {
+            for (const std::string& marker : config.classification_markers) {
+                if (marker.empty()) {
+                    return make_error(
+                            "content detector: an empty classification marker is configured; "
+                            "remove it from content.classification_markers");
+                }
+                add_literal(set, marker, 0, {cls, PatternKind::Literal, false, 0, 0, 0});
+            }
+        }
+
+        const PatternInfo keyword_info{cls, PatternKind::Keyword, false, 0, 0, 0};
+        for (const std::string& keyword : class_config.keywords) {
+            if (keyword.empty()) {
+                return empty_keyword(cls);
+            }
+            set.main.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, keyword_info});
+        }
+        if (class_config.keywords.empty()) {
+            for (const std::string_view keyword : keywords) {
+                set.main.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, keyword_info});
+            }
+        }
+        set.has_keywords[c] = true;
+    }
+
+    if (config.classes[static_cast<size_t>(ContentClass::Custom)].enabled) {
+        for (size_t r = 0; r < config.custom.size(); ++r) {
+            const CustomRule& rule = config.custom[r];
+            if (!rule.enabled) {
+                continue;
+            }
+            const PatternInfo info{ContentClass::Custom, PatternKind::Literal, false, 0,
+                    static_cast<uint16_t>(r + 1), 0};
+            for (const std::string& keyword : rule.keywords) {
+                if (keyword.empty()) {
+                    return make_error("content detector: custom rule '" + rule.name
+                            + "' has an empty keyword; remove it from the configuration");
+                }
+                add_literal(set, keyword, HS_FLAG_CASELESS, info);
+            }
+            if (rule.keywords.empty() && !rule.regex.empty()) {
+                PatternInfo regex_info = info;
+                regex_info.kind = PatternKind::CustomRegex;
+                set.som.push_back({rule.regex, HS_FLAG_SOM_LEFTMOST, regex_info});
+            }
+        }
+    }
+    if (set.main.empty() && set.som.empty()) {
+        return make_error(
+                "content detector: every content class is disabled; enable one or turn content "
+                "inspection off");
+    }
+    return set;
+}
+
+}  // namespace exfiltap::detectors

@@ -1,0 +1,190 @@
+// exfiltap-bench, first form: the offline path with the capture preloaded in memory (RSS
+// hashes computed at load), run through the real workers. It measures, in the same run and
+// over the same rings, bare forwarding (receive then transmit, nothing else) and the full
+// pipeline, and prints packets per second, Gbit/s and worker TSC cycles per packet (cycles
+// spent in non-empty bursts), with the ratio of the two. No timing is asserted: figures on a
+// shared machine are noisy; ratios within one run are what later changes are judged by.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+
+#include "control/config.h"
+#include "control/worker_setup.h"
+#include "dataplane/eal_setup.h"
+#include "dataplane/offline.h"
+#include "detectors/content_scanner.h"
+
+namespace {
+
+using namespace exfiltap;  // NOLINT(google-build-using-namespace)
+
+struct Figures {
+    std::string name;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    double seconds = 0;
+    double pps = 0;
+    double gbps = 0;
+    double cycles_per_packet = 0;
+    uint64_t scanned_bytes = 0;
+    uint64_t findings = 0;
+};
+
+Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
+    Figures f;
+    f.name = name;
+    f.packets = r.packets_read;
+    f.bytes = r.bytes_read;
+    f.seconds = r.elapsed_s;
+    f.pps = r.elapsed_s > 0 ? static_cast<double>(r.packets_read) / r.elapsed_s : 0;
+    f.gbps = r.elapsed_s > 0 ? static_cast<double>(r.bytes_read) * 8 / r.elapsed_s / 1e9 : 0;
+    uint64_t cycles = 0;
+    uint64_t packets = 0;
+    for (const dataplane::WorkerCounters* c : r.counters) {
+        cycles += c->busy_cycles.get();
+        packets += c->busy_packets.get();
+        f.scanned_bytes += c->scanned_bytes.get();
+        for (const Counter& n : c->findings) {
+            f.findings += n.get();
+        }
+    }
+    f.cycles_per_packet = packets > 0 ? static_cast<double>(cycles) / static_cast<double>(packets)
+                                      : 0;
+    return f;
+}
+
+nlohmann::json to_json(const Figures& f) {
+    return {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes},
+            {"seconds", f.seconds}, {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
+            {"cycles_per_packet", f.cycles_per_packet}, {"scanned_bytes", f.scanned_bytes},
+            {"findings", f.findings}};
+}
+
+int run(const std::string& pcap, unsigned workers, unsigned repeat,
+        const std::vector<std::string>& overrides, const std::string& json_path) {
+    control::Config config = control::default_config();
+    for (const std::string& assignment : overrides) {
+        if (Status st = control::apply_override(config, assignment); !st) {
+            fprintf(stderr, "exfiltap-bench: --set %s: %s\n", assignment.c_str(),
+                    st.error().c_str());
+            return 2;
+        }
+    }
+    auto patterns = detectors::PatternDatabase::compile(config.content);
+    if (!patterns) {
+        fprintf(stderr, "exfiltap-bench: %s\n", patterns.error().c_str());
+        return 2;
+    }
+    auto source = dataplane::MemorySource::load(pcap);
+    if (!source) {
+        fprintf(stderr, "exfiltap-bench: %s\n", source.error().c_str());
+        return 2;
+    }
+    dataplane::EalOptions eal;
+    eal.workers = workers;
+    eal.memory_mb = config.dpdk.memory_mb;
+    eal.file_prefix = "exfiltap_bench_" + std::to_string(getpid());
+    if (Status st = dataplane::init_eal(eal); !st) {
+        fprintf(stderr, "exfiltap-bench: %s\n", st.error().c_str());
+        return 1;
+    }
+    detectors::StreamPool::install_hyperscan_allocator();
+    const dataplane::NetworkSet internal = control::internal_networks(config);
+    std::vector<hs_scratch*> scratches;
+    for (unsigned w = 0; w < workers; ++w) {
+        auto scratch = (*patterns)->alloc_scratch();
+        if (!scratch) {
+            fprintf(stderr, "exfiltap-bench: %s\n", scratch.error().c_str());
+            return 1;
+        }
+        scratches.push_back(*scratch);
+    }
+
+    printf("exfiltap-bench: %s: %zu packets, %.1f MB preloaded; %u worker(s), TSC %.2f GHz\n",
+            pcap.c_str(), (*source)->packets(), static_cast<double>((*source)->bytes()) / 1e6,
+            workers, static_cast<double>(rte_get_tsc_hz()) / 1e9);
+    std::vector<Figures> results;
+    for (unsigned round = 0; round < repeat; ++round) {
+        for (const bool bare : {true, false}) {
+            dataplane::OfflineOptions off;
+            off.workers = workers;
+            off.worker = control::worker_template(config, internal, *patterns);
+            off.worker.bare_forward = bare;
+            off.scratches = scratches;
+            std::vector<std::unique_ptr<dataplane::Worker>> objects;
+            (*source)->rewind();
+            auto result = dataplane::run_offline(off, **source, objects);
+            if (!result) {
+                fprintf(stderr, "exfiltap-bench: %s\n", result.error().c_str());
+                return 1;
+            }
+            results.push_back(measure(bare ? "bare forwarding" : "full pipeline", *result));
+        }
+    }
+
+    printf("  %-16s %12s %9s %14s %14s %10s\n", "scenario", "packets/s", "Gbit/s",
+            "cycles/packet", "scanned MB", "findings");
+    for (const Figures& f : results) {
+        printf("  %-16s %12.0f %9.3f %14.1f %14.1f %10llu\n", f.name.c_str(), f.pps, f.gbps,
+                f.cycles_per_packet, static_cast<double>(f.scanned_bytes) / 1e6,
+                static_cast<unsigned long long>(f.findings));
+    }
+    // The last round is the one reported as the ratio (caches and pools warm).
+    const Figures& bare = results[results.size() - 2];
+    const Figures& full = results.back();
+    const double cycle_ratio =
+            bare.cycles_per_packet > 0 ? full.cycles_per_packet / bare.cycles_per_packet : 0;
+    const double pps_ratio = bare.pps > 0 ? full.pps / bare.pps : 0;
+    printf("  full / bare: %.2fx the worker cycles per packet, %.2f of the packet rate\n",
+            cycle_ratio, pps_ratio);
+    printf("  (the packet rate includes the reader on the main lcore copying into mbufs; the\n"
+           "   cycle figures are the workers' own)\n");
+
+    if (!json_path.empty()) {
+        nlohmann::json j;
+        j["capture"] = pcap;
+        j["workers"] = workers;
+        j["tsc_hz"] = rte_get_tsc_hz();
+        j["runs"] = nlohmann::json::array();
+        for (const Figures& f : results) {
+            j["runs"].push_back(to_json(f));
+        }
+        j["cycles_ratio_full_to_bare"] = cycle_ratio;
+        j["pps_ratio_full_to_bare"] = pps_ratio;
+        std::ofstream(json_path) << j.dump(2) << "\n";
+    }
+    for (hs_scratch* scratch : scratches) {
+        detectors::PatternDatabase::free_scratch(scratch);
+    }
+    rte_eal_cleanup();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"exfiltap-bench: the offline path on a preloaded capture, against bare "
+                 "forwarding over the same rings"};
+    std::string pcap;
+    unsigned workers = 1;
+    unsigned repeat = 2;
+    std::vector<std::string> overrides;
+    std::string json_path;
+    app.add_option("--pcap", pcap, "Capture to preload")->required()->check(CLI::ExistingFile);
+    app.add_option("--workers", workers, "Worker lcores")->check(CLI::Range(1, 64));
+    app.add_option("--repeat", repeat, "Rounds of (bare, full); the last is reported")
+            ->check(CLI::Range(1, 100));
+    app.add_option("--set", overrides, "Override one config key: key=value (repeatable)");
+    app.add_option("--json", json_path, "Also write the figures as JSON here");
+    CLI11_PARSE(app, argc, argv);
+    return run(pcap, workers, repeat, overrides, json_path);
+}
