@@ -36,11 +36,11 @@ private:
     // flow, sender port, sender address (first 8 bytes suffice with the port), class, rule
     using Key = std::tuple<uint64_t, uint16_t, uint64_t, std::string>;
     struct State {
-        AlertRecord latest;      // the most recent finding, ready to write
-        uint64_t pending = 0;    // findings not yet in a record
+        AlertRecord latest;    // the most recent finding, ready to write
+        uint64_t pending = 0;  // findings not yet in a record
         uint64_t last_emit_ns = 0;
         bool emitted = false;
-        bool armed = false;      // the class threshold was reached in this direction
+        bool armed = false;  // the class threshold was reached in this direction
     };
 
     void on_finding(const dataplane::WorkerEvent& event);

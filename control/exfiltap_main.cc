@@ -47,7 +47,8 @@ struct Options {
     bool test_config = false;
 };
 
-volatile sig_atomic_t g_reload_requested = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+volatile sig_atomic_t g_reload_requested =
+        0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 void request_reload(int /*signal*/) {
     g_reload_requested = 1;
@@ -70,7 +71,8 @@ void reload_content(const Options& opt, exfiltap::control::Config& running,
         }
     }
     if (!loaded) {
-        log_error("control", "reload refused, configuration error; still running the old one:\n"
+        log_error("control",
+                "reload refused, configuration error; still running the old one:\n"
                         + loaded.error());
         return;
     }
@@ -86,12 +88,14 @@ void reload_content(const Options& opt, exfiltap::control::Config& running,
     if (loaded->flows.table_size != running.flows.table_size
             || loaded->workers.count != running.workers.count
             || loaded->dpdk.memory_mb != running.dpdk.memory_mb) {
-        log_warning("control", "reload: dpdk, workers and flow table sizes need a restart; "
-                               "the running values are kept");
+        log_warning("control",
+                "reload: dpdk, workers and flow table sizes need a restart; "
+                "the running values are kept");
     }
     running.content = loaded->content;
-    log_info("control", "reload: content database generation "
-                    + std::to_string(reloader.generation()) + " published to the workers");
+    log_info("control",
+            "reload: content database generation " + std::to_string(reloader.generation())
+                    + " published to the workers");
 }
 
 // An output that names the input (or another output) would destroy it.
@@ -230,13 +234,15 @@ int run(const Options& opt) {
         // With alerts on stdout the summary goes to stderr, so stdout stays JSON lines.
         fputs(control::summary_text(summary).c_str(), alerts_path == "-" ? stderr : stdout);
         if (!result->read_error.empty()) {
-            log_error("dataplane", "capture " + opt.pcap + " is damaged after packet "
+            log_error("dataplane",
+                    "capture " + opt.pcap + " is damaged after packet "
                             + std::to_string(result->packets_read) + ": " + result->read_error
                             + " (the packets before it were processed)");
             rc = kExitRuntime;
         }
         if (writer != nullptr && writer->failed() > 0) {
-            log_error("control", std::to_string(writer->failed()) + " alert records of "
+            log_error("control",
+                    std::to_string(writer->failed()) + " alert records of "
                             + std::to_string(writer->failed() + writer->written())
                             + " could not be written to " + alerts_path);
             rc = kExitRuntime;

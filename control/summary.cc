@@ -75,6 +75,15 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
                     static_cast<detectors::ContentClass>(k)))] += w->findings[k].get();
         }
     }
+    for (size_t r = 0; r < dataplane::kExceptionReasonCount; ++r) {
+        const auto name = std::string(dataplane::kExceptionReasonNames[r]);
+        s.exceptions[name] = 0;
+        s.exceptions_dropped[name] = 0;
+        for (const dataplane::WorkerCounters* w : result.counters) {
+            s.exceptions[name] += w->exceptions[r].get();
+            s.exceptions_dropped[name] += w->dropped[r].get();
+        }
+    }
     for (const dataplane::ReassemblyStats* r : result.reassembly) {
         auto& f = s.fragment_anomalies;
         f["duplicates"] += r->duplicates;
@@ -126,6 +135,16 @@ std::string summary_text(const RunSummary& s) {
     if (!anomalies.empty()) {
         add("  fragments     %s\n", anomalies.c_str());
     }
+    std::string exceptions;
+    for (const auto& [reason, n] : s.exceptions) {
+        if (n > 0) {
+            exceptions += " " + reason + "=" + std::to_string(n) + " (dropped "
+                    + std::to_string(s.exceptions_dropped.at(reason)) + ")";
+        }
+    }
+    if (!exceptions.empty()) {
+        add("  exceptions    %s\n", exceptions.c_str());
+    }
     add("  malformed      %" PRIu64 "\n", c.at("malformed_total"));
     for (const auto& [reason, n] : s.malformed) {
         add("    %-28s %" PRIu64 "\n", reason.c_str(), n);
@@ -164,6 +183,7 @@ nlohmann::json summary_json(const RunSummary& s) {
     j["counters"] = s.counters;
     j["malformed"] = s.malformed;
     j["fragment_anomalies"] = s.fragment_anomalies;
+    j["exceptions"] = {{"seen", s.exceptions}, {"dropped", s.exceptions_dropped}};
     j["findings"] = s.findings;
     j["alerts"] = s.alerts;
     j["memory"] = {{"dpdk_heap_bytes", s.dpdk_heap_bytes}, {"peak_rss_bytes", s.peak_rss_bytes}};

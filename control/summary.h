@@ -22,11 +22,13 @@ struct RunSummary {
     double packets_per_second = 0;
     double capture_span_s = 0;
     unsigned workers = 0;
-    std::map<std::string, uint64_t> counters;   // flows_created, stream_gaps, ...
-    std::map<std::string, uint64_t> malformed;  // by reason, only non-zero
+    std::map<std::string, uint64_t> counters;            // flows_created, stream_gaps, ...
+    std::map<std::string, uint64_t> malformed;           // by reason, only non-zero
     std::map<std::string, uint64_t> fragment_anomalies;  // reassembly, by reason
-    std::map<std::string, uint64_t> findings;   // by class
-    std::map<std::string, uint64_t> alerts;     // by class
+    std::map<std::string, uint64_t> exceptions;          // exception policy: seen by reason
+    std::map<std::string, uint64_t> exceptions_dropped;  // and dropped by reason
+    std::map<std::string, uint64_t> findings;            // by class
+    std::map<std::string, uint64_t> alerts;              // by class
     uint64_t dpdk_heap_bytes = 0;
     uint64_t peak_rss_bytes = 0;
 };

@@ -10,8 +10,7 @@ dataplane::NetworkSet internal_networks(const Config& config) {
     return internal;
 }
 
-dataplane::WorkerConfig worker_template(const Config& config,
-        const dataplane::NetworkSet& internal,
+dataplane::WorkerConfig worker_template(const Config& config, const dataplane::NetworkSet& internal,
         std::shared_ptr<const detectors::PatternDatabase> patterns) {
     constexpr uint64_t kSecond = 1000000000ULL;
     dataplane::WorkerConfig w;
@@ -22,8 +21,7 @@ dataplane::WorkerConfig worker_template(const Config& config,
     w.flows.vlan_in_key = config.flows.vlan_in_key;
     w.flows.timeout_ns = {config.flows.tcp_timeout_s * kSecond,
             config.flows.tcp_closed_timeout_s * kSecond, config.flows.udp_timeout_s * kSecond,
-            config.flows.other_timeout_s * kSecond,
-            config.flows.tcp_embryonic_timeout_s * kSecond};
+            config.flows.other_timeout_s * kSecond, config.flows.tcp_embryonic_timeout_s * kSecond};
     w.exceptions = config.exceptions;
     w.reorder_flow_bytes = config.flows.reorder_flow_bytes;
     w.reorder_worker_bytes = config.flows.reorder_worker_bytes;

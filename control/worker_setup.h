@@ -17,8 +17,7 @@ dataplane::NetworkSet internal_networks(const Config& config);
 
 /// A worker template: flow table, timeouts, budgets, checksum mode, exception policy and
 /// content database. `internal` must outlive the workers.
-dataplane::WorkerConfig worker_template(const Config& config,
-        const dataplane::NetworkSet& internal,
+dataplane::WorkerConfig worker_template(const Config& config, const dataplane::NetworkSet& internal,
         std::shared_ptr<const detectors::PatternDatabase> patterns);
 
 }  // namespace exfiltap::control

@@ -1,9 +1,9 @@
 #include "dataplane/content_reload.h"
 
-#include <hs/hs.h>
-
 #include <algorithm>
 #include <string>
+
+#include <hs/hs.h>
 
 namespace exfiltap::dataplane {
 
@@ -26,8 +26,8 @@ bool ContentReloader::pending() const {
     return std::any_of(offers_.begin(), offers_.end(), [](const auto& o) { return o != nullptr; });
 }
 
-Status ContentReloader::publish(std::shared_ptr<const detectors::PatternDatabase> db,
-        const std::vector<Worker*>& workers) {
+Status ContentReloader::publish(
+        std::shared_ptr<const detectors::PatternDatabase> db, const std::vector<Worker*>& workers) {
     poll(workers);
     if (pending()) {
         return make_error("a content reload is still being adopted by the workers; try again");

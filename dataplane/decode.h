@@ -98,8 +98,8 @@ bool l4_checksum_ok(const uint8_t* frame, uint32_t len, const PacketInfo& info) 
 /// True when the stored L4 checksum is what a sender with checksum offload leaves before
 /// the NIC fills it in: the pseudo-header sum alone (or zero). Captures taken on such a
 /// sender show it on every segment it sent.
-bool l4_checksum_is_offload_placeholder(const uint8_t* frame, uint32_t len,
-        const PacketInfo& info) noexcept;
+bool l4_checksum_is_offload_placeholder(
+        const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
 
 /// Verifies the IPv4 header checksum.
 bool ipv4_header_checksum_ok(const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;

@@ -33,9 +33,7 @@ inline std::string_view exception_reason_name(ExceptionReason reason) noexcept {
 struct ExceptionPolicy {
     std::array<bool, kExceptionReasonCount> drop{false, false, true, false, false, false};
 
-    bool drops(ExceptionReason reason) const noexcept {
-        return drop[static_cast<size_t>(reason)];
-    }
+    bool drops(ExceptionReason reason) const noexcept { return drop[static_cast<size_t>(reason)]; }
 };
 
 }  // namespace exfiltap::dataplane

@@ -105,8 +105,8 @@ Status create_resources(const OfflineOptions& options, OfflineResources& res) {
     // A closed ring port keeps its name for the process: each run gets its own.
     static unsigned run_count = 0;
     const std::string port_name = "net_ring_offline" + std::to_string(run_count++);
-    const int port = rte_eth_from_rings(port_name.c_str(), res.rx.data(), n, res.tx.data(), n,
-            static_cast<unsigned>(socket));
+    const int port = rte_eth_from_rings(
+            port_name.c_str(), res.rx.data(), n, res.tx.data(), n, static_cast<unsigned>(socket));
     if (port < 0) {
         return make_error(std::string("cannot create the ring port: ") + rte_strerror(rte_errno));
     }
@@ -185,7 +185,7 @@ public:
                 ++result.packets_dropped;
             } else {
                 if (writer_ != nullptr) {
-const uint32_t len = rte_pktmbuf_pkt_len(m);
+                    const uint32_t len = rte_pktmbuf_pkt_len(m);
                     if (flat_.size() < len) {
                         flat_.resize(len);  // main lcore, once per new largest frame
                     }

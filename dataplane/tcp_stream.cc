@@ -70,8 +70,8 @@ void TcpReassembler::evict_beyond(TcpDirection& dir, uint32_t seq, TcpStreamStat
     }
 }
 
-void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq,
-        std::span<const uint8_t> payload, StreamSink& sink, TcpStreamStats& stats) noexcept {
+void TcpReassembler::on_segment(TcpDirection& dir, uint32_t seq, std::span<const uint8_t> payload,
+        StreamSink& sink, TcpStreamStats& stats) noexcept {
     if (payload.empty()) {
         return;
     }

@@ -59,8 +59,7 @@ public:
             return true;  // older than what is kept: cannot tell
         }
         const size_t n = std::min<size_t>(back, bytes.size());
-        return std::memcmp(state_.recent.data() + (state_.recent_len - back), bytes.data(), n)
-                == 0;
+        return std::memcmp(state_.recent.data() + (state_.recent_len - back), bytes.data(), n) == 0;
     }
 
 private:
@@ -123,8 +122,8 @@ std::unique_ptr<Worker> Worker::create(
         worker->db_slots_[0].state.store(SlotState::Active, std::memory_order_release);
     }
     // Two streams per flow direction at most later (raw and decoded object); one now.
-    worker->stream_pool_ =
-            std::make_unique<detectors::StreamPool>(config.payload_slots, worker->stream_block_bytes_);
+    worker->stream_pool_ = std::make_unique<detectors::StreamPool>(
+            config.payload_slots, worker->stream_block_bytes_);
     worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
     worker->payload_free_.reserve(config.payload_slots);
     for (uint32_t i = config.payload_slots; i > 0; --i) {
@@ -304,7 +303,8 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
         counters_.rx_bytes.add(rte_pktmbuf_pkt_len(m));
         ExceptionReason reason{};
         if (frame != nullptr
-                && handle_packet(frame, len, config_.lossless ? packet_time(m) : burst_ns, reason)) {
+                && handle_packet(
+                        frame, len, config_.lossless ? packet_time(m) : burst_ns, reason)) {
             drop[i] = apply_exception(reason);
         }
     }
@@ -322,8 +322,8 @@ bool Worker::apply_exception(ExceptionReason reason) noexcept {
     return true;
 }
 
-bool Worker::checksum_acceptable(const uint8_t* frame, uint32_t len,
-        const PacketInfo& info) noexcept {
+bool Worker::checksum_acceptable(
+        const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept {
     if (config_.checksum == ChecksumMode::No) {
         return true;
     }
@@ -369,8 +369,8 @@ void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is
             & ((uint64_t{1} << 52) - 1);
 }
 
-bool Worker::starts_new_connection(const Flow& flow, const PacketInfo& info,
-        bool src_is_lo) noexcept {
+bool Worker::starts_new_connection(
+        const Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept {
     if (info.l4_proto != kProtoTcp || (info.tcp_flags & (kTcpSyn | kTcpAck)) != kTcpSyn) {
         return false;
     }
@@ -385,8 +385,8 @@ bool Worker::starts_new_connection(const Flow& flow, const PacketInfo& info,
             || flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
 }
 
-bool Worker::handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
-        ExceptionReason& reason) noexcept {
+bool Worker::handle_packet(
+        const uint8_t* frame, uint32_t len, uint64_t now_ns, ExceptionReason& reason) noexcept {
     PacketInfo info;
     if (!decode_packet(frame, len, info)) {
         counters_.malformed[static_cast<size_t>(info.malformed)].add();
@@ -619,8 +619,8 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
     }
 }
 
-void Worker::emit_event(const Flow& flow, unsigned dir, uint64_t now_ns,
-        WorkerEvent& event) noexcept {
+void Worker::emit_event(
+        const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept {
     const bool sender_is_hi = (dir == 0) == (flow.client_is_hi != 0);
     const FlowDirection& d = flow.dir[dir];
     event.ip_version = flow.key.ip_version;
@@ -630,8 +630,8 @@ void Worker::emit_event(const Flow& flow, unsigned dir, uint64_t now_ns,
     event.src_port = sender_is_hi ? flow.key.port_hi : flow.key.port_lo;
     event.dst_port = sender_is_hi ? flow.key.port_lo : flow.key.port_hi;
     event.vlan = {flow.key.vlan_outer, flow.key.vlan_inner};
-    event.vlan_count = static_cast<uint8_t>(
-            flow.key.vlan_inner != 0 ? 2 : (flow.key.vlan_outer != 0 ? 1 : 0));
+    event.vlan_count =
+            static_cast<uint8_t>(flow.key.vlan_inner != 0 ? 2 : (flow.key.vlan_outer != 0 ? 1 : 0));
     event.time_ns = now_ns;
     event.flow_id = flow.flow_id;
     event.direction_bytes = d.payload_bytes;
@@ -661,8 +661,8 @@ void Worker::emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
     findings_.clear();
 }
 
-void Worker::transmit(rte_mbuf** pkts, uint16_t count,
-        const std::array<bool, kBurstSize>& drop) noexcept {
+void Worker::transmit(
+        rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept {
     // Dropped packets: offline they still travel to the writer, marked, so it knows the
     // capture position is settled; live they are freed.
     std::array<rte_mbuf*, kBurstSize> out{};

@@ -192,14 +192,14 @@ private:
     void run() noexcept;
     void process_burst(rte_mbuf** pkts, uint16_t count) noexcept;
     /// Returns true with `reason` set when an exception applies to the packet.
-    bool handle_packet(const uint8_t* frame, uint32_t len, uint64_t now_ns,
-            ExceptionReason& reason) noexcept;
+    bool handle_packet(
+            const uint8_t* frame, uint32_t len, uint64_t now_ns, ExceptionReason& reason) noexcept;
     bool handle_fragment(const uint8_t* frame, uint32_t len, const PacketInfo& info,
             uint64_t now_ns, ExceptionReason& reason) noexcept;
-    bool handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo& info,
+    bool handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo& info, uint64_t now_ns,
+            ExceptionReason& reason) noexcept;
+    bool handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info, const uint8_t* frame,
             uint64_t now_ns, ExceptionReason& reason) noexcept;
-    bool handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info,
-            const uint8_t* frame, uint64_t now_ns, ExceptionReason& reason) noexcept;
     void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
     bool apply_exception(ExceptionReason reason) noexcept;
     static bool starts_new_connection(
@@ -209,7 +209,8 @@ private:
     PayloadState* payload_for(FlowDirection& dir) noexcept;
     void release_payload(FlowDirection& dir) noexcept;
     void emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
-    void transmit(rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept;
+    void transmit(
+            rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept;
     uint64_t packet_time(rte_mbuf* m) noexcept;
 
     static constexpr unsigned kDbSlots = 4;

@@ -44,8 +44,7 @@ constexpr ValuePattern kCloudTokenPatterns[] = {
                 static_cast<uint8_t>(TokenKind::GoogleApiKey)},
         {R"(xox[abprs]-[0-9A-Za-z\-]+)", R"([^0-9A-Za-z_\-])",
                 static_cast<uint8_t>(TokenKind::SlackToken)},
-        {"sk_live_[0-9A-Za-z]+", "[^0-9A-Za-z_]",
-                static_cast<uint8_t>(TokenKind::StripeSecretKey)},
+        {"sk_live_[0-9A-Za-z]+", "[^0-9A-Za-z_]", static_cast<uint8_t>(TokenKind::StripeSecretKey)},
         {"AccountKey=[0-9A-Za-z+/]+==", "[^0-9A-Za-z+/=]",
                 static_cast<uint8_t>(TokenKind::AzureStorageKey)},
 };
@@ -85,15 +84,15 @@ constexpr std::string_view kIbanKeywords[] = {"iban", "bic", "swift", "bank", "a
 constexpr std::string_view kPrivateKeyKeywords[] = {"ssh", "id_rsa", "id_ecdsa", "id_ed25519",
         "pem", "openssl", "gpg", "pgp", "keyfile", "key file", "private_key", "privatekey", "tls",
         "ssl"};
-constexpr std::string_view kCloudTokenKeywords[] = {"aws", "access key", "access_key",
-        "accesskey", "secret", "api key", "api_key", "apikey", "token", "credential", "google",
-        "gcp", "slack", "stripe", "azure", "connectionstring"};
-constexpr std::string_view kVcsTokenKeywords[] = {"github", "gitlab", "token", "git", "pat",
-        "oauth", "bearer", "ci_job", "credential"};
-constexpr std::string_view kJwtKeywords[] = {"bearer", "authorization", "jwt", "token",
-        "id_token", "access_token", "refresh_token", "session"};
-constexpr std::string_view kPasswordKeywords[] = {"user", "login", "username", "credential",
-        "auth", "account", "database", "jdbc", "host", "smtp", "ldap"};
+constexpr std::string_view kCloudTokenKeywords[] = {"aws", "access key", "access_key", "accesskey",
+        "secret", "api key", "api_key", "apikey", "token", "credential", "google", "gcp", "slack",
+        "stripe", "azure", "connectionstring"};
+constexpr std::string_view kVcsTokenKeywords[] = {
+        "github", "gitlab", "token", "git", "pat", "oauth", "bearer", "ci_job", "credential"};
+constexpr std::string_view kJwtKeywords[] = {"bearer", "authorization", "jwt", "token", "id_token",
+        "access_token", "refresh_token", "session"};
+constexpr std::string_view kPasswordKeywords[] = {"user", "login", "username", "credential", "auth",
+        "account", "database", "jdbc", "host", "smtp", "ldap"};
 constexpr std::string_view kMarkerKeywords[] = {"classification", "classified", "declassify",
         "declassified", "derived from", "handling", "dissemination", "caveat"};
 
@@ -191,6 +190,73 @@ Error empty_keyword(ContentClass cls) {
             + " has an empty keyword; remove it from the configuration");
 }
 
+// Value patterns, extra patterns and keywords of one enabled built-in class.
+Status add_class(PatternSet& set, ContentClass cls, const ContentConfig& config) {
+    std::span<const ValuePattern> values;
+    const Names keywords = values_of(cls, values);
+    const bool caseless = cls == ContentClass::PasswordAssignment;
+    const std::string_view head = caseless ? kPasswordHead : std::string_view();
+    for (const ValuePattern& value : values) {
+        add_value(set.main, head, value, caseless ? HS_FLAG_CASELESS : 0,
+                {cls, PatternKind::Value, false, 0, 0, 0});
+    }
+    if (cls == ContentClass::Jwt) {
+        set.main.push_back(
+                {R"(eyJ[0-9A-Za-z_\-]+\.eyJ)", 0, {cls, PatternKind::JwtHeader, false, 0, 0, 0}});
+    }
+    if (cls == ContentClass::ClassificationMarker) {
+        for (const std::string& marker : config.classification_markers) {
+            if (marker.empty()) {
+                return make_error(
+                        "content detector: an empty classification marker is configured; "
+                        "remove it from content.classification_markers");
+            }
+            add_literal(set, marker, 0, {cls, PatternKind::Literal, false, 0, 0, 0});
+        }
+    }
+
+    const PatternInfo keyword_info{cls, PatternKind::Keyword, false, 0, 0, 0};
+    const std::vector<std::string>& configured = config.classes[static_cast<size_t>(cls)].keywords;
+    for (const std::string& keyword : configured) {
+        if (keyword.empty()) {
+            return empty_keyword(cls);
+        }
+        set.main.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, keyword_info});
+    }
+    if (configured.empty()) {
+        for (const std::string_view keyword : keywords) {
+            set.main.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, keyword_info});
+        }
+    }
+    set.has_keywords[static_cast<size_t>(cls)] = true;
+    return Ok{};
+}
+
+// Custom keywords go to the main database, custom regexes to the start-of-match one.
+Status add_custom_rules(PatternSet& set, const std::vector<CustomRule>& rules) {
+    for (size_t r = 0; r < rules.size(); ++r) {
+        const CustomRule& rule = rules[r];
+        if (!rule.enabled) {
+            continue;
+        }
+        const PatternInfo info{ContentClass::Custom, PatternKind::Literal, false, 0,
+                static_cast<uint16_t>(r + 1), 0};
+        for (const std::string& keyword : rule.keywords) {
+            if (keyword.empty()) {
+                return make_error("content detector: custom rule '" + rule.name
+                        + "' has an empty keyword; remove it from the configuration");
+            }
+            add_literal(set, keyword, HS_FLAG_CASELESS, info);
+        }
+        if (rule.keywords.empty() && !rule.regex.empty()) {
+            PatternInfo regex_info = info;
+            regex_info.kind = PatternKind::CustomRegex;
+            set.som.push_back({rule.regex, HS_FLAG_SOM_LEFTMOST, regex_info});
+        }
+    }
+    return Ok{};
+}
+
 }  // namespace
 
 std::string literal_regex(std::string_view literal) {
@@ -214,68 +280,16 @@ Result<PatternSet> collect_patterns(const ContentConfig& config) {
     }
     for (size_t c = 0; c < kContentClassCount; ++c) {
         const auto cls = static_cast<ContentClass>(c);
-        const ClassConfig& class_config = config.classes[c];
-        if (!class_config.enabled || cls == ContentClass::Custom) {
+        if (!config.classes[c].enabled || cls == ContentClass::Custom) {
             continue;
         }
-        std::span<const ValuePattern> values;
-        const Names keywords = values_of(cls, values);
-        const bool caseless = cls == ContentClass::PasswordAssignment;
-        const std::string_view head = caseless ? kPasswordHead : std::string_view();
-        for (const ValuePattern& value : values) {
-            add_value(set.main, head, value, caseless ? HS_FLAG_CASELESS : 0,
-                    {cls, PatternKind::Value, false, 0, 0, 0});
+        if (Status added = add_class(set, cls, config); !added) {
+            return Error{added.error()};
         }
-        if (cls == ContentClass::Jwt) {
-            set.main.push_back({R"(eyJ[0-9A-Za-z_\-]+\.eyJ)", 0,
-                    {cls, PatternKind::JwtHeader, false, 0, 0, 0}});
-        }
-        if (cls == ContentClass::ClassificationMarker) {
-            for (const std::string& marker : config.classification_markers) {
-                if (marker.empty()) {
-                    return make_error(
-                            "content detector: an empty classification marker is configured; "
-                            "remove it from content.classification_markers");
-                }
-                add_literal(set, marker, 0, {cls, PatternKind::Literal, false, 0, 0, 0});
-            }
-        }
-
-        const PatternInfo keyword_info{cls, PatternKind::Keyword, false, 0, 0, 0};
-        for (const std::string& keyword : class_config.keywords) {
-            if (keyword.empty()) {
-                return empty_keyword(cls);
-            }
-            set.main.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, keyword_info});
-        }
-        if (class_config.keywords.empty()) {
-            for (const std::string_view keyword : keywords) {
-                set.main.push_back({keyword_regex(keyword), HS_FLAG_CASELESS, keyword_info});
-            }
-        }
-        set.has_keywords[c] = true;
     }
-
     if (config.classes[static_cast<size_t>(ContentClass::Custom)].enabled) {
-        for (size_t r = 0; r < config.custom.size(); ++r) {
-            const CustomRule& rule = config.custom[r];
-            if (!rule.enabled) {
-                continue;
-            }
-            const PatternInfo info{ContentClass::Custom, PatternKind::Literal, false, 0,
-                    static_cast<uint16_t>(r + 1), 0};
-            for (const std::string& keyword : rule.keywords) {
-                if (keyword.empty()) {
-                    return make_error("content detector: custom rule '" + rule.name
-                            + "' has an empty keyword; remove it from the configuration");
-                }
-                add_literal(set, keyword, HS_FLAG_CASELESS, info);
-            }
-            if (rule.keywords.empty() && !rule.regex.empty()) {
-                PatternInfo regex_info = info;
-                regex_info.kind = PatternKind::CustomRegex;
-                set.som.push_back({rule.regex, HS_FLAG_SOM_LEFTMOST, regex_info});
-            }
+        if (Status added = add_custom_rules(set, config.custom); !added) {
+            return Error{added.error()};
         }
     }
     if (set.main.empty() && set.som.empty()) {

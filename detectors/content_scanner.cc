@@ -266,19 +266,25 @@ PatternDatabase::~PatternDatabase() {
 
 Result<hs_scratch*> PatternDatabase::alloc_scratch() const {
     hs_scratch_t* scratch = nullptr;
+    if (Status grown = grow_scratch(scratch); !grown) {
+        hs_free_scratch(scratch);
+        return Error{grown.error()};
+    }
+    return scratch;
+}
+
+Status PatternDatabase::grow_scratch(hs_scratch*& scratch) const {
     for (hs_database_t* db : {db_, som_db_}) {
         if (db == nullptr) {
             continue;
         }
-        // A second call grows the same scratch so that it serves both databases.
         const hs_error_t rc = hs_alloc_scratch(db, &scratch);
         if (rc != HS_SUCCESS) {
-            hs_free_scratch(scratch);
             return make_error("content detector: hs_alloc_scratch failed with code "
                     + std::to_string(rc) + "; the worker cannot scan (out of memory?)");
         }
     }
-    return scratch;
+    return Ok{};
 }
 
 void PatternDatabase::free_scratch(hs_scratch* scratch) noexcept {
@@ -409,7 +415,8 @@ struct ScanContext {
         const uint64_t value_end = info.terminated ? to - 1 : to;
         const uint64_t begin = value_end - std::min<uint64_t>(value_end - first, kLookBehindBytes);
         std::array<char, kLookBehindBytes + 1> buffer;
-        const size_t length = copy(begin, std::min<uint64_t>(value_end + 1, available_end()), buffer);
+        const size_t length =
+                copy(begin, std::min<uint64_t>(value_end + 1, available_end()), buffer);
         const std::string_view text(buffer.data(), length);
         const auto end = static_cast<size_t>(value_end - begin);
         const bool after_gap = begin == stream.gap_offset_;
@@ -428,11 +435,13 @@ struct ScanContext {
                     text, end, db().literal(info.literal), info.cls == ContentClass::Custom);
         } else {
             // A digit run reaching back to the gap may be the tail of a longer number.
-            const bool digits = info.cls == ContentClass::PaymentCard || info.cls == ContentClass::UsSsn;
+            const bool digits =
+                    info.cls == ContentClass::PaymentCard || info.cls == ContentClass::UsSsn;
             if (digits && after_gap && run_reaches_start(text, end)) {
                 return;
             }
-            candidate = validate(info, text, end, config().reject_test_numbers, jwt_header_seen(to));
+            candidate =
+                    validate(info, text, end, config().reject_test_numbers, jwt_header_seen(to));
             if (info.cls == ContentClass::Jwt) {
                 stream.jwt_header_end_ = kNone;  // a header vouches for one token only
             }
@@ -550,7 +559,8 @@ struct ScanContext {
                 || (stream.gap_offset_ != kNone && from < stream.gap_offset_)) {
             return;  // not visible, or it spans a gap
         }
-        const uint64_t begin = std::max({from, earliest(), to - std::min<uint64_t>(to, kMaxValueLen)});
+        const uint64_t begin =
+                std::max({from, earliest(), to - std::min<uint64_t>(to, kMaxValueLen)});
         ContentStream::Pending* slot = nullptr;
         for (uint32_t i = 0; i < stream.pending_count_; ++i) {
             ContentStream::Pending& p = stream.pending_[i];
@@ -603,7 +613,7 @@ struct ScanContext {
     }
 
     // Reads the first body characters after a key header; true when done.
-    bool read_body(ContentStream::Pending& p, bool final) noexcept {
+    bool read_body(ContentStream::Pending& p, bool final) const noexcept {
         const uint64_t from = p.finding.end_offset;
         if (from < earliest()) {
             return true;  // the bytes after the header are gone: type only
@@ -643,8 +653,8 @@ int on_hs_match(unsigned id, unsigned long long /*from*/, unsigned long long to,
     return 0;  // keep scanning
 }
 
-int on_hs_som_match(
-        unsigned id, unsigned long long from, unsigned long long to, unsigned /*flags*/, void* context) {
+int on_hs_som_match(unsigned id, unsigned long long from, unsigned long long to, unsigned /*flags*/,
+        void* context) {
     static_cast<ScanContext*>(context)->on_custom_regex(id, from, to);
     return 0;
 }
@@ -720,17 +730,19 @@ void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, Fin
         const size_t piece = std::min<size_t>(data.size() - done, UINT_MAX);
         const char* bytes = reinterpret_cast<const char*>(data.data() + done);
         const auto n = static_cast<unsigned>(piece);
-        const bool failed = (stream_ != nullptr
-                                    && hs_scan_stream(stream_, bytes, n, 0, scratch, on_hs_match,
-                                               &context)
-                                            != HS_SUCCESS)
+        const bool failed =
+                (stream_ != nullptr
+                        && hs_scan_stream(stream_, bytes, n, 0, scratch, on_hs_match, &context)
+                                != HS_SUCCESS)
                 || (som_stream_ != nullptr
-                        && hs_scan_stream(som_stream_, bytes, n, 0, scratch, on_hs_som_match,
-                                   &context)
+                        && hs_scan_stream(
+                                   som_stream_, bytes, n, 0, scratch, on_hs_som_match, &context)
                                 != HS_SUCCESS);
         if (failed) {
             // The stream state can no longer be trusted: stop inspecting this direction.
+            // Values validated before the failure still go out.
             close_streams();
+            context.settle(true);
             return;
         }
         done += piece;

@@ -57,7 +57,9 @@ public:
     /// takes streams_per_direction() such blocks from a StreamPool.
     size_t stream_size() const { return stream_size_; }
     /// Hyperscan streams a ContentStream opens: 1, or 2 with custom regexes.
-    size_t streams_per_direction() const { return (db_ != nullptr ? 1 : 0) + (som_db_ != nullptr ? 1 : 0); }
+    size_t streams_per_direction() const {
+        return (db_ != nullptr ? 1 : 0) + (som_db_ != nullptr ? 1 : 0);
+    }
     const ContentConfig& config() const { return config_; }
     /// Name of custom rule `rule` (Finding::rule, 1-based); "" for 0 or an unknown rule.
     std::string_view rule_name(uint16_t rule) const noexcept { return config_.rule_name(rule); }
@@ -65,6 +67,11 @@ public:
     /// Allocates a scratch usable with both databases (control thread). Caller frees it
     /// with free_scratch().
     Result<hs_scratch*> alloc_scratch() const;
+    /// Grows `scratch` (null: allocates one) so that it also serves this database's
+    /// streams, as hs_alloc_scratch() does for one database (control thread; a reload
+    /// grows one prototype for every live database). On error `scratch` is left usable for
+    /// what it served before.
+    Status grow_scratch(hs_scratch*& scratch) const;
     static void free_scratch(hs_scratch* scratch) noexcept;
 
     /// What a match id of the main database means.
@@ -74,9 +81,7 @@ public:
     /// Text of a Literal pattern (PatternInfo::literal).
     std::string_view literal(uint16_t index) const { return literals_[index]; }
     /// Whether findings of `cls` wait for a keyword after them.
-    bool has_keywords(ContentClass cls) const {
-        return has_keywords_[static_cast<size_t>(cls)];
-    }
+    bool has_keywords(ContentClass cls) const { return has_keywords_[static_cast<size_t>(cls)]; }
 
 private:
     PatternDatabase() = default;
@@ -208,7 +213,7 @@ private:
     uint64_t offset_ = 0;  // stream offset of the byte after the last one scanned
     std::array<uint8_t, kHistoryBytes> history_{};
     uint32_t history_len_ = 0;
-    uint64_t gap_offset_ = UINT64_MAX;  // offset of the first byte after the latest gap
+    uint64_t gap_offset_ = UINT64_MAX;      // offset of the first byte after the latest gap
     uint64_t jwt_header_end_ = UINT64_MAX;  // end of the last validated JWT header mark
     std::array<uint64_t, kContentClassCount> last_keyword_end_{};
     std::array<bool, kContentClassCount> keyword_seen_{};

@@ -128,8 +128,7 @@ constexpr std::array<TokenLayout, kTokenKindCount> kTokenLayouts = {{
         {TokenKind::GoogleApiKey, ContentClass::CloudToken, {"AIza"}, 35, 35, google_char,
                 google_char},
         {TokenKind::SlackToken, ContentClass::CloudToken,
-                {"xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"}, 15, 110, slack_run_char,
-                slack_char},
+                {"xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-"}, 15, 110, slack_run_char, slack_char},
         {TokenKind::StripeSecretKey, ContentClass::CloudToken, {"sk_live_"}, 24, 99, word_char,
                 alnum_char},
         {TokenKind::AzureStorageKey, ContentClass::CloudToken, {"AccountKey="}, 88, 88, nullptr,
@@ -230,6 +229,57 @@ int line_break_at(std::string_view after, size_t i) {
     return 0;
 }
 
+// Blank space, line breaks at `i`; returns the index after them or npos when `after` ends
+// (or ends inside an escape) first.
+size_t skip_blank(std::string_view after, size_t i) {
+    while (i < after.size()) {
+        const int brk = line_break_at(after, i);
+        if (brk < 0) {
+            return std::string_view::npos;
+        }
+        if (brk > 0) {
+            i += static_cast<size_t>(brk);
+        } else if (after[i] == ' ' || after[i] == '\t') {
+            ++i;
+        } else {
+            return i;
+        }
+    }
+    return std::string_view::npos;
+}
+
+// Moves `i` past line breaks and armour header lines ("Proc-Type: 4,ENCRYPTED") to the
+// first body character. False when more bytes are needed to tell.
+bool skip_armour(std::string_view after, bool final, size_t& i) {
+    for (;;) {
+        const size_t line = skip_blank(after, i);
+        if (line == std::string_view::npos) {
+            i = after.size();
+            return final;
+        }
+        // A header line starts with a name of letters and '-' followed by ':'.
+        size_t j = line;
+        while (j < after.size() && (is_alpha(after[j]) || after[j] == '-')) {
+            ++j;
+        }
+        if (j >= after.size() && !final) {
+            return false;
+        }
+        if (j >= after.size() || after[j] != ':' || j == line) {
+            i = line;
+            return true;
+        }
+        while (j < after.size() && line_break_at(after, j) == 0) {
+            ++j;
+        }
+        if (j >= after.size()) {
+            i = after.size();
+            return final;
+        }
+        i = j;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // JWT
 
@@ -264,14 +314,13 @@ constexpr std::array<std::string_view, 7> kPasswordKeys = {
 
 // Samples, defaults and the most common passwords: they fill documentation, sample configs
 // and test fixtures, and reveal nothing when they leave.
-constexpr std::array<std::string_view, 44> kSamplePasswords = {
-        "password", "passwd", "secret", "changeme", "changeit", "example", "placeholder",
-        "redacted", "removed", "hidden", "masked", "undefined", "string", "required",
-        "optional", "yourpassword", "your_password", "your-password", "mypassword",
-        "my_password", "newpassword", "new_password", "dummy", "default", "sample", "unknown",
-        "notset", "not_set", "passw0rd", "p@ssw0rd", "p@ssword", "password1", "password123",
-        "123456", "1234567", "12345678", "123456789", "1234567890", "qwerty", "letmein",
-        "admin123", "abc123", "test123", "secret123"};
+constexpr std::array<std::string_view, 44> kSamplePasswords = {"password", "passwd", "secret",
+        "changeme", "changeit", "example", "placeholder", "redacted", "removed", "hidden", "masked",
+        "undefined", "string", "required", "optional", "yourpassword", "your_password",
+        "your-password", "mypassword", "my_password", "newpassword", "new_password", "dummy",
+        "default", "sample", "unknown", "notset", "not_set", "passw0rd", "p@ssw0rd", "p@ssword",
+        "password1", "password123", "123456", "1234567", "12345678", "123456789", "1234567890",
+        "qwerty", "letmein", "admin123", "abc123", "test123", "secret123"};
 
 bool is_value_terminator(char c) {
     return is_space(c) || c == '"' || c == '\'' || c == '&' || c == ';' || c == ',';
@@ -358,8 +407,8 @@ bool is_placeholder_password(std::string_view value, bool quoted) {
         return true;
     }
     const bool identifier_chain = value.find('.') != std::string_view::npos && is_alpha(first)
-            && std::all_of(value.begin(), value.end(),
-                    [](char c) { return is_word(c) || c == '.'; });
+            && std::all_of(
+                    value.begin(), value.end(), [](char c) { return is_word(c) || c == '.'; });
     return identifier_chain;
 }
 
@@ -368,8 +417,8 @@ bool is_sample_password(std::string_view value) {
             [&](std::string_view sample) { return equals_caseless(value, sample); });
 }
 
-Candidate password_candidate(std::string_view value, size_t key_start, bool quoted,
-        bool reject_test_numbers) {
+Candidate password_candidate(
+        std::string_view value, size_t key_start, bool quoted, bool reject_test_numbers) {
     if (value.size() < kMinPasswordLen || value.size() > kMaxPasswordLen
             || is_placeholder_password(value, quoted)
             || (reject_test_numbers && is_sample_password(value))) {
@@ -434,14 +483,16 @@ Candidate extract_bare_password(std::string_view text, size_t end, bool reject_t
             continue;
         }
         const bool two = p + 1 < end
-                && ((text[p] == ':' && text[p + 1] == '=') || (text[p] == '=' && text[p + 1] == '>'));
+                && ((text[p] == ':' && text[p + 1] == '=')
+                        || (text[p] == '=' && text[p + 1] == '>'));
         const size_t value_begin = p + (two ? 2 : 1);
         return password_candidate(
                 text.substr(value_begin, end - value_begin), key, false, reject_test_numbers);
     }
     // "key = value": the key is before the run, across blanks.
     const size_t sep = separator_before(text, run);
-    if (sep == std::string_view::npos || (run > 0 && text[run - 1] != ' ' && text[run - 1] != '\t')) {
+    if (sep == std::string_view::npos
+            || (run > 0 && text[run - 1] != ' ' && text[run - 1] != '\t')) {
         return {};
     }
     const size_t key = assignment_key(text, sep);
@@ -505,7 +556,7 @@ Candidate extract_token(
         return {};
     }
     const std::string_view token = text.substr(start, end - start);
-    const auto prefix = std::find_if(layout.prefixes.begin(), layout.prefixes.end(),
+    const auto* const prefix = std::find_if(layout.prefixes.begin(), layout.prefixes.end(),
             [&](std::string_view p) { return !p.empty() && token.substr(0, p.size()) == p; });
     if (prefix == layout.prefixes.end()) {
         return {};
@@ -548,41 +599,9 @@ Candidate extract_private_key(std::string_view text, size_t end) noexcept {
 BodyRead read_key_body(std::string_view after, bool final, Candidate& candidate) noexcept {
     const BodyRead short_read = final ? BodyRead::Done : BodyRead::NeedMore;
     size_t i = 0;
-    // Armour: blank space, line breaks and "Name: value" header lines before the body.
-    for (;;) {
-        while (i < after.size()) {
-            const int brk = line_break_at(after, i);
-            if (brk < 0) {
-                return short_read;
-            }
-            if (brk > 0) {
-                i += static_cast<size_t>(brk);
-            } else if (after[i] == ' ' || after[i] == '\t') {
-                ++i;
-            } else {
-                break;
-            }
-        }
-        // A header line starts with a name of letters and '-' followed by ':'.
-        size_t j = i;
-        while (j < after.size() && (is_alpha(after[j]) || after[j] == '-')) {
-            ++j;
-        }
-        if (j >= after.size() && !final) {
-            return BodyRead::NeedMore;
-        }
-        if (j >= after.size() || after[j] != ':' || j == i) {
-            break;
-        }
-        while (j < after.size() && line_break_at(after, j) == 0) {
-            ++j;
-        }
-        if (j >= after.size()) {
-            return short_read;
-        }
-        i = j;
+    if (!skip_armour(after, final, i)) {
+        return short_read;
     }
-
     bool separated = false;
     for (; i < after.size(); ++i) {
         const int brk = line_break_at(after, i);
@@ -599,15 +618,10 @@ BodyRead read_key_body(std::string_view after, bool final, Candidate& candidate)
         if (!is_base64(after[i])) {
             return BodyRead::Done;  // '=' padding, "-----END", or something else
         }
-        if (!separated) {
-            if (!candidate.push(':')) {
-                return BodyRead::Done;
-            }
-            separated = true;
-        }
-        if (!candidate.push(after[i])) {
+        if ((!separated && !candidate.push(':')) || !candidate.push(after[i])) {
             return BodyRead::Done;
         }
+        separated = true;
     }
     return candidate.len == kMaxValueLen ? BodyRead::Done : short_read;
 }
@@ -727,8 +741,9 @@ Candidate extract_password(std::string_view text, size_t end, bool reject_test_n
 }
 
 Candidate extract_marker(std::string_view text, size_t end) noexcept {
-    if (end == 0 || end > text.size() || (end < text.size() && (is_word(text[end])
-                                                  || text[end] == '/' || text[end] == '-'))) {
+    if (end == 0 || end > text.size()
+            || (end < text.size()
+                    && (is_word(text[end]) || text[end] == '/' || text[end] == '-'))) {
         return {};
     }
     size_t run = end;

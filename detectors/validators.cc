@@ -75,19 +75,94 @@ struct IbanCountry {
 
 // ISO 13616 registry lengths, sorted by country code for binary search.
 constexpr std::array<IbanCountry, 88> kIbanLengths = {{
-        {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
-        {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
-        {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20},
-        {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
-        {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28},
-        {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30},
-        {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20}, {"LV", 21},
-        {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20}, {"MR", 27},
-        {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23}, {"PK", 24},
-        {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22}, {"RU", 33},
-        {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27},
-        {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26}, {"UA", 29},
-        {"VA", 22}, {"VG", 24}, {"XK", 20}, {"YE", 30},
+        {"AD", 24},
+        {"AE", 23},
+        {"AL", 28},
+        {"AT", 20},
+        {"AZ", 28},
+        {"BA", 20},
+        {"BE", 16},
+        {"BG", 22},
+        {"BH", 22},
+        {"BI", 27},
+        {"BR", 29},
+        {"BY", 28},
+        {"CH", 21},
+        {"CR", 22},
+        {"CY", 28},
+        {"CZ", 24},
+        {"DE", 22},
+        {"DJ", 27},
+        {"DK", 18},
+        {"DO", 28},
+        {"EE", 20},
+        {"EG", 29},
+        {"ES", 24},
+        {"FI", 18},
+        {"FK", 18},
+        {"FO", 18},
+        {"FR", 27},
+        {"GB", 22},
+        {"GE", 22},
+        {"GI", 23},
+        {"GL", 18},
+        {"GR", 27},
+        {"GT", 28},
+        {"HR", 21},
+        {"HU", 28},
+        {"IE", 22},
+        {"IL", 23},
+        {"IQ", 23},
+        {"IS", 26},
+        {"IT", 27},
+        {"JO", 30},
+        {"KW", 30},
+        {"KZ", 20},
+        {"LB", 28},
+        {"LC", 32},
+        {"LI", 21},
+        {"LT", 20},
+        {"LU", 20},
+        {"LV", 21},
+        {"LY", 25},
+        {"MC", 27},
+        {"MD", 24},
+        {"ME", 22},
+        {"MK", 19},
+        {"MN", 20},
+        {"MR", 27},
+        {"MT", 31},
+        {"MU", 30},
+        {"NI", 28},
+        {"NL", 18},
+        {"NO", 15},
+        {"OM", 23},
+        {"PK", 24},
+        {"PL", 28},
+        {"PS", 29},
+        {"PT", 25},
+        {"QA", 29},
+        {"RO", 24},
+        {"RS", 22},
+        {"RU", 33},
+        {"SA", 24},
+        {"SC", 31},
+        {"SD", 18},
+        {"SE", 24},
+        {"SI", 19},
+        {"SK", 24},
+        {"SM", 27},
+        {"SO", 23},
+        {"ST", 25},
+        {"SV", 28},
+        {"TL", 23},
+        {"TN", 24},
+        {"TR", 26},
+        {"UA", 29},
+        {"VA", 22},
+        {"VG", 24},
+        {"XK", 20},
+        {"YE", 30},
 }};
 
 // Example IBANs of ISO 13616, the European Committee for Banking Standards and banks'
@@ -119,6 +194,62 @@ constexpr std::array<std::string_view, 22> kTestIbans = {
 
 bool is_iban_char(char c) {
     return is_digit(c) || is_upper(c);
+}
+
+// Groups of an IBAN candidate's run, last first: upper-case letters and digits joined by
+// single spaces.
+struct IbanRun {
+    std::array<size_t, kMaxIbanGroups> starts{};
+    std::array<size_t, kMaxIbanGroups> lens{};
+    size_t groups = 0;
+};
+
+IbanRun walk_iban_run(std::string_view text, size_t end) {
+    IbanRun run;
+    size_t group_end = end;
+    while (run.groups < kMaxIbanGroups) {
+        size_t i = group_end;
+        while (i > 0 && is_iban_char(text[i - 1]) && group_end - i <= kMaxIbanChars) {
+            --i;
+        }
+        if (group_end - i > kMaxIbanChars) {
+            break;  // longer than any IBAN: the groups found so far may still start one
+        }
+        run.starts[run.groups] = i;
+        run.lens[run.groups] = group_end - i;
+        ++run.groups;
+        if (i < 2 || text[i - 1] != ' ' || !is_iban_char(text[i - 2])) {
+            break;
+        }
+        group_end = i - 1;
+    }
+    return run;
+}
+
+// The IBAN made of groups first..0 of `run`: printed form (every group but the last of
+// four characters) or compact (one group), a clean start, and a valid check.
+Candidate read_iban(std::string_view text, const IbanRun& run, size_t first) {
+    for (size_t g = first; g > 0; --g) {
+        if (run.lens[g] != 4) {
+            return {};
+        }
+    }
+    if (first > 0 && run.lens[0] > 4) {
+        return {};
+    }
+    const size_t start = run.starts[first];
+    if (start > 0 && is_word(text[start - 1])) {
+        return {};
+    }
+    Candidate candidate;
+    candidate.start = start;
+    for (size_t g = first + 1; g-- > 0;) {
+        for (size_t i = run.starts[g]; i < run.starts[g] + run.lens[g]; ++i) {
+            candidate.push(text[i]);
+        }
+    }
+    candidate.ok = iban_valid(candidate.view());
+    return candidate;
 }
 
 bool is_separator(char c) {
@@ -236,6 +367,12 @@ bool clean_before(std::string_view text, size_t start) {
 
 bool clean_after(std::string_view text, size_t end) {
     return end >= text.size() || !is_word(text[end]);
+}
+
+// A number may be followed by letters ("card=4857...DDDD" padding must not hide it), not by
+// another digit.
+bool number_ends(std::string_view text, size_t end) {
+    return end >= text.size() || !is_digit(text[end]);
 }
 
 // At most two distinct characters: 0000..., 1212..., 4000...0.
@@ -381,7 +518,7 @@ bool ssn_valid(std::string_view digits) noexcept {
 }
 
 Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
-    if (end == 0 || end > text.size() || !is_digit(text[end - 1]) || !clean_after(text, end)) {
+    if (end == 0 || end > text.size() || !is_digit(text[end - 1]) || !number_ends(text, end)) {
         return {};
     }
     Run run;
@@ -400,7 +537,7 @@ Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbe
 }
 
 Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
-    if (end < kSsnChars || end > text.size() || !clean_after(text, end)) {
+    if (end < kSsnChars || end > text.size() || !number_ends(text, end)) {
         return {};
     }
     const size_t start = end - kSsnChars;
@@ -450,7 +587,7 @@ unsigned iban_length(std::string_view country) noexcept {
     if (country.size() != 2) {
         return 0;
     }
-    const auto found = std::lower_bound(kIbanLengths.begin(), kIbanLengths.end(), country,
+    const auto* const found = std::lower_bound(kIbanLengths.begin(), kIbanLengths.end(), country,
             [](const IbanCountry& entry, std::string_view code) { return entry.code < code; });
     return found != kIbanLengths.end() && found->code == country ? found->length : 0;
 }
@@ -486,61 +623,16 @@ Candidate extract_iban(std::string_view text, size_t end, bool reject_test_numbe
     if (end == 0 || end > text.size() || !is_iban_char(text[end - 1]) || !clean_after(text, end)) {
         return {};
     }
-    // Groups of the run, last first: upper-case letters and digits joined by single spaces.
-    std::array<size_t, kMaxIbanGroups> starts{};
-    std::array<size_t, kMaxIbanGroups> lens{};
-    size_t groups = 0;
-    size_t group_end = end;
-    while (groups < kMaxIbanGroups) {
-        size_t i = group_end;
-        while (i > 0 && is_iban_char(text[i - 1]) && group_end - i <= kMaxIbanChars) {
-            --i;
-        }
-        if (group_end - i > kMaxIbanChars) {
-            break;  // longer than any IBAN: the groups found so far may still start one
-        }
-        starts[groups] = i;
-        lens[groups] = group_end - i;
-        ++groups;
-        if (i < 2 || text[i - 1] != ' ' || !is_iban_char(text[i - 2])) {
-            break;
-        }
-        group_end = i - 1;
-    }
-
+    const IbanRun run = walk_iban_run(text, end);
     // Each group start is a possible IBAN start ("to DE89 3704 ..." after other capitals).
-    for (size_t k = groups; k > 0; --k) {
-        const size_t first = k - 1;  // index of the IBAN's first group
-        if (lens[first] > kMaxIbanChars) {
+    for (size_t k = run.groups; k > 0; --k) {
+        Candidate candidate = read_iban(text, run, k - 1);
+        if (!candidate.ok) {
             continue;
         }
-        // Printed form: every group but the last has four characters; compact: one group.
-        bool layout = true;
-        for (size_t g = first; g > 0; --g) {
-            layout = layout && lens[g] == 4;
-        }
-        if (!layout || (first > 0 && lens[0] > 4)) {
-            continue;
-        }
-        const size_t start = starts[first];
-        if (start > 0 && is_word(text[start - 1])) {
-            continue;
-        }
-        Candidate candidate;
-        candidate.start = start;
-        for (size_t g = k; g-- > 0;) {
-            for (size_t i = starts[g]; i < starts[g] + lens[g]; ++i) {
-                candidate.push(text[i]);
-            }
-        }
-        const std::string_view compact = candidate.view();
-        if (!iban_valid(compact)) {
-            continue;
-        }
-        if (reject_test_numbers && is_test_or_filler_iban(compact)) {
+        if (reject_test_numbers && is_test_or_filler_iban(candidate.view())) {
             return {};
         }
-        candidate.ok = true;
         return candidate;
     }
     return {};

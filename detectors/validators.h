@@ -77,11 +77,13 @@ bool is_test_or_filler_ssn(std::string_view digits) noexcept;
 /// Reads the card candidate that ends just before `end`, walking back over digits and
 /// single separators (space or dash). Applies the separator rules (one separator kind,
 /// groups of a card layout: 4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, or no separators), the
-/// boundary rules (no letter, digit or '.'-decimal before it, no letter or digit after it,
-/// not wrapped in '=' like a MIME boundary), then Luhn and IIN. Value: the digits.
+/// boundary rules (no letter, digit, '_' or '.'-decimal before it, no digit after it, not
+/// wrapped in '=' like a MIME boundary), then Luhn and IIN. Letters may follow the value:
+/// padding such as "4857...5715DDDD" must not hide it. Value: the digits.
 Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
 
-/// The same for an SSN written ddd-dd-dddd or ddd dd dddd. Value: the 9 digits. The rule
+/// The same for an SSN written ddd-dd-dddd or ddd dd dddd (same boundary rules, and no
+/// number joined before it by a separator or '.'). Value: the 9 digits. The rule
 /// checks of ssn_valid() always apply; is_test_or_filler_ssn() when `reject_test_numbers`.
 Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
 

@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
@@ -22,6 +20,9 @@
 #include "dataplane/eal_setup.h"
 #include "dataplane/offline.h"
 #include "detectors/content_scanner.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -57,14 +58,14 @@ Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
             f.findings += n.get();
         }
     }
-    f.cycles_per_packet = packets > 0 ? static_cast<double>(cycles) / static_cast<double>(packets)
-                                      : 0;
+    f.cycles_per_packet =
+            packets > 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
     return f;
 }
 
 nlohmann::json to_json(const Figures& f) {
-    return {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes},
-            {"seconds", f.seconds}, {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
+    return {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes}, {"seconds", f.seconds},
+            {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
             {"cycles_per_packet", f.cycles_per_packet}, {"scanned_bytes", f.scanned_bytes},
             {"findings", f.findings}};
 }
@@ -131,8 +132,8 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
         }
     }
 
-    printf("  %-16s %12s %9s %14s %14s %10s\n", "scenario", "packets/s", "Gbit/s",
-            "cycles/packet", "scanned MB", "findings");
+    printf("  %-16s %12s %9s %14s %14s %10s\n", "scenario", "packets/s", "Gbit/s", "cycles/packet",
+            "scanned MB", "findings");
     for (const Figures& f : results) {
         printf("  %-16s %12.0f %9.3f %14.1f %14.1f %10llu\n", f.name.c_str(), f.pps, f.gbps,
                 f.cycles_per_packet, static_cast<double>(f.scanned_bytes) / 1e6,
@@ -172,8 +173,9 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"exfiltap-bench: the offline path on a preloaded capture, against bare "
-                 "forwarding over the same rings"};
+    CLI::App app{
+            "exfiltap-bench: the offline path on a preloaded capture, against bare "
+            "forwarding over the same rings"};
     std::string pcap;
     unsigned workers = 1;
     unsigned repeat = 2;

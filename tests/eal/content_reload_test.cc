@@ -62,8 +62,8 @@ ReplayResult replay_with_reload(const std::string& pcap, uint64_t reload_at) {
     options.worker.internal = &internal;
     options.worker.patterns = old_db;
     options.worker.flows.capacity = 1024;
-    options.worker.flows.timeout_ns = {60000000000ULL, 30000000000ULL, 60000000000ULL,
-            60000000000ULL, 30000000000ULL};
+    options.worker.flows.timeout_ns = {
+            60000000000ULL, 30000000000ULL, 60000000000ULL, 60000000000ULL, 30000000000ULL};
     options.worker.payload_slots = 64;
     std::vector<hs_scratch*> scratches;
     for (int i = 0; i < 2; ++i) {

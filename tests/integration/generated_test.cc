@@ -73,8 +73,8 @@ TEST(GeneratedCaptureTest, DemoFindsExactlyTheOutboundValues) {
     ASSERT_EQ(each.exit_code, 0) << each.out;
     std::set<AlertKey> expected_each;
     for (const auto& f : demo.expect["outbound_findings"]) {
-        expected_each.emplace(f["class"], sample_hmac(each.dir + "/state", f["value"]),
-                f["src_ip"], f["dest_ip"], f["dest_port"].get<int>());
+        expected_each.emplace(f["class"], sample_hmac(each.dir + "/state", f["value"]), f["src_ip"],
+                f["dest_ip"], f["dest_port"].get<int>());
     }
     EXPECT_EQ(alert_keys(each), expected_each);
     EXPECT_EQ(each.alerts.size(), expected_each.size());

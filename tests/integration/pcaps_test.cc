@@ -150,6 +150,16 @@ TEST(PcapsTest, TruncatedIpv4IsCountedNotReadPast) {
     EXPECT_EQ(run.summary["malformed"]["ipv4_truncated"], 1);
 }
 
+TEST(PcapsTest, UndecodableFramesAreDroppedWhenPolicySaysSo) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/sv_ipv4-truncated-udp.pcap");
+    const RunOutput run = run_exfiltap(pcap, {"--set", "exceptions.undecodable=drop"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    EXPECT_EQ(run.summary["packets"], 1);
+    EXPECT_EQ(run.summary["packets_dropped"], 1);
+    EXPECT_EQ(run.summary["packets_written"], 0);
+    EXPECT_TRUE(read_pcap(run.dir + "/out.pcap").empty());
+}
+
 TEST(PcapsTest, NanosecondCaptureKeepsNanosecondTimestamps) {
     EXFILTAP_SHARED_OR_SKIP(nsec, "pcaps/zeek_http-to-ssh-port-nsec.pcap");
     EXFILTAP_SHARED_OR_SKIP(usec, "pcaps/zeek_http-to-ssh-port-usec.pcap");

@@ -150,8 +150,8 @@ TEST(RegressTest, WritingOverTheInputIsRefused) {
 }
 
 TEST(RegressTest, AlertsOnStdoutStayPureJsonLines) {
-    const RunOutput run = run_exfiltap_raw({"--pcap", regress("e8_value_at_end.pcap"),
-            "--alerts", "-", "--set", "state_dir=" + ::testing::TempDir() + "exfiltap_stdout"});
+    const RunOutput run = run_exfiltap_raw({"--pcap", regress("e8_value_at_end.pcap"), "--alerts",
+            "-", "--set", "state_dir=" + ::testing::TempDir() + "exfiltap_stdout"});
     ASSERT_EQ(run.exit_code, 0) << run.out;
     // stdout and stderr are merged here; every line that starts with '{' must parse.
     int records = 0;

@@ -167,6 +167,134 @@ TEST(ConfigTest, ParsesContentClasses) {
     EXPECT_TRUE(class_config(config, ContentClass::PaymentCard).enabled);
 }
 
+TEST(ConfigTest, DefaultsGiveEveryClassItsSeverity) {
+    const Config config = parse_ok("");
+
+    EXPECT_EQ(class_config(config, ContentClass::PrivateKey).severity, Severity::Critical);
+    EXPECT_EQ(class_config(config, ContentClass::CloudToken).severity, Severity::High);
+    EXPECT_EQ(class_config(config, ContentClass::PasswordAssignment).severity, Severity::Medium);
+    EXPECT_TRUE(config.content.custom.empty());
+}
+
+TEST(ConfigTest, ParsesEveryClassName) {
+    const Config config = parse_ok(
+            "content:\n"
+            "  classes:\n"
+            "    iban: {threshold: 2, severity: critical}\n"
+            "    private_key: {severity: high}\n"
+            "    cloud_token: {enabled: false}\n"
+            "    vcs_token: {threshold: 3}\n"
+            "    jwt: {keywords: [bearer]}\n"
+            "    password_assignment: {severity: low}\n"
+            "    classification_marker: {threshold: 4}\n"
+            "    custom: {threshold: 5, severity: critical}\n");
+
+    EXPECT_EQ(class_config(config, ContentClass::Iban).threshold, 2U);
+    EXPECT_EQ(class_config(config, ContentClass::PrivateKey).severity, Severity::High);
+    EXPECT_FALSE(class_config(config, ContentClass::CloudToken).enabled);
+    EXPECT_EQ(class_config(config, ContentClass::VcsToken).threshold, 3U);
+    EXPECT_EQ(class_config(config, ContentClass::Jwt).keywords, std::vector<std::string>{"bearer"});
+    EXPECT_EQ(class_config(config, ContentClass::PasswordAssignment).severity, Severity::Low);
+    EXPECT_EQ(class_config(config, ContentClass::ClassificationMarker).threshold, 4U);
+    EXPECT_EQ(class_config(config, ContentClass::Custom).threshold, 5U);
+}
+
+TEST(ConfigTest, ParsesClassificationMarkers) {
+    const Config config = parse_ok(
+            "content:\n  classification_markers: [ACME-PROPRIETARY, \"Acme Eyes Only\"]\n");
+
+    EXPECT_EQ(config.content.classification_markers,
+            (std::vector<std::string>{"ACME-PROPRIETARY", "Acme Eyes Only"}));
+}
+
+TEST(ConfigTest, ParsesCustomRulesWithTheirSource) {
+    const Config config = parse_ok(
+            "content:\n"
+            "  custom:\n"
+            "    - name: project-falcon\n"
+            "      keywords: [falcon, blue harbor]\n"
+            "      severity: high\n"
+            "    - {name: orders, regex: 'ORD-[0-9]{6}', threshold: 3, enabled: false}\n");
+
+    const auto& rules = config.content.custom;
+    ASSERT_EQ(rules.size(), 2U);
+    EXPECT_EQ(rules[0].name, "project-falcon");
+    EXPECT_EQ(rules[0].keywords, (std::vector<std::string>{"falcon", "blue harbor"}));
+    EXPECT_EQ(rules[0].severity, Severity::High);
+    EXPECT_FALSE(rules[0].threshold.has_value());
+    EXPECT_TRUE(rules[0].enabled);
+    EXPECT_EQ(rules[0].source, "test.yaml:3");
+    EXPECT_EQ(rules[1].regex, "ORD-[0-9]{6}");
+    EXPECT_EQ(rules[1].threshold, 3U);
+    EXPECT_FALSE(rules[1].severity.has_value());
+    EXPECT_FALSE(rules[1].enabled);
+    EXPECT_EQ(rules[1].source, "test.yaml:6");
+    EXPECT_EQ(config.content.severity_of(ContentClass::Custom, 2), Severity::Medium);
+}
+
+struct CustomErrorCase {
+    const char* rule;     // YAML of one list item, after "- "
+    const char* message;  // part of the expected error
+};
+
+class CustomRuleErrorTest : public ::testing::TestWithParam<CustomErrorCase> {};
+
+TEST_P(CustomRuleErrorTest, NamesFileLineAndKey) {
+    const std::string error =
+            parse_error(std::string("content:\n  custom:\n    - ") + GetParam().rule + "\n");
+
+    EXPECT_NE(error.find("test.yaml:3: content.custom[0]"), std::string::npos) << error;
+    EXPECT_NE(error.find(GetParam().message), std::string::npos) << error;
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, CustomRuleErrorTest,
+        ::testing::Values(CustomErrorCase{"{keywords: [x]}", "needs a non-empty name"},
+                CustomErrorCase{"{name: '', keywords: [x]}", "needs a non-empty name"},
+                CustomErrorCase{"{name: a}", "keywords (a list) or a regex"},
+                CustomErrorCase{"{name: a, keywords: [x], regex: y}", "not both"},
+                CustomErrorCase{"{name: a, keywords: []}", "at least one keyword"},
+                CustomErrorCase{"{name: a, keywords: x}", "expected a list of strings"},
+                CustomErrorCase{"{name: a, regex: ''}", "must be a regex"},
+                CustomErrorCase{"{name: a, regex: [x]}", "expected a string"},
+                CustomErrorCase{"{name: a, regex: x, colour: red}", "unknown key"},
+                CustomErrorCase{"{name: a, regex: x, severity: urgent}", "expected one of low"},
+                CustomErrorCase{"{name: a, regex: x, threshold: 0}", "out of range"},
+                CustomErrorCase{"{name: a, regex: x, enabled: maybe}", "expected true or false"},
+                CustomErrorCase{"{name: \"a'b\", regex: x}", "letters, digits"},
+                CustomErrorCase{"just-a-string", "expected a map"}));
+
+TEST(ConfigTest, DuplicateCustomRuleNameIsRejected) {
+    const std::string error = parse_error(
+            "content:\n  custom:\n    - {name: a, regex: x}\n    - {name: a, regex: y}\n");
+
+    EXPECT_NE(error.find("test.yaml:4: content.custom[1].name: duplicate rule name 'a' (first at "
+                         "test.yaml:3)"),
+            std::string::npos)
+            << error;
+}
+
+TEST(ConfigTest, CustomClassTakesNoKeywords) {
+    const std::string error = parse_error("content:\n  classes:\n    custom: {keywords: [x]}\n");
+
+    EXPECT_NE(error.find("content.classes.custom.keywords"), std::string::npos) << error;
+}
+
+TEST(ConfigTest, CustomMustBeAList) {
+    const std::string error = parse_error("content:\n  custom: {name: a}\n");
+
+    EXPECT_NE(error.find("content.custom: expected a list of rules"), std::string::npos) << error;
+}
+
+TEST(ConfigOverrideTest, SetsCustomRules) {
+    Config config = default_config();
+
+    const Status status = apply_override(config, "content.custom=[{name: x, regex: 'X-[0-9]+'}]");
+
+    ASSERT_TRUE(status.ok()) << status.error();
+    ASSERT_EQ(config.content.custom.size(), 1U);
+    EXPECT_EQ(config.content.custom[0].source, "--set");
+}
+
 TEST(ConfigTest, ParsesOutputsAndStateDir) {
     const Config config = parse_ok("outputs:\n  alerts_file: /tmp/a.json\nstate_dir: /srv/x\n");
 
@@ -227,7 +355,8 @@ TEST(ConfigTest, BadClassNameListsClasses) {
 
     EXPECT_EQ(error,
             "test.yaml:3: content.classes.credit_card: unknown content class, expected one of "
-            "payment_card, us_ssn");
+            "payment_card, us_ssn, iban, private_key, cloud_token, vcs_token, jwt, "
+            "password_assignment, classification_marker, custom");
 }
 
 TEST(ConfigTest, BadSeverityListsNames) {

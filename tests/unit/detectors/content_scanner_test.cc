@@ -386,9 +386,10 @@ TEST_F(ContentStreamTest, FindsJwtLongerThanHistory) {
 }
 
 TEST_F(ContentStreamTest, IgnoresLongJwtWhoseHeaderHasNoAlg) {
-    const std::string jwt = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiI0NzExIiwic2NvcGUiOiJyZWFkIHdyaXRlIGFk"
-                            "bWluIHJlYWQgd3JpdGUgYWRtaW4gcmVhZCB3cml0ZSBhZG1pbiByZWFkIHdyaXRlIG"
-                            "FkbWluIHJlYWQgd3JpdGUgYWRtaW4gIn0.CsUZgXOPB8Lk6RBxU5z5gZuDM7FGc4KI";
+    const std::string jwt =
+            "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiI0NzExIiwic2NvcGUiOiJyZWFkIHdyaXRlIGFk"
+            "bWluIHJlYWQgd3JpdGUgYWRtaW4gcmVhZCB3cml0ZSBhZG1pbiByZWFkIHdyaXRlIG"
+            "FkbWluIHJlYWQgd3JpdGUgYWRtaW4gIn0.CsUZgXOPB8Lk6RBxU5z5gZuDM7FGc4KI";
     scan("Bearer " + jwt + "\n");
     close();
 
