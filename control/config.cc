@@ -334,9 +334,8 @@ void apply_networks(Problems& problems, const Entry& section, std::vector<Prefix
 void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
     const auto entries = entries_of(problems, section.value, section.where,
             {"table_size", "tcp_timeout_s", "tcp_closed_timeout_s", "tcp_embryonic_timeout_s",
-                    "udp_timeout_s",
-                    "other_timeout_s", "vlan_in_key", "reorder_flow_bytes", "reorder_worker_bytes",
-                    "checksum_validation"});
+                    "udp_timeout_s", "other_timeout_s", "vlan_in_key", "reorder_flow_bytes",
+                    "reorder_worker_bytes", "checksum_validation"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "table_size") {
@@ -425,11 +424,57 @@ bool is_rule_name_char(char c) {
             || c == '-' || c == '.' || c == ' ';
 }
 
+/// One key of a `content.custom` item; false when it has a problem (reported).
+bool read_custom_key(Problems& problems, const Entry& entry, detectors::CustomRule& rule) {
+    if (entry.name == "name") {
+        return read_string(problems, entry, rule.name);
+    }
+    if (entry.name == "keywords") {
+        if (!read_string_list(problems, entry, kMaxKeywordLen, rule.keywords)) {
+            return false;
+        }
+        if (rule.keywords.empty()) {
+            problems.add(entry.where, "must list at least one keyword");
+            return false;
+        }
+        return true;
+    }
+    if (entry.name == "regex") {
+        if (!read_string(problems, entry, rule.regex)) {
+            return false;
+        }
+        if (rule.regex.empty() || rule.regex.size() > kMaxRegexLen) {
+            problems.add(entry.where,
+                    "must be a regex of 1.." + std::to_string(kMaxRegexLen) + " characters");
+            return false;
+        }
+        return true;
+    }
+    if (entry.name == "severity") {
+        detectors::Severity severity{};
+        if (!read_severity(problems, entry, severity)) {
+            return false;
+        }
+        rule.severity = severity;
+        return true;
+    }
+    if (entry.name == "threshold") {
+        uint32_t threshold = 1;
+        if (!read_u32(problems, entry, 1, kMaxThreshold, threshold)) {
+            return false;
+        }
+        rule.threshold = threshold;
+        return true;
+    }
+    return read_bool(problems, entry, rule.enabled);  // "enabled"
+}
+
 /// One `content.custom` item; false when it has a problem (reported).
 bool read_custom_rule(Problems& problems, const YAML::Node& item, const Where& where,
         detectors::CustomRule& rule) {
     if (!item.IsMap()) {
-        problems.add(where, "expected a map with name and keywords or regex, got " + describe(item));
+        problems.add(
+                where, "expected a map with name and keywords or regex, got " + describe(item));
         return false;
     }
     bool ok = true;
@@ -438,43 +483,11 @@ bool read_custom_rule(Problems& problems, const YAML::Node& item, const Where& w
     const auto entries = entries_of(problems, item, where,
             {"name", "keywords", "regex", "severity", "threshold", "enabled"});
     for (const auto& entry : entries) {
-        if (entry.name == "name") {
-            ok = read_string(problems, entry, rule.name) && ok;
-        } else if (entry.name == "keywords") {
-            has_keywords = true;
-            if (!read_string_list(problems, entry, kMaxKeywordLen, rule.keywords)) {
-                ok = false;
-            } else if (rule.keywords.empty()) {
-                problems.add(entry.where, "must list at least one keyword");
-                ok = false;
-            }
-        } else if (entry.name == "regex") {
-            has_regex = true;
-            if (!read_string(problems, entry, rule.regex)) {
-                ok = false;
-            } else if (rule.regex.empty() || rule.regex.size() > kMaxRegexLen) {
-                problems.add(entry.where,
-                        "must be a regex of 1.." + std::to_string(kMaxRegexLen) + " characters");
-                ok = false;
-            }
-        } else if (entry.name == "severity") {
-            detectors::Severity severity{};
-            if (read_severity(problems, entry, severity)) {
-                rule.severity = severity;
-            } else {
-                ok = false;
-            }
-        } else if (entry.name == "threshold") {
-            uint32_t threshold = 1;
-            if (read_u32(problems, entry, 1, kMaxThreshold, threshold)) {
-                rule.threshold = threshold;
-            } else {
-                ok = false;
-            }
-        } else if (entry.name == "enabled") {
-            ok = read_bool(problems, entry, rule.enabled) && ok;
-        }
+        has_keywords = has_keywords || entry.name == "keywords";
+        has_regex = has_regex || entry.name == "regex";
+        ok = read_custom_key(problems, entry, rule) && ok;
     }
+    ok = ok && entries.size() == static_cast<size_t>(item.size());  // unknown keys reported
     if (rule.name.empty()) {
         problems.add(where, "a custom rule needs a non-empty name");
         ok = false;

@@ -43,7 +43,7 @@ Status ContentReloader::publish(
     hs_scratch_t* prototype = nullptr;
     live_.push_back(db);
     for (const auto& live : live_) {
-        if (hs_alloc_scratch(live->database(), &prototype) != HS_SUCCESS) {
+        if (!live->grow_scratch(prototype).ok()) {
             live_.pop_back();
             if (prototype != nullptr) {
                 hs_free_scratch(prototype);

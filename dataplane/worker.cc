@@ -28,6 +28,9 @@ namespace {
 constexpr uint32_t kLinearBytes = 65536 + 1024;
 // Flows ended per burst by idle expiry, so a time jump never stalls a burst.
 constexpr uint32_t kExpirePerPoll = 64;
+// Hyperscan streams a direction may hold: the raw stream, and the custom-regex stream when
+// custom regexes are configured (now or after a reload).
+constexpr size_t kStreamsPerDirection = 2;
 // Delivered bytes kept per inspected direction to judge retransmissions.
 constexpr size_t kRecentBytes = 128;
 
@@ -123,7 +126,7 @@ std::unique_ptr<Worker> Worker::create(
     }
     // Two streams per flow direction at most later (raw and decoded object); one now.
     worker->stream_pool_ = std::make_unique<detectors::StreamPool>(
-            config.payload_slots, worker->stream_block_bytes_);
+            size_t{config.payload_slots} * kStreamsPerDirection, worker->stream_block_bytes_);
     worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
     worker->payload_free_.reserve(config.payload_slots);
     for (uint32_t i = config.payload_slots; i > 0; --i) {

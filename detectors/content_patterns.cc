@@ -175,6 +175,13 @@ void add_value(std::vector<PatternSource>& out, std::string_view head, const Val
     out.push_back({body + "\\z", flags, info});
 }
 
+// A case-sensitive regex matching `literal` exactly.
+std::string literal_regex(std::string_view literal) {
+    std::string out;
+    append_escaped(out, literal);
+    return out;
+}
+
 // A configured literal: whole word at a word-character end (checked by the terminator and
 // extract_literal()), as written otherwise.
 void add_literal(PatternSet& set, std::string_view literal, unsigned flags, PatternInfo info) {
@@ -258,18 +265,6 @@ Status add_custom_rules(PatternSet& set, const std::vector<CustomRule>& rules) {
 }
 
 }  // namespace
-
-std::string literal_regex(std::string_view literal) {
-    std::string out;
-    append_escaped(out, literal);
-    return out;
-}
-
-std::vector<std::string_view> builtin_keywords(ContentClass cls) {
-    std::span<const ValuePattern> values;
-    const Names names = values_of(cls, values);
-    return {names.begin(), names.end()};
-}
 
 Result<PatternSet> collect_patterns(const ContentConfig& config) {
     PatternSet set;

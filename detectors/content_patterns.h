@@ -57,10 +57,4 @@ struct PatternSet {
 /// or rule and say what to change.
 Result<PatternSet> collect_patterns(const ContentConfig& config);
 
-/// A case-sensitive regex matching `literal` exactly (non-alphanumerics escaped as \xHH).
-std::string literal_regex(std::string_view literal);
-
-/// The built-in keywords of a class (empty for custom).
-std::vector<std::string_view> builtin_keywords(ContentClass cls);
-
 }  // namespace exfiltap::detectors

@@ -712,5 +712,27 @@ TEST(StreamPoolTest, ExhaustionMakesOpenFail) {
     PatternDatabase::free_scratch(*scratch);
 }
 
+TEST(StreamPoolTest, CustomRegexesTakeASecondBlockPerDirection) {
+    ContentConfig config;
+    config.custom.push_back({"orders", {}, "ORD-[0-9]{6}", std::nullopt, std::nullopt, true, ""});
+    const auto db = compile_or_die(config);
+    ASSERT_NE(db, nullptr);
+    StreamPool::install_hyperscan_allocator();
+    StreamPool pool(3, db->stream_size());
+    pool.bind_to_this_thread();
+    ContentStream first;
+    ContentStream second;
+
+    ASSERT_TRUE(first.open(*db));
+    EXPECT_EQ(pool.in_use(), 2U);
+    EXPECT_FALSE(second.open(*db));  // gets the main stream's block, not the second one
+    EXPECT_EQ(pool.in_use(), 2U);
+    EXPECT_FALSE(second.is_open());
+
+    FindingSink sink;
+    first.close(nullptr, sink);
+    EXPECT_EQ(pool.in_use(), 0U);
+}
+
 }  // namespace
 }  // namespace exfiltap::detectors
