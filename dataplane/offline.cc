@@ -278,6 +278,14 @@ bool MemorySource::next(CapturedPacket& packet, uint32_t& rss_hash) {
     return true;
 }
 
+uint64_t packet_time_watermark(const std::vector<Worker*>& workers) noexcept {
+    uint64_t lowest = UINT64_MAX;
+    for (const Worker* w : workers) {
+        lowest = std::min(lowest, w->counters().packet_time_ns.get());
+    }
+    return workers.empty() ? 0 : lowest;
+}
+
 Result<OfflineResult> run_offline(
         const OfflineOptions& options, std::vector<std::unique_ptr<Worker>>& workers) {
     auto reader = PcapReader::open(options.input);
@@ -376,7 +384,9 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
 
         // Control work, which may hold reading at a point of the capture.
         if (options.on_tick) {
-            read_limit = options.on_tick({result.packets_read, ordered.next()}, worker_list);
+            read_limit = options.on_tick(
+                    {result.packets_read, ordered.next(), packet_time_watermark(worker_list)},
+                    worker_list);
         }
 
         // Read and enqueue.
@@ -441,7 +451,9 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
     while (true) {
         const bool any = drain_events();
         if (options.on_tick) {
-            options.on_tick({result.packets_read, ordered.next()}, worker_list);
+            options.on_tick(
+                    {result.packets_read, ordered.next(), packet_time_watermark(worker_list)},
+                    worker_list);
         }
         bool all_done = true;
         for (const auto& worker : workers) {

@@ -20,7 +20,13 @@ namespace exfiltap::dataplane {
 struct OfflineProgress {
     uint64_t packets_read = 0;
     uint64_t packets_done = 0;  // back from the workers (written or dropped)
+    /// Packet time every worker has reached (the lowest of their watermarks): what the
+    /// control side advances windows and timeouts by (DESIGN.md "Time").
+    uint64_t packet_time_ns = 0;
 };
+
+/// The lowest packet-time watermark of `workers`.
+uint64_t packet_time_watermark(const std::vector<Worker*>& workers) noexcept;
 
 struct OfflineOptions {
     std::string input;

@@ -153,6 +153,7 @@ void Worker::run() noexcept {
         const uint64_t watermark = shared_.time_watermark_ns.load(std::memory_order_acquire);
         if (watermark > now_ns_) {
             now_ns_ = watermark;
+            counters_.packet_time_ns.set(now_ns_);  // a quiet worker still reports time
         }
         reassembler_ip_.expire(now_ns_, kExpirePerPoll);
         if (flows_->expire(now_ns_, kExpirePerPoll) > 0) {

@@ -78,7 +78,11 @@ ReplayResult replay_with_reload(const std::string& pcap, uint64_t reload_at) {
             ++out.card_findings;
         }
     };
+    uint64_t watermark = 0;
     options.on_tick = [&](const OfflineProgress& progress, const std::vector<Worker*>& workers) {
+        // Packet time only moves forward, and every worker reports it.
+        EXPECT_GE(progress.packet_time_ns, watermark);
+        watermark = progress.packet_time_ns;
         reloader.poll(workers);
         if (!published) {
             if (progress.packets_read < reload_at || progress.packets_done < reload_at) {
@@ -92,6 +96,8 @@ ReplayResult replay_with_reload(const std::string& pcap, uint64_t reload_at) {
     std::vector<std::unique_ptr<Worker>> workers;
     auto result = run_offline(options, workers);
     EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.error());
+    // At the end every worker, busy or not, has reached the capture's last packet time.
+    EXPECT_EQ(watermark, result.ok() ? result->last_ns : 0);
     std::vector<Worker*> list;
     for (auto& w : workers) {
         list.push_back(w.get());
