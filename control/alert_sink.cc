@@ -113,11 +113,12 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
 
 void AlertSink::on_anomaly(const dataplane::WorkerEvent& event) {
     AlertRecord record = base_record(event);
-    record.signature_id = kOverlapSignatureId;
-    record.signature = "EXFIL evasion: TCP bytes resent with different content";
+    record.signature_id = event.ip_layer ? kOverlapSignatureId + 1 : kOverlapSignatureId;
+    record.signature = event.ip_layer ? "EXFIL evasion: IP fragment resent with different content"
+                                      : "EXFIL evasion: TCP bytes resent with different content";
     record.category = "Evasion";
     record.severity = detectors::Severity::Medium;
-    record.detector = "stream";
+    record.detector = event.ip_layer ? "ip_fragment" : "stream";
     record.cls = std::string(dataplane::exception_reason_name(event.reason));
     record.confidence = detectors::Confidence::High;
     record.action = config_.exceptions.drops(event.reason) ? "blocked" : "allowed";

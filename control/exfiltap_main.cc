@@ -109,7 +109,7 @@ std::string output_clash(const Options& opt) {
         if (path.empty() || path == "-") {
             continue;
         }
-        if (fs::equivalent(path, opt.pcap, ec)) {
+        if (opt.pcap != "-" && fs::equivalent(path, opt.pcap, ec)) {
             return name + " " + path + " is the input capture; refusing to overwrite it";
         }
         for (size_t j = i + 1; j < outputs.size(); ++j) {
@@ -281,8 +281,9 @@ int run(const Options& opt) {
 int main(int argc, char** argv) {
     CLI::App app{"exfiltap: finds sensitive data leaving the network and stops it"};
     Options opt;
-    app.add_option("--pcap", opt.pcap, "Run offline on this capture (pcap, us or ns)")
-            ->check(CLI::ExistingFile);
+    app.add_option("--pcap", opt.pcap,
+               "Run offline on this capture (pcap, us or ns; '-' or a pipe: standard input)")
+            ->check(CLI::ExistingFile | CLI::IsMember({"-"}));
     app.add_option("--write", opt.write, "Write what the workers forward to this pcap");
     app.add_option("--config", opt.config, "YAML configuration file")->check(CLI::ExistingFile);
     app.add_option("--alerts", opt.alerts, "Alert JSON lines file ('-' for stdout)");

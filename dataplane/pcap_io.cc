@@ -1,38 +1,89 @@
 #include "dataplane/pcap_io.h"
 
 #include <pcap/pcap.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace exfiltap::dataplane {
 
+namespace {
+
+// A stream that first returns bytes already read (the magic number) and then the rest of
+// the underlying file: lets a pipe be sniffed and still handed whole to libpcap.
+struct PrefixedStream {
+    std::array<unsigned char, 4> prefix{};
+    size_t prefix_len = 0;
+    size_t prefix_pos = 0;
+    FILE* file = nullptr;
+};
+
+ssize_t prefixed_read(void* cookie, char* buf, size_t size) {
+    auto* s = static_cast<PrefixedStream*>(cookie);
+    size_t n = 0;
+    while (n < size && s->prefix_pos < s->prefix_len) {
+        buf[n++] = static_cast<char>(s->prefix[s->prefix_pos++]);
+    }
+    if (n < size) {
+        n += fread(buf + n, 1, size - n, s->file);
+    }
+    return static_cast<ssize_t>(n);
+}
+
+int prefixed_close(void* cookie) {
+    auto* s = static_cast<PrefixedStream*>(cookie);
+    const int rc = fclose(s->file);
+    delete s;
+    return rc;
+}
+
+}  // namespace
+
 Result<PcapReader> PcapReader::open(const std::string& path) {
+    // "-" is standard input. The file is opened once: a pipe cannot be read twice.
+    FILE* file = path == "-" ? fdopen(dup(STDIN_FILENO), "rb") : fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        return make_error("cannot read capture " + path + ": " + strerror(errno));
+    }
+    // libpcap does not say which precision the file had; its magic number does.
+    auto* stream = new PrefixedStream();
+    stream->file = file;
+    stream->prefix_len = fread(stream->prefix.data(), 1, stream->prefix.size(), file);
+    const auto& m = stream->prefix;
+    const uint32_t le = m[0] | (m[1] << 8) | (m[2] << 16) | (static_cast<uint32_t>(m[3]) << 24);
+    const bool nanosecond = stream->prefix_len == 4 && (le == 0xa1b23c4d || le == 0x4d3cb2a1);
+    const cookie_io_functions_t io = {prefixed_read, nullptr, nullptr, prefixed_close};
+    FILE* joined = fopencookie(stream, "rb", io);
+    if (joined == nullptr) {
+        fclose(file);
+        delete stream;
+        return make_error("cannot read capture " + path + ": " + strerror(errno));
+    }
     std::array<char, PCAP_ERRBUF_SIZE> errbuf{};
     // Asking for nanosecond precision makes libpcap scale microsecond files up, so every
     // file reads the same way; the file's own precision is kept for the writer.
-    pcap* handle = pcap_open_offline_with_tstamp_precision(
-            path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf.data());
+    pcap* handle = pcap_fopen_offline_with_tstamp_precision(
+            joined, PCAP_TSTAMP_PRECISION_NANO, errbuf.data());
     if (handle == nullptr) {
+        fclose(joined);
         return make_error("cannot read capture " + path + ": " + errbuf.data());
     }
     PcapReader reader;
-    reader.handle_ = handle;
+    reader.handle_ = handle;  // pcap_close() closes `joined`, which closes `file`
+    reader.nanosecond_ = nanosecond;
     reader.datalink_ = pcap_datalink(handle);
     reader.snaplen_ = pcap_snapshot(handle);
-    // libpcap does not say which precision the file had; the magic number does.
-    if (FILE* raw = fopen(path.c_str(), "rb"); raw != nullptr) {
-        std::array<unsigned char, 4> magic{};
-        if (fread(magic.data(), 1, magic.size(), raw) == magic.size()) {
-            const uint32_t le = magic[0] | (magic[1] << 8) | (magic[2] << 16)
-                    | (static_cast<uint32_t>(magic[3]) << 24);
-            reader.nanosecond_ = le == 0xa1b23c4d || le == 0x4d3cb2a1;
-        }
-        fclose(raw);
-    }
     if (reader.datalink_ != DLT_EN10MB) {
-        return make_error("capture " + path + " has link type " + std::to_string(reader.datalink_)
-                + ", only Ethernet (1) is supported");
+        return make_error("capture " + path + " has link type "
+                + std::string(pcap_datalink_val_to_name(reader.datalink_) != nullptr
+                                ? pcap_datalink_val_to_name(reader.datalink_)
+                                : "?")
+                + " (" + std::to_string(reader.datalink_)
+                + "); only Ethernet (EN10MB, 1) is supported");
     }
     return reader;
 }

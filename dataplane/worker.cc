@@ -421,6 +421,12 @@ bool Worker::handle_fragment(const uint8_t* frame, uint32_t len, const PacketInf
     case FragmentStatus::NotFragment:
         break;
     case FragmentStatus::ConflictingOverlap:
+        // A fragment resent with other bytes: the receiver may keep either copy, so this is
+        // the IP-layer twin of a conflicting TCP overlap: alerted, dropped by default.
+        emit_fragment_anomaly(info, now_ns);
+        reason = ExceptionReason::ConflictingOverlap;
+        exception = true;
+        break;
     case FragmentStatus::Invalid:
     case FragmentStatus::TooManyFragments:
     case FragmentStatus::Oversize:
@@ -639,7 +645,31 @@ void Worker::emit_event(
     event.time_ns = now_ns;
     event.flow_id = flow.flow_id;
     event.direction_bytes = d.payload_bytes;
-    while (rte_ring_enqueue_elem(config_.events, &event, sizeof(event)) != 0) {
+    enqueue_event(event);
+}
+
+void Worker::emit_fragment_anomaly(const PacketInfo& info, uint64_t now_ns) noexcept {
+    WorkerEvent event;
+    event.type = WorkerEvent::Type::Anomaly;
+    event.reason = ExceptionReason::ConflictingOverlap;
+    event.ip_layer = true;
+    event.ip_version = info.ip_version;
+    event.proto = info.l4_proto;
+    event.src = info.src;
+    event.dst = info.dst;
+    event.src_port = info.src_port;  // first fragments carry ports; others leave them 0
+    event.dst_port = info.dst_port;
+    event.vlan = {info.vlan_count > 0 ? info.vlan[0] : uint16_t{0},
+            info.vlan_count > 1 ? info.vlan[1] : uint16_t{0}};
+    event.vlan_count = static_cast<uint8_t>(std::min<unsigned>(info.vlan_count, 2));
+    event.time_ns = now_ns;
+    event.flow_id = info.frag_id;  // no flow yet: the datagram id stands in
+    enqueue_event(event);
+}
+
+void Worker::enqueue_event(const WorkerEvent& event) noexcept {
+    WorkerEvent copy = event;  // rte_ring_enqueue_elem() takes a non-const pointer
+    while (rte_ring_enqueue_elem(config_.events, &copy, sizeof(copy)) != 0) {
         if (!config_.lossless || shared_.stop.load(std::memory_order_relaxed)) {
             counters_.events_dropped.add();
             break;

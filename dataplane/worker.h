@@ -56,6 +56,8 @@ struct WorkerEvent {
     uint64_t flow_id = 0;
     uint64_t direction_bytes = 0;
     ExceptionReason reason = ExceptionReason::Undecodable;
+    /// For anomalies: false for the TCP stream, true for IP fragment reassembly.
+    bool ip_layer = false;
     detectors::Finding finding;
 };
 static_assert(sizeof(WorkerEvent) % 4 == 0);
@@ -201,6 +203,8 @@ private:
     bool handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info, const uint8_t* frame,
             uint64_t now_ns, ExceptionReason& reason) noexcept;
     void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
+    void enqueue_event(const WorkerEvent& event) noexcept;
+    void emit_fragment_anomaly(const PacketInfo& info, uint64_t now_ns) noexcept;
     bool apply_exception(ExceptionReason reason) noexcept;
     static bool starts_new_connection(
             const Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;

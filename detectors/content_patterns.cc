@@ -25,7 +25,7 @@ struct ValuePattern {
 };
 
 constexpr ValuePattern kCardPatterns[] = {
-        {R"(\d(?:[ \-]?\d){11,18})", "[^0-9]"},
+        {R"(\d(?:[ \-+]?\d){11,18})", "[^0-9]"},
 };
 constexpr ValuePattern kSsnPatterns[] = {
         {R"(\d{3}-\d{2}-\d{4})", "[^0-9]"},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 
 #include "detectors/char_class.h"
@@ -252,8 +253,9 @@ Candidate read_iban(std::string_view text, const IbanRun& run, size_t first) {
     return candidate;
 }
 
+// '+' is a space in form-encoded bodies (application/x-www-form-urlencoded).
 bool is_separator(char c) {
-    return c == ' ' || c == '-';
+    return c == ' ' || c == '-' || c == '+';
 }
 
 bool all_digits(std::string_view text) {
@@ -352,10 +354,18 @@ bool is_card_layout(const std::array<size_t, kMaxLayoutGroups>& lens_reversed, s
     }
 }
 
+// "%3D", "%20", "%3A" and the like: a URL-encoded separator, not part of a word
+// ("q=card%3D4857..." in a query string or a form body).
+bool percent_escape_before(std::string_view text, size_t start) {
+    return start >= 3 && text[start - 3] == '%'
+            && std::isxdigit(static_cast<unsigned char>(text[start - 2])) != 0
+            && std::isxdigit(static_cast<unsigned char>(text[start - 1])) != 0;
+}
+
 // The character before a value starting at `start` must end a token, not continue one.
 // A '.' after a digit means the value is the fraction of a decimal number.
 bool clean_before(std::string_view text, size_t start) {
-    if (start == 0) {
+    if (start == 0 || percent_escape_before(text, start)) {
         return true;
     }
     const char c = text[start - 1];
@@ -556,7 +566,7 @@ Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_number
     }
 
     // The value must not continue a longer number: "1-123-45-6789", "12 345 67 8901", "0.123".
-    if (start > 0) {
+    if (start > 0 && !percent_escape_before(text, start)) {
         const char before = text[start - 1];
         if (is_word(before)) {
             return {};

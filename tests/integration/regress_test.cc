@@ -1,5 +1,6 @@
 // Inputs that once broke exfiltap, each with the outcome it must give now
 // (tests/data/regress/README.md says how they were made).
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -92,6 +93,22 @@ TEST(RegressTest, ConflictingOverlapIsForwardedWhenPolicySaysSo) {
     EXPECT_EQ(run.summary["packets_dropped"], 0);
 }
 
+TEST(RegressTest, FragmentsResentWithOtherBytesAreAlertedAndDropped) {
+    // IPv4 and IPv6 datagrams whose fragments overlap with different data, decoy first or
+    // real data first (gen_fragovl.py).
+    const RunOutput run = run_exfiltap(regress("fragovl.pcap"));
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const auto overlaps = alerts_of(run, "conflicting_overlap");
+    ASSERT_EQ(overlaps.size(), 5U);
+    for (const auto& a : overlaps) {
+        EXPECT_EQ(a["exfil"]["detector"], "ip_fragment");
+        EXPECT_EQ(a["alert"]["action"], "blocked");
+        EXPECT_EQ(a["alert"]["signature_id"], 2100201);
+    }
+    EXPECT_EQ(run.summary["exceptions"]["dropped"]["conflicting_overlap"], 5);
+    EXPECT_EQ(run.summary["packets_dropped"], 5);
+}
+
 TEST(RegressTest, ValuesAtTheVeryEndOfStreamsAreFound) {
     const RunOutput run = run_exfiltap(regress("e8_value_at_end.pcap"));
     ASSERT_EQ(run.exit_code, 0) << run.out;
@@ -147,6 +164,22 @@ TEST(RegressTest, WritingOverTheInputIsRefused) {
     EXPECT_EQ(run.exit_code, 2) << run.out;
     EXPECT_NE(run.out.find("refusing"), std::string::npos) << run.out;
     EXPECT_EQ(std::filesystem::file_size(copy), size);
+}
+
+TEST(RegressTest, CaptureFromAPipeReadsWholeAndKeepsNanoseconds) {
+    EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/zeek_http-to-ssh-port-nsec.pcap");
+    const std::string dir = ::testing::TempDir() + "exfiltap_pipe";
+    std::filesystem::create_directories(dir);
+    const std::string cmd = "cat '" + pcap + "' | '" + EXFILTAP_BINARY + "' --pcap - --write " + dir
+            + "/out.pcap --set state_dir=" + dir + "/state >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const auto input = read_pcap(pcap);
+    const auto output = read_pcap(dir + "/out.pcap");
+    ASSERT_EQ(output.size(), input.size());
+    for (size_t i = 0; i < input.size(); ++i) {
+        EXPECT_EQ(output[i].frac, input[i].frac) << i;  // nanoseconds, as in the file
+        EXPECT_EQ(output[i].data, input[i].data) << i;
+    }
 }
 
 TEST(RegressTest, AlertsOnStdoutStayPureJsonLines) {

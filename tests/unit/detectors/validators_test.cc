@@ -171,7 +171,10 @@ INSTANTIATE_TEST_SUITE_P(Accepted, ExtractCardTest,
                 ExtractCase{"jcb 3589 4121 5472 8038 528", "3589412154728038528"},
                 ExtractCase{"Amount 100 5335 7053 9761 6813", "5335705397616813"},
                 ExtractCase{"\"pan\":\"4736692368327661\"", "4736692368327661"},
-                ExtractCase{"-4857083934735715", "4857083934735715"}));
+                ExtractCase{"-4857083934735715", "4857083934735715"},
+                // URL- and form-encoded bodies: "%3D" is '=', '+' is a space.
+                ExtractCase{"q=card%3D4857083934735715&x=1", "4857083934735715", 25},
+                ExtractCase{"card=4921+8172+0391+6643&go=1", "4921817203916643", 24}));
 
 INSTANTIATE_TEST_SUITE_P(NearMisses, ExtractCardTest,
         ::testing::Values(ExtractCase{"4912048809700551", ""},                   // Luhn
