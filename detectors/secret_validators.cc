@@ -402,6 +402,13 @@ bool is_placeholder_password(std::string_view value, bool quoted) {
     if (quoted) {
         return false;
     }
+    // A bare absolute path is a working directory ("PWD=/home/alice/src" in an environment
+    // dump), not a secret.
+    if (first == '/' && value.size() > 1 && is_alpha(value[1])
+            && std::all_of(value.begin(), value.end(),
+                    [](char c) { return is_word(c) || c == '/' || c == '.' || c == '-'; })) {
+        return true;
+    }
     // Bare code: a call, an index, a template, or a dotted identifier (config.db_pass).
     if (value.find_first_of("()[]{}<>") != std::string_view::npos) {
         return true;

@@ -273,6 +273,7 @@ INSTANTIATE_TEST_SUITE_P(Rejected, ExtractPasswordTest,
                            "Qm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQm7kQ\n",
                         ""},                                   // 65 characters
                 SecretCase{"bypass=Xk9#mQ2v\n", ""},           // not the key
+                SecretCase{"PWD=/home/alice/src\n", ""},       // a working directory
                 SecretCase{"passport=Xk9#mQ2v\n", ""},         // not the key
                 SecretCase{"password=********\n", ""},         // masked
                 SecretCase{"password: <password>\n", ""},      // placeholder
