@@ -227,33 +227,6 @@ bool decode_ipv4(const uint8_t* frame, uint32_t off, uint32_t len, PacketInfo& i
     return decode_l4(frame, off + header_len, off + total_len, info);
 }
 
-bool is_ipv6_extension(uint8_t next) noexcept {
-    switch (next) {
-    case kIpv6HopByHop:
-    case kIpv6Routing:
-    case kIpv6Fragment:
-    case kIpv6Ah:
-    case kIpv6DestOptions:
-    case kIpv6Mobility:
-    case kIpv6Hip:
-    case kIpv6Shim6:
-        return true;
-    default:
-        return false;
-    }
-}
-
-// Length of the extension header at `p` (its first two bytes are known to be there).
-uint32_t ipv6_extension_len(uint8_t type, const uint8_t* p) noexcept {
-    if (type == kIpv6Fragment) {
-        return kIpv6FragmentHeaderLen;
-    }
-    if (type == kIpv6Ah) {
-        return (static_cast<uint32_t>(p[1]) + 2) * 4;
-    }
-    return (static_cast<uint32_t>(p[1]) + 1) * 8;
-}
-
 bool decode_ipv6(const uint8_t* frame, uint32_t off, uint32_t len, PacketInfo& info) noexcept {
     const uint32_t captured = len - off;
     const uint8_t* ip = frame + off;
@@ -432,6 +405,32 @@ uint64_t pseudo_header_sum(const uint8_t* frame, const PacketInfo& info, uint32_
 }
 
 }  // namespace
+
+bool is_ipv6_extension(uint8_t next) noexcept {
+    switch (next) {
+    case kIpv6HopByHop:
+    case kIpv6Routing:
+    case kIpv6Fragment:
+    case kIpv6Ah:
+    case kIpv6DestOptions:
+    case kIpv6Mobility:
+    case kIpv6Hip:
+    case kIpv6Shim6:
+        return true;
+    default:
+        return false;
+    }
+}
+
+uint32_t ipv6_extension_len(uint8_t type, const uint8_t* p) noexcept {
+    if (type == kIpv6Fragment) {
+        return kIpv6FragmentHeaderLen;
+    }
+    if (type == kIpv6Ah) {
+        return (static_cast<uint32_t>(p[1]) + 2) * 4;
+    }
+    return (static_cast<uint32_t>(p[1]) + 1) * 8;
+}
 
 std::string_view malformed_name(Malformed reason) noexcept {
     switch (reason) {

@@ -101,6 +101,13 @@ bool l4_checksum_ok(const uint8_t* frame, uint32_t len, const PacketInfo& info) 
 bool l4_checksum_is_offload_placeholder(
         const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
 
+/// True for the IPv6 extension headers decode walks past (Hop-by-Hop, Routing, Fragment,
+/// AH, Destination Options, Mobility, HIP, Shim6).
+bool is_ipv6_extension(uint8_t next_header) noexcept;
+
+/// Length of the extension header of `type` at `p`; its first two bytes must be readable.
+uint32_t ipv6_extension_len(uint8_t type, const uint8_t* p) noexcept;
+
 /// Verifies the IPv4 header checksum.
 bool ipv4_header_checksum_ok(const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
 

@@ -68,32 +68,6 @@ uint16_t ipv4_header_checksum(const uint8_t* ip, uint32_t header_len) noexcept {
     return static_cast<uint16_t>(~acc);
 }
 
-bool is_ipv6_extension(uint8_t next) noexcept {
-    switch (next) {
-    case kIpv6HopByHop:
-    case kIpv6Routing:
-    case kIpv6Fragment:
-    case kIpv6Ah:
-    case kIpv6DestOptions:
-    case kIpv6Mobility:
-    case kIpv6Hip:
-    case kIpv6Shim6:
-        return true;
-    default:
-        return false;
-    }
-}
-
-uint32_t ipv6_extension_len(uint8_t type, const uint8_t* p) noexcept {
-    if (type == kIpv6Fragment) {
-        return kIpv6FragmentHeaderLen;
-    }
-    if (type == kIpv6Ah) {
-        return (static_cast<uint32_t>(p[1]) + 2) * 4;
-    }
-    return (static_cast<uint32_t>(p[1]) + 1) * 8;
-}
-
 // Seeded multiply-xorshift over 8-byte words (`n` is a multiple of 8). Not a MAC: the seed
 // only keeps a sender from choosing ids that share a bucket without knowing it.
 uint32_t hash_words(const void* p, size_t n, uint64_t seed) noexcept {

@@ -9,22 +9,5 @@ scripts/setup.sh "$build" || { echo "0 passed, 1 failed"; exit 1; }
 
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
 rc=$?
-python3 - "$build/meson-logs/testlog.junit.xml" <<'PY'
-import sys, xml.etree.ElementTree as ET
-passed = failed = skipped = 0
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except Exception as e:
-    print(f"cannot read test log: {e}")
-    print("0 passed, 1 failed")
-    sys.exit(0)
-for case in root.iter("testcase"):
-    if case.find("failure") is not None or case.find("error") is not None:
-        failed += 1
-    elif case.find("skipped") is not None:
-        skipped += 1
-    else:
-        passed += 1
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-PY
+python3 scripts/count_junit.py "$build/meson-logs/testlog.junit.xml"
 exit $rc
