@@ -2,6 +2,8 @@
 
 #include <cstddef>
 
+#include "dataplane/wire.h"
+
 // Every read goes through a bounds check against the end the current layer may use: the
 // captured length for L2/L3 headers, the IP datagram end (header length field, never the
 // frame length) for what the IP header carries. A header that is cut or inconsistent stops
@@ -11,6 +13,8 @@
 namespace exfiltap::dataplane {
 namespace {
 
+using namespace wire;  // NOLINT(google-build-using-namespace): the wire vocabulary
+
 constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kTpid8021Q = 0x8100;
@@ -19,43 +23,13 @@ constexpr uint16_t kTpidQinQLegacy = 0x9100;
 
 constexpr uint32_t kEthernetHeaderLen = 14;
 constexpr uint32_t kVlanTagLen = 4;
-constexpr uint32_t kIpv4MinHeaderLen = 20;
-constexpr uint32_t kIpv6HeaderLen = 40;
 constexpr uint32_t kTcpMinHeaderLen = 20;
 constexpr uint32_t kUdpHeaderLen = 8;
-
-// IPv6 extension header numbers walked by the decoder.
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Ah = 51;
-constexpr uint8_t kIpv6DestOptions = 60;
-constexpr uint8_t kIpv6Mobility = 135;
-constexpr uint8_t kIpv6Hip = 139;
-constexpr uint8_t kIpv6Shim6 = 140;
-constexpr uint32_t kIpv6FragmentHeaderLen = 8;
-
-// Bounds the walk, so a chain of tiny headers costs a fixed amount of work. Sixteen is far
-// more than any legitimate sender stacks; the limit also keeps l4_offset within 16 bits
-// (16 headers of at most 2,048 bytes each).
-constexpr unsigned kMaxIpv6Extensions = 16;
 
 constexpr uint8_t kTcpOptEol = 0;
 constexpr uint8_t kTcpOptNop = 1;
 constexpr uint8_t kIpv4OptEol = 0;
 constexpr uint8_t kIpv4OptNop = 1;
-
-constexpr uint16_t kIpv4MoreFragments = 0x2000;
-constexpr uint16_t kIpv4FragOffsetMask = 0x1fff;
-
-uint16_t load16(const uint8_t* p) noexcept {
-    return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-
-uint32_t load32(const uint8_t* p) noexcept {
-    return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16)
-            | (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
-}
 
 bool fail(PacketInfo& info, Malformed reason) noexcept {
     info.malformed = reason;

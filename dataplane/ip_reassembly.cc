@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/wire.h"
+
 // Fragment data is not kept fragment by fragment: each datagram has a page table indexed by
 // datagram offset (64 pages of 1 KiB cover 65,535 bytes) and a sorted list of the byte ranges
 // held so far, merged as they touch. A fragment is compared with the held bytes it shares
@@ -12,6 +14,8 @@
 
 namespace exfiltap::dataplane {
 namespace {
+
+using namespace wire;  // NOLINT(google-build-using-namespace): the wire vocabulary
 
 constexpr uint32_t kNone = UINT32_MAX;
 constexpr uint32_t kUnknownEnd = UINT32_MAX;
@@ -26,31 +30,9 @@ constexpr uint32_t kMaxDatagramsLimit = 1u << 22;
 // pages and evicting a datagram that holds data frees at least one.
 constexpr uint32_t kMaxEvictionsPerAdd = 2 * kPagesPerDatagram + 2;
 
-constexpr uint32_t kIpv4MinHeaderLen = 20;
-constexpr uint32_t kIpv6HeaderLen = 40;
-constexpr uint32_t kIpv6FragmentHeaderLen = 8;
-constexpr uint16_t kIpv4MoreFragments = 0x2000;
-constexpr uint16_t kIpv4OffsetMask = 0x1fff;
+constexpr uint16_t kIpv4OffsetMask = kIpv4FragOffsetMask;
 // Reserved and DF bits: what stays of the flags and offset word in the rebuilt header.
 constexpr uint16_t kIpv4KeptFlags = 0xc000;
-constexpr unsigned kMaxIpv6Extensions = 16;
-
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Ah = 51;
-constexpr uint8_t kIpv6DestOptions = 60;
-constexpr uint8_t kIpv6Mobility = 135;
-constexpr uint8_t kIpv6Hip = 139;
-constexpr uint8_t kIpv6Shim6 = 140;
-
-uint16_t load16(const uint8_t* p) noexcept {
-    return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-
-uint32_t load32(const uint8_t* p) noexcept {
-    return (static_cast<uint32_t>(load16(p)) << 16) | load16(p + 2);
-}
 
 void store16(uint8_t* p, uint32_t v) noexcept {
     p[0] = static_cast<uint8_t>(v >> 8);

@@ -21,6 +21,7 @@
 #include "dataplane/eal_setup.h"
 #include "dataplane/mbuf_meta.h"
 #include "dataplane/pcap_io.h"
+#include "dataplane/wire.h"
 
 namespace exfiltap::dataplane {
 
@@ -45,10 +46,6 @@ uint32_t next_pow2(uint32_t v) {
         p <<= 1;
     }
     return p;
-}
-
-uint32_t load_be32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
 // Everything DPDK-side the run creates; released in reverse order whatever happens.
@@ -222,14 +219,15 @@ uint32_t symmetric_rss_hash(const uint8_t* frame, uint32_t len) noexcept {
     PacketInfo info;
     decode_packet(frame, len, info);
     if (info.ip_version == 4 && info.l3_offset != 0) {
-        std::array<uint32_t, 2> tuple = {load_be32(info.src.data()), load_be32(info.dst.data())};
+        std::array<uint32_t, 2> tuple = {
+                wire::load32(info.src.data()), wire::load32(info.dst.data())};
         return rte_softrss(tuple.data(), tuple.size(), kSymmetricRssKey.data());
     }
     if (info.ip_version == 6) {
         std::array<uint32_t, 8> tuple{};
         for (size_t i = 0; i < 4; ++i) {
-            tuple[i] = load_be32(info.src.data() + 4 * i);
-            tuple[4 + i] = load_be32(info.dst.data() + 4 * i);
+            tuple[i] = wire::load32(info.src.data() + 4 * i);
+            tuple[4 + i] = wire::load32(info.dst.data() + 4 * i);
         }
         return rte_softrss(tuple.data(), tuple.size(), kSymmetricRssKey.data());
     }
