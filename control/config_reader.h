@@ -1,0 +1,81 @@
+// The YAML reading toolkit every config section uses: a problem list that names file, line
+// and dotted key, map entries with unknown/reserved/duplicate keys reported, typed readers.
+// config.cc composes the sections; modules with their own section (response, control,
+// metrics, ...) parse it with these and report the same way.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace exfiltap::control::config_reader {
+
+using Names = std::initializer_list<std::string_view>;
+
+/// Where a value sits: its dotted key and its 0-based line (-1: unknown).
+struct Where {
+    std::string path;
+    int line = -1;
+};
+
+/// Collects every problem of one load, so the operator sees them all at once.
+class Problems {
+public:
+    /// `origin` starts each message: the file name, or "--set" for overrides, whose
+    /// synthetic YAML tree has no useful line numbers.
+    Problems(std::string origin, bool with_lines)
+        : origin_(std::move(origin)), with_lines_(with_lines) {}
+
+    void add(const Where& where, const std::string& what);
+    bool empty() const { return lines_.empty(); }
+    /// "FILE:LINE" of a 0-based line (just the origin without lines or a line).
+    std::string location(int line) const;
+    std::string joined() const;
+
+private:
+    std::string origin_;
+    bool with_lines_;
+    std::vector<std::string> lines_;
+};
+
+struct Entry {
+    std::string name;
+    YAML::Node value;
+    Where where;
+    int key_line = -1;
+};
+
+int line_of(const YAML::Node& node, int fallback);
+std::string join_names(std::span<const std::string_view> names);
+/// What a node holds, for "expected X, got Y".
+std::string describe(const YAML::Node& node);
+std::string lower(std::string text);
+
+/// The entries of a map section, with unknown, reserved and duplicate keys reported. A null
+/// section (a key with everything under it commented out) is an empty map.
+std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const Where& where,
+        std::span<const std::string_view> known, std::span<const std::string_view> reserved = {},
+        std::string_view unknown_what = "unknown key");
+std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const Where& where,
+        Names known, Names reserved = {});
+
+/// The items of a list value, each with its own Where ("key[3]", its line). A null value is
+/// an empty list; anything but a list is reported.
+std::vector<Entry> items_of(Problems& problems, const Entry& entry);
+
+bool read_u32(Problems& problems, const Entry& entry, uint32_t min, uint32_t max, uint32_t& out);
+bool read_bool(Problems& problems, const Entry& entry, bool& out);
+/// A string value; an empty value (`key:`) reads as "".
+bool read_string(Problems& problems, const Entry& entry, std::string& out);
+/// A list of non-empty strings; each item is reported on its own line.
+bool read_string_list(
+        Problems& problems, const Entry& entry, size_t max_len, std::vector<std::string>& out);
+/// One of `choices` (case-insensitive); returns its index or -1 after reporting.
+int read_choice(Problems& problems, const Entry& entry, Names choices);
+
+}  // namespace exfiltap::control::config_reader
