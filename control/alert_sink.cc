@@ -70,6 +70,8 @@ void AlertSink::on_event(const dataplane::WorkerEvent& event) {
     case dataplane::WorkerEvent::Type::FlowEnd:
         on_flow_end(event.flow_id);
         break;
+    case dataplane::WorkerEvent::Type::FlowRecord:
+        break;  // byte counts for top talkers: the daemon's business, not an alert
     }
 }
 
@@ -86,6 +88,14 @@ AlertRecord AlertSink::base_record(const dataplane::WorkerEvent& event) {
     record.vlan_count = event.vlan_count;
     record.vlan = {event.vlan[0], event.vlan[1], 0, 0};
     record.bytes = event.direction_bytes;
+    // The worker's flow verdict, taken the moment the finding completed.
+    if (event.flow_action == dataplane::FlowAction::Drop) {
+        record.action = "blocked";
+        record.response = "flow dropped";
+    } else if (event.flow_action == dataplane::FlowAction::ShadowDrop) {
+        record.action = "would_drop";
+        record.response = "shadow: flow would be dropped";
+    }
     return record;
 }
 
@@ -118,10 +128,12 @@ void AlertSink::on_anomaly(const dataplane::WorkerEvent& event) {
                                       : "EXFIL evasion: TCP bytes resent with different content";
     record.category = "Evasion";
     record.severity = detectors::Severity::Medium;
-    record.detector = event.ip_layer ? "ip_fragment" : "stream";
+    record.detector = event.ip_layer ? "ip_fragment" : "tcp_overlap";
     record.cls = std::string(dataplane::exception_reason_name(event.reason));
     record.confidence = detectors::Confidence::High;
-    record.action = config_.exceptions.drops(event.reason) ? "blocked" : "allowed";
+    if (config_.exceptions.drops(event.reason)) {
+        record.action = "blocked";
+    }
     const Key key{event.flow_id, event.src_port, address_prefix(event.src), record.cls};
     account(key, std::move(record), true, event.time_ns);
 }
@@ -164,6 +176,9 @@ void AlertSink::flush_all() {
 
 void AlertSink::write(AlertRecord& record, uint64_t count) {
     record.count = count;
+    if (hook_) {
+        hook_(record);
+    }
     if (writer_ != nullptr) {
         writer_->write(record);
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -23,6 +24,10 @@ public:
     AlertSink(const Config& config, SampleKey key, AlertWriter* writer);
 
     void on_event(const dataplane::WorkerEvent& event);
+
+    /// Called with every record just before it is written (the daemon's response policy
+    /// fills in action and response there).
+    void set_hook(std::function<void(AlertRecord&)> hook) { hook_ = std::move(hook); }
 
     /// Writes every pending record (end of run).
     void flush_all();
@@ -56,6 +61,7 @@ private:
     uint64_t interval_ns_;
     std::map<Key, State> state_;
     std::map<std::string, uint64_t> alerts_;
+    std::function<void(AlertRecord&)> hook_;
 };
 
 /// Suricata-style signature ids and texts of the content classes.

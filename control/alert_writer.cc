@@ -393,6 +393,9 @@ std::string alert_to_json(const AlertRecord& record) {
     if (!record.sample_hmac.empty()) {
         exfil["sample_hmac"] = record.sample_hmac;
     }
+    if (!record.response.empty()) {
+        exfil["response"] = record.response;
+    }
 
     // AlertRecord has no asset classification yet (assets are a reserved config key), so
     // only the name is written.
@@ -427,12 +430,28 @@ Result<AlertWriter> AlertWriter::open(const std::string& path) {
         return make_error(path + ": cannot open alerts file: " + errno_text(saved));
     }
     writer.owned_ = true;
+    writer.path_ = path;
     return writer;
+}
+
+Status AlertWriter::reopen() {
+    if (!owned_) {
+        return Ok{};
+    }
+    auto fresh = open(path_);
+    if (!fresh) {
+        return make_error(fresh.error() + " (still writing to the old file)");
+    }
+    fclose(file_);
+    file_ = std::exchange(fresh->file_, nullptr);
+    fresh->owned_ = false;
+    return Ok{};
 }
 
 AlertWriter::AlertWriter(AlertWriter&& other) noexcept
     : file_(std::exchange(other.file_, nullptr)),
       owned_(std::exchange(other.owned_, false)),
+      path_(std::move(other.path_)),
       written_(std::exchange(other.written_, 0)),
       failed_(std::exchange(other.failed_, 0)) {}
 
@@ -443,6 +462,7 @@ AlertWriter& AlertWriter::operator=(AlertWriter&& other) noexcept {
         }
         file_ = std::exchange(other.file_, nullptr);
         owned_ = std::exchange(other.owned_, false);
+        path_ = std::move(other.path_);
         written_ = std::exchange(other.written_, 0);
         failed_ = std::exchange(other.failed_, 0);
     }

@@ -63,6 +63,9 @@ struct AlertRecord {
     std::string sample_hmac;  // hex
     std::string src_asset;    // "" when unknown
     std::string dst_asset;
+    /// What the response policy did ("blocked 203.0.113.9 for 3600 s (policy cards-out)");
+    /// empty when it only alerts.
+    std::string response;
 };
 
 /// Renders the record as one JSON line (no newline).
@@ -80,6 +83,8 @@ public:
     ~AlertWriter();
 
     void write(const AlertRecord& record);
+    /// Opens the file again by name (after log rotation moved it). stdout: nothing to do.
+    Status reopen();
     uint64_t written() const { return written_; }
     /// Records that could not be written (disk full, ...): the run must not report success.
     uint64_t failed() const { return failed_; }
@@ -87,6 +92,7 @@ public:
 private:
     FILE* file_ = nullptr;
     bool owned_ = false;
+    std::string path_;
     uint64_t written_ = 0;
     uint64_t failed_ = 0;
 };

@@ -57,6 +57,87 @@ void apply_dpdk(Problems& problems, const Entry& section, DpdkConfig& dpdk) {
     }
 }
 
+bool read_device(Problems& problems, const Entry& entry, std::string& out) {
+    if (!read_string(problems, entry, out)) {
+        return false;
+    }
+    if (out.empty() || out.size() > 1024) {
+        problems.add(entry.where,
+                "expected a device: a virtual device with its arguments "
+                "(net_af_packet0,iface=eth1) or a PCI address (0000:03:00.0)");
+        return false;
+    }
+    return true;
+}
+
+void apply_ports(Problems& problems, const Entry& section, PortsConfig& ports) {
+    const auto entries = entries_of(problems, section.value, section.where,
+            {"mode", "pairs", "passive", "rx_descriptors", "tx_descriptors", "mbufs", "rss_l4"});
+    int mode_line = -1;
+    for (const auto& entry : entries) {
+        if (entry.name == "mode") {
+            const int choice = read_choice(problems, entry, {"passive", "inline"});
+            if (choice >= 0) {
+                ports.inline_mode = choice == 1;
+            }
+            mode_line = entry.where.line;
+        } else if (entry.name == "pairs") {
+            ports.pairs.clear();
+            for (const auto& item : items_of(problems, entry)) {
+                PortsConfig::Pair pair;
+                bool inside = false;
+                bool outside = false;
+                for (const auto& side :
+                        entries_of(problems, item.value, item.where, {"inside", "outside"})) {
+                    if (side.name == "inside") {
+                        inside = read_device(problems, side, pair.inside);
+                    } else {
+                        outside = read_device(problems, side, pair.outside);
+                    }
+                }
+                if (!inside || !outside) {
+                    problems.add(item.where, "a pair needs both inside and outside devices");
+                    continue;
+                }
+                ports.pairs.push_back(pair);
+            }
+        } else if (entry.name == "passive") {
+            read_string_list(problems, entry, 1024, ports.passive);
+        } else if (entry.name == "rx_descriptors") {
+            read_u32(problems, entry, 32, 32768, ports.rx_descriptors);
+        } else if (entry.name == "tx_descriptors") {
+            read_u32(problems, entry, 32, 32768, ports.tx_descriptors);
+        } else if (entry.name == "mbufs") {
+            read_u32(problems, entry, 1023, 16 * 1024 * 1024, ports.mbufs);
+        } else if (entry.name == "rss_l4") {
+            read_bool(problems, entry, ports.rss_l4);
+        }
+    }
+    if (ports.inline_mode && !ports.passive.empty()) {
+        problems.add({section.where.path + ".passive", mode_line},
+                "inline mode takes pairs; passive ports need mode: passive");
+    }
+    if (!ports.inline_mode && !ports.pairs.empty()) {
+        problems.add({section.where.path + ".pairs", mode_line},
+                "pairs need mode: inline (passive mode takes a passive list)");
+    }
+    std::vector<std::string> seen;
+    auto check_unique = [&](const std::string& device) {
+        const std::string name = device.substr(0, device.find(','));
+        if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+            problems.add(section.where, "device " + name + " is used twice");
+        }
+        seen.push_back(name);
+    };
+    for (const auto& pair : ports.pairs) {
+        check_unique(pair.inside);
+        check_unique(pair.outside);
+    }
+    for (const auto& device : ports.passive) {
+        check_unique(device);
+    }
+}
+
 void apply_workers(Problems& problems, const Entry& section, WorkersConfig& workers) {
     for (const auto& entry : entries_of(problems, section.value, section.where, {"count"})) {
         read_u32(problems, entry, 1, 64, workers.count);
@@ -383,13 +464,21 @@ void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outp
 /// whole files (onto the defaults) and for --set (onto the loaded config).
 void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
     const auto entries = entries_of(problems, root, {"", 0},
-            {"dpdk", "workers", "networks", "flows", "content", "exceptions", "outputs",
-                    "state_dir"},
-            {"ports", "assets", "behaviour", "edm", "response", "metrics", "control"});
+            {"dpdk", "ports", "workers", "networks", "flows", "content", "exceptions", "outputs",
+                    "response", "control", "metrics", "state_dir"},
+            {"assets", "behaviour", "edm"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "dpdk") {
             apply_dpdk(problems, entry, config.dpdk);
+        } else if (name == "ports") {
+            apply_ports(problems, entry, config.ports);
+        } else if (name == "response") {
+            apply_response(problems, entry, config.response);
+        } else if (name == "control") {
+            apply_control(problems, entry, config.control);
+        } else if (name == "metrics") {
+            apply_metrics(problems, entry, config.metrics);
         } else if (name == "workers") {
             apply_workers(problems, entry, config.workers);
         } else if (name == "networks") {
@@ -422,77 +511,6 @@ bool is_key_segment(std::string_view segment) {
 }
 
 }  // namespace
-
-Result<Prefix> Prefix::parse(const std::string& text) {
-    const size_t slash = text.find('/');
-    const std::string address = text.substr(0, slash);
-    Prefix prefix;
-    int max_length = 32;
-    if (address.find(':') != std::string::npos) {
-        prefix.ip_version = 6;
-        max_length = 128;
-        if (inet_pton(AF_INET6, address.c_str(), prefix.addr.data()) != 1) {
-            return make_error("'" + text + "' is not an IPv6 address or prefix");
-        }
-    } else if (inet_pton(AF_INET, address.c_str(), prefix.addr.data()) != 1) {
-        return make_error("'" + text + "' is not an IPv4 or IPv6 address or prefix");
-    }
-
-    int length = max_length;
-    if (slash != std::string::npos) {
-        const std::string_view digits = std::string_view(text).substr(slash + 1);
-        const char* end = digits.data() + digits.size();
-        const auto [ptr, ec] = std::from_chars(digits.data(), end, length);
-        if (digits.empty() || digits.size() > 3 || ec != std::errc() || ptr != end
-                || digits.front() == '-' || digits.front() == '+') {
-            return make_error("'" + text + "': prefix length must be a number 0.."
-                    + std::to_string(max_length));
-        }
-        if (length > max_length) {
-            return make_error("'" + text + "': prefix length " + std::to_string(length)
-                    + " is out of range 0.." + std::to_string(max_length));
-        }
-    }
-    prefix.length = static_cast<uint8_t>(length);
-
-    // Host bits are refused rather than masked: "10.1.2.3/8" in an allow or internal list is
-    // more likely a typo for a /24 or /32 than a wish for the whole /8.
-    Prefix masked = prefix;
-    for (size_t i = 0; i < masked.addr.size(); ++i) {
-        const int bits_here = std::clamp(length - static_cast<int>(i) * 8, 0, 8);
-        masked.addr[i] &= static_cast<uint8_t>(0xFF00U >> bits_here);
-    }
-    if (masked.addr != prefix.addr) {
-        return make_error("'" + text + "' has host bits set beyond /" + std::to_string(length)
-                + " (did you mean " + masked.to_string() + "?)");
-    }
-    return prefix;
-}
-
-bool Prefix::contains(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept {
-    if (version != ip_version) {
-        return false;
-    }
-    const size_t whole = length / 8U;
-    if (memcmp(addr.data(), address.data(), whole) != 0) {
-        return false;
-    }
-    const unsigned rest = length % 8U;
-    if (rest == 0) {
-        return true;
-    }
-    const auto mask = static_cast<uint8_t>(0xFF00U >> rest);
-    return (addr[whole] & mask) == (address[whole] & mask);
-}
-
-std::string Prefix::to_string() const {
-    std::array<char, INET6_ADDRSTRLEN> text{};
-    const int family = ip_version == 6 ? AF_INET6 : AF_INET;
-    if (inet_ntop(family, addr.data(), text.data(), text.size()) == nullptr) {
-        return "?";
-    }
-    return std::string(text.data()) + "/" + std::to_string(length);
-}
 
 bool Config::is_internal(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept {
     return std::any_of(internal_networks.begin(), internal_networks.end(),

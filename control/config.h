@@ -9,22 +9,14 @@
 #include <vector>
 
 #include "common/result.h"
+#include "control/control_server.h"
+#include "control/metrics.h"
+#include "control/policy.h"
+#include "control/prefix.h"
 #include "dataplane/exception_policy.h"
 #include "detectors/content_types.h"
 
 namespace exfiltap::control {
-
-/// An address prefix, IPv4 or IPv6, addresses in network order (IPv4 in the first 4 bytes).
-struct Prefix {
-    uint8_t ip_version = 4;
-    uint8_t length = 0;
-    std::array<uint8_t, 16> addr{};
-
-    /// Parses "10.0.0.0/8", "fd00::/8" or a plain address (full length).
-    static Result<Prefix> parse(const std::string& text);
-    bool contains(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept;
-    std::string to_string() const;
-};
 
 enum class ChecksumValidation : uint8_t {
     Yes,
@@ -36,6 +28,24 @@ struct DpdkConfig {
     /// Extra EAL arguments, appended after the ones the program sets itself.
     std::vector<std::string> eal_args;
     uint32_t memory_mb = 1024;
+};
+
+/// Live ports (DESIGN.md "Modes"). A device is a virtual device with its arguments
+/// ("net_af_packet0,iface=eth1") or a PCI address. Offline runs ignore this section.
+struct PortsConfig {
+    bool inline_mode = false;
+    struct Pair {
+        std::string inside;
+        std::string outside;
+    };
+    std::vector<Pair> pairs;
+    std::vector<std::string> passive;
+    uint32_t rx_descriptors = 1024;
+    uint32_t tx_descriptors = 1024;
+    uint32_t mbufs = 16383;
+    bool rss_l4 = false;
+
+    bool empty() const { return pairs.empty() && passive.empty(); }
 };
 
 struct WorkersConfig {
@@ -68,6 +78,7 @@ struct OutputsConfig {
 struct Config {
     std::string source_file;  // where it was loaded from ("" for defaults)
     DpdkConfig dpdk;
+    PortsConfig ports;
     WorkersConfig workers;
     std::vector<Prefix> internal_networks;  // defaults from DESIGN.md when the key is absent
     FlowsConfig flows;
@@ -75,6 +86,9 @@ struct Config {
     OutputsConfig outputs;
     /// Action per exception reason (DESIGN.md "Exception policy").
     dataplane::ExceptionPolicy exceptions;
+    ResponseConfig response;
+    ControlConfig control;
+    MetricsConfig metrics;
     std::string state_dir = "/var/lib/exfiltap";
 
     /// True when the address is inside one of internal_networks.

@@ -1,6 +1,8 @@
-// exfiltap: offline mode entry point. Parses the command line and config, starts the EAL,
-// compiles the content database, runs the capture through the workers, writes alerts and
-// prints the summary. Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error.
+// exfiltap: the entry point. Parses the command line and config and compiles the content
+// database; then either runs a capture through the workers (offline: --pcap), writing alerts
+// and the summary, or runs the live daemon on the configured ports
+// (`exfiltap [EAL args] -- --config FILE`). Exit codes: 0 done, 1 runtime failure, 2 usage
+// or configuration error.
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "control/alert_sink.h"
 #include "control/alert_writer.h"
 #include "control/config.h"
+#include "control/daemon.h"
 #include "control/summary.h"
 #include "control/worker_setup.h"
 #include "dataplane/content_reload.h"
@@ -45,13 +48,20 @@ struct Options {
     unsigned workers = 0;
     std::vector<std::string> overrides;
     bool test_config = false;
+    std::vector<std::string> eal_args;  // before "--" on the command line
 };
 
 volatile sig_atomic_t g_reload_requested =
         0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+volatile sig_atomic_t g_stop_requested =
+        0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 void request_reload(int /*signal*/) {
     g_reload_requested = 1;
+}
+
+void request_stop(int /*signal*/) {
+    g_stop_requested = 1;
 }
 
 // Reloads the configuration file and applies what can change while running: the content
@@ -149,10 +159,27 @@ int run(const Options& opt) {
         return 0;
     }
     if (opt.pcap.empty()) {
-        fprintf(stderr,
-                "exfiltap: nothing to do: give --pcap FILE (live ports are not "
-                "available in this version)\n");
-        return kExitConfig;
+        if (config.ports.empty()) {
+            fprintf(stderr,
+                    "exfiltap: nothing to do: give --pcap FILE, or configure live ports "
+                    "(ports.pairs or ports.passive) in --config\n");
+            return kExitConfig;
+        }
+        // Live: SIGINT/SIGTERM drain and stop.
+        struct sigaction stop {};
+        stop.sa_handler = request_stop;
+        sigemptyset(&stop.sa_mask);
+        sigaction(SIGINT, &stop, nullptr);
+        sigaction(SIGTERM, &stop, nullptr);
+        control::DaemonOptions daemon;
+        daemon.config_path = opt.config;
+        daemon.overrides = opt.overrides;
+        daemon.eal_args = opt.eal_args;
+        daemon.workers = opt.workers;
+        daemon.alerts = opt.alerts;
+        daemon.stop_requested = &g_stop_requested;
+        daemon.reload_requested = &g_reload_requested;
+        return control::run_daemon(daemon, std::move(config), *patterns);
     }
     const unsigned workers = opt.workers != 0 ? opt.workers : config.workers.count;
     if (const std::string clash = output_clash(opt); !clash.empty()) {
@@ -279,8 +306,26 @@ int run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"exfiltap: finds sensitive data leaving the network and stops it"};
+    CLI::App app{
+            "exfiltap: finds sensitive data leaving the network and stops it\n"
+            "  offline: exfiltap --pcap IN [--write OUT] [--config FILE]\n"
+            "  live:    exfiltap [EAL args] -- --config FILE"};
     Options opt;
+    // EAL arguments come first, ended by "--" (DPDK's convention).
+    int first = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--") {
+            for (int j = 1; j < i; ++j) {
+                opt.eal_args.emplace_back(argv[j]);
+            }
+            first = i + 1;
+            break;
+        }
+    }
+    std::vector<std::string> rest;
+    for (int i = argc - 1; i >= first; --i) {
+        rest.emplace_back(argv[i]);  // CLI11 takes them reversed
+    }
     app.add_option("--pcap", opt.pcap,
                "Run offline on this capture (pcap, us or ns; '-' or a pipe: standard input)")
             ->check(CLI::ExistingFile | CLI::IsMember({"-"}));
@@ -294,7 +339,7 @@ int main(int argc, char** argv) {
     app.add_flag("--test-config", opt.test_config, "Validate the configuration and exit");
     app.set_version_flag("--version", "exfiltap 0.1.0");
     try {
-        app.parse(argc, argv);
+        app.parse(rest);
     } catch (const CLI::ParseError& e) {
         const int code = app.exit(e);
         return code == 0 ? 0 : kExitConfig;

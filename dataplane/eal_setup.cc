@@ -29,9 +29,20 @@ std::vector<int> allowed_cpus() {
 }
 
 std::vector<std::string> build_eal_args(const EalOptions& options, const std::vector<int>& cpus) {
-    std::vector<std::string> args = {"exfiltap", "--no-huge", "--no-pci", "--no-shconf", "-m",
+    std::vector<std::string> args = {"exfiltap", "--no-huge", "--no-shconf", "-m",
             std::to_string(options.memory_mb), "--log-level", "lib.eal:warning", "--log-level",
             "pmd.net.ring:warning"};
+    if (options.pci.empty()) {
+        args.emplace_back("--no-pci");
+    }
+    for (const std::string& address : options.pci) {
+        args.emplace_back("-a");
+        args.push_back(address);
+    }
+    for (const std::string& vdev : options.vdevs) {
+        args.emplace_back("--vdev");
+        args.push_back(vdev);
+    }
     if (!options.file_prefix.empty()) {
         args.emplace_back("--file-prefix");
         args.push_back(options.file_prefix);

@@ -16,6 +16,10 @@ struct EalOptions {
     /// Unique per process so concurrent runs (tests) never share runtime files.
     std::string file_prefix;
     bool telemetry = false;
+    /// Live ports: virtual devices ("net_af_packet0,iface=eth1") and PCI addresses to use.
+    /// Without PCI addresses the EAL runs with --no-pci.
+    std::vector<std::string> vdevs;
+    std::vector<std::string> pci;
     std::vector<std::string> extra_args;
 };
 

@@ -85,6 +85,8 @@ struct Flow {
     bool rst_seen = false;
     /// Findings or anomalies were reported: the control side gets a flow-end event.
     bool reported = false;
+    /// The response policy's verdict on the flow (a FlowAction; 0: none).
+    uint8_t verdict = 0;
     std::array<FlowDirection, 2> dir{};
 };
 static_assert(sizeof(Flow) <= 256, "DESIGN.md budget: 256 bytes a flow");

@@ -19,6 +19,7 @@
 #include <rte_thash.h>
 
 #include "dataplane/eal_setup.h"
+#include "dataplane/event_drain.h"
 #include "dataplane/mbuf_meta.h"
 #include "dataplane/pcap_io.h"
 #include "dataplane/wire.h"
@@ -26,13 +27,6 @@
 namespace exfiltap::dataplane {
 
 namespace {
-
-// The symmetric RSS key: 0x6d5a repeated makes the Toeplitz hash of (a, b) equal that of
-// (b, a), so both directions of a flow reach one worker.
-constexpr std::array<uint8_t, 40> kSymmetricRssKey = {0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
-        0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-        0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
-        0x5a, 0x6d, 0x5a};
 
 // Entries of the redirection table a NIC would use; queue = reta[hash % size].
 constexpr uint32_t kRetaSize = 128;
@@ -324,9 +318,9 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
     for (unsigned w = 0; w < options.workers; ++w) {
         WorkerConfig config = options.worker;
         config.id = w;
-        config.rx = {{static_cast<uint16_t>(res.port), static_cast<uint16_t>(w)}};
-        config.tx_port = static_cast<uint16_t>(res.port);
-        config.tx_queue = static_cast<uint16_t>(w);
+        const auto port = static_cast<uint16_t>(res.port);
+        const auto queue = static_cast<uint16_t>(w);
+        config.rx = {RxBinding{port, queue, false, port, queue}};
         config.lossless = true;
         config.meta_offset = meta;
         config.events = res.events[w];
@@ -351,20 +345,8 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
         reta[i] = static_cast<uint16_t>(i % options.workers);
     }
     OrderedWriter ordered(options.mbufs, options.output.empty() ? nullptr : &writer, meta);
-    auto drain_events = [&]() {
-        bool any = false;
-        WorkerEvent event;
-        for (rte_ring* ring : res.events) {
-            while (rte_ring_dequeue_elem(ring, &event, sizeof(WorkerEvent)) == 0) {
-                if (options.on_event) {
-                    options.on_event(event);
-                }
-                // The value is only needed for masking and the HMAC: wipe it.
-                event.finding.value.fill(0);
-                any = true;
-            }
-        }
-        return any;
+    auto drain = [&]() {
+        return drain_events(res.events, options.on_event);
     };
 
     const auto start = std::chrono::steady_clock::now();
@@ -431,7 +413,7 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
         ordered.write_ready(result);
 
         // Worker events.
-        progress = drain_events() || progress;
+        progress = drain() || progress;
 
         if (eof && ordered.next() == seq) {
             break;
@@ -447,7 +429,7 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
     // End of capture: workers flush every flow, then stop.
     shared.finish.store(true, std::memory_order_release);
     while (true) {
-        const bool any = drain_events();
+        const bool any = drain();
         if (options.on_tick) {
             options.on_tick(
                     {result.packets_read, ordered.next(), packet_time_watermark(worker_list)},
@@ -466,7 +448,7 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
     }
     shared.stop.store(true, std::memory_order_release);
     rte_eal_mp_wait_lcore();
-    drain_events();
+    drain();
     rte_malloc_socket_stats heap{};
     if (rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &heap) == 0) {
         result.dpdk_heap_bytes = heap.heap_allocsz_bytes;

@@ -94,7 +94,9 @@ Worker::Worker(const WorkerConfig& config, WorkerShared& shared)
       segments_(std::max<uint32_t>(config.reorder_worker_bytes / SegmentPool::kBlockBytes, 16)),
       reassembler_(segments_, config.reorder_flow_bytes),
       reassembler_ip_(config.reassembly),
-      linear_(std::make_unique<uint8_t[]>(kLinearBytes)) {}
+      linear_(std::make_unique<uint8_t[]>(kLinearBytes)) {
+    flow_policy_.store(config.flow_policy, std::memory_order_relaxed);
+}
 
 Worker::~Worker() {
     // Streams still open (a run stopped without finish) are freed by ContentStream's
@@ -142,6 +144,10 @@ int Worker::lcore_main(void* worker) noexcept {
 
 void Worker::run() noexcept {
     stream_pool_->bind_to_this_thread();
+    if (config_.blocks != nullptr) {
+        config_.blocks->reader_online(config_.id);
+    }
+    counters_.polling.set(1);
     uint32_t idle_polls = 0;
     while (!shared_.stop.load(std::memory_order_acquire)) {
         if (poll_once() > 0) {
@@ -173,9 +179,20 @@ void Worker::run() noexcept {
         } else if (idle_polls < 1024) {
             sched_yield();
         } else {
+            // Asleep, the worker holds nothing of the block table: grace periods go on.
+            if (config_.blocks != nullptr) {
+                config_.blocks->reader_offline(config_.id);
+            }
+            counters_.idle_sleeps.add();
             const timespec pause{0, 200 * 1000};
             nanosleep(&pause, nullptr);
+            if (config_.blocks != nullptr) {
+                config_.blocks->reader_online(config_.id);
+            }
         }
+    }
+    if (config_.blocks != nullptr) {
+        config_.blocks->reader_offline(config_.id);
     }
 }
 
@@ -249,19 +266,30 @@ uint16_t Worker::poll_once() noexcept {
     if (offered_.load(std::memory_order_relaxed) != nullptr) {
         adopt_offered_content();
     }
+    if (config_.blocks != nullptr) {
+        config_.blocks->quiescent(config_.id);
+    }
     uint16_t total = 0;
     std::array<rte_mbuf*, kBurstSize> pkts{};
-    for (const auto& [port, queue] : config_.rx) {
-        const uint16_t n = rte_eth_rx_burst(port, queue, pkts.data(), kBurstSize);
+    for (const RxBinding& binding : config_.rx) {
+        const uint16_t n = rte_eth_rx_burst(binding.port, binding.queue, pkts.data(), kBurstSize);
         if (n == 0) {
             continue;
         }
         const uint64_t start = rte_rdtsc();
+        if (binding.port < kMaxPorts) {
+            uint64_t bytes = 0;
+            for (uint16_t i = 0; i < n; ++i) {
+                bytes += rte_pktmbuf_pkt_len(pkts[i]);
+            }
+            counters_.port_rx_packets[binding.port].add(n);
+            counters_.port_rx_bytes[binding.port].add(bytes);
+        }
         if (config_.bare_forward) {
             counters_.rx_packets.add(n);
-            transmit(pkts.data(), n, {});
+            transmit(binding, pkts.data(), n, {});
         } else {
-            process_burst(pkts.data(), n);
+            process_burst(binding, pkts.data(), n);
         }
         counters_.busy_cycles.add(rte_rdtsc() - start);
         counters_.busy_packets.add(n);
@@ -285,7 +313,7 @@ uint64_t Worker::packet_time(rte_mbuf* m) noexcept {
     return static_cast<uint64_t>(now.tv_sec) * 1000000000ULL + static_cast<uint64_t>(now.tv_nsec);
 }
 
-void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
+void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t count) noexcept {
     // Receive time.
     uint64_t burst_ns = 0;
     for (uint16_t i = 0; i < count; ++i) {
@@ -295,6 +323,8 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
 
     // Decode, flows, detectors: packet by packet in burst order, as the stream needs.
     std::array<bool, kBurstSize> drop{};
+    binding_passive_ = binding.passive;
+    policy_ = flow_policy_.load(std::memory_order_acquire);
     for (uint16_t i = 0; i < count; ++i) {
         rte_mbuf* m = pkts[i];
         uint32_t len = rte_pktmbuf_pkt_len(m);
@@ -306,15 +336,48 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t count) noexcept {
         counters_.rx_packets.add();
         counters_.rx_bytes.add(rte_pktmbuf_pkt_len(m));
         ExceptionReason reason{};
+        packet_cause_ = DropCause::None;
+        packet_shadow_ = false;
         if (frame != nullptr
                 && handle_packet(
                         frame, len, config_.lossless ? packet_time(m) : burst_ns, reason)) {
             drop[i] = apply_exception(reason);
         }
+        if (packet_cause_ != DropCause::None) {
+            const auto cause = static_cast<size_t>(packet_cause_);
+            if (binding.passive || packet_shadow_) {
+                counters_.policy_would_drop[cause].add();
+            } else {
+                counters_.policy_dropped[cause].add();
+                drop[i] = true;
+            }
+        }
     }
 
     // Transmit (or drop by verdict).
-    transmit(pkts, count, drop);
+    transmit(binding, pkts, count, drop);
+}
+
+void Worker::note_policy(DropCause cause, bool shadow) noexcept {
+    // A real drop outranks a shadow one; the first cause found is the one counted.
+    if (packet_cause_ == DropCause::None || (packet_shadow_ && !shadow)) {
+        packet_cause_ = cause;
+        packet_shadow_ = shadow;
+    }
+}
+
+FlowAction Worker::judge_flow(
+        Flow& flow, const FlowVerdictPolicy::Entry& entry, uint32_t distinct) noexcept {
+    if (entry.action == FlowAction::None || distinct < entry.min_distinct) {
+        return FlowAction::None;
+    }
+    if (static_cast<uint8_t>(entry.action) > flow.verdict) {
+        if (entry.action == FlowAction::Drop) {
+            counters_.flow_verdicts.add();
+        }
+        flow.verdict = static_cast<uint8_t>(entry.action);
+    }
+    return entry.action;
 }
 
 bool Worker::apply_exception(ExceptionReason reason) noexcept {
@@ -400,6 +463,16 @@ bool Worker::handle_packet(
     if (info.ip_version == 0) {
         counters_.non_ip.add();
         return false;
+    }
+    if (config_.blocks != nullptr && !config_.blocks->empty()) {
+        const BlockVerdict verdict = config_.blocks->check(
+                config_.id, info.ip_version, info.src.data(), info.dst.data());
+        if (verdict == BlockVerdict::BlockedExact || verdict == BlockVerdict::BlockedPrefix) {
+            note_policy(DropCause::Blocked, false);
+            if (!binding_passive_) {
+                return false;  // dropped unseen: a blocked peer gets no inspection either
+            }
+        }
     }
     if (info.fragment) {
         return handle_fragment(frame, len, info, now_ns, reason);
@@ -493,11 +566,22 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
     flow.dir[dir].packets += 1;
     flow.dir[dir].bytes += len;
     flow.dir[dir].payload_bytes += info.payload_len;
+    if (flow.verdict == static_cast<uint8_t>(FlowAction::Drop)) {
+        // The rest of a condemned flow goes nowhere and needs no more inspection.
+        note_policy(DropCause::FlowVerdict, false);
+        flows_->touch(index, now_ns, flows_->flow(index).timeout_class);
+        return exception;
+    }
 
     TimeoutClass cls = TimeoutClass::Other;
     if (info.l4_proto == kProtoTcp) {
         if (inspectable && handle_tcp(index, dir, info, frame, now_ns, reason)) {
             exception = true;
+        }
+        if (flow.verdict != 0) {
+            // The packet that completed a finding goes with the rest of its flow.
+            note_policy(DropCause::FlowVerdict,
+                    flow.verdict == static_cast<uint8_t>(FlowAction::ShadowDrop));
         }
         const bool closed = flow.rst_seen || (flow.dir[0].tcp.fin_seen && flow.dir[1].tcp.fin_seen);
         const bool data = flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
@@ -556,6 +640,9 @@ bool Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& inf
         WorkerEvent event;
         event.type = WorkerEvent::Type::Anomaly;
         event.reason = ExceptionReason::ConflictingOverlap;
+        if (policy_ != nullptr) {
+            event.flow_action = judge_flow(flow, policy_->tcp_overlap, 1);
+        }
         emit_event(flow, dir, now_ns, event);
         reason = ExceptionReason::ConflictingOverlap;
         return true;
@@ -627,6 +714,11 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
         event.type = WorkerEvent::Type::FlowEnd;
         emit_event(flow, 0, end_ns, event);
     }
+    if (config_.flow_records) {
+        WorkerEvent event;
+        event.type = WorkerEvent::Type::FlowRecord;
+        emit_event(flow, 0, end_ns, event);
+    }
 }
 
 void Worker::emit_event(
@@ -645,6 +737,10 @@ void Worker::emit_event(
     event.time_ns = now_ns;
     event.flow_id = flow.flow_id;
     event.direction_bytes = d.payload_bytes;
+    if (event.type == WorkerEvent::Type::FlowRecord) {
+        event.direction_bytes = flow.dir[0].bytes;
+        event.reverse_bytes = flow.dir[1].bytes;
+    }
     enqueue_event(event);
 }
 
@@ -687,6 +783,10 @@ void Worker::emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
         WorkerEvent event;
         event.type = WorkerEvent::Type::Finding;
         event.finding = finding;
+        if (policy_ != nullptr) {
+            event.flow_action =
+                    judge_flow(flow, policy_->for_finding(finding), finding.distinct_count);
+        }
         emit_event(flow, dir, now_ns, event);
         // The value crossed to the control ring; do not leave it in worker memory.
         finding.value.fill(0);
@@ -695,8 +795,12 @@ void Worker::emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
     findings_.clear();
 }
 
-void Worker::transmit(
-        rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept {
+void Worker::transmit(const RxBinding& binding, rte_mbuf** pkts, uint16_t count,
+        const std::array<bool, kBurstSize>& drop) noexcept {
+    if (binding.passive) {
+        rte_pktmbuf_free_bulk(pkts, count);  // SPAN/TAP: nothing leaves
+        return;
+    }
     // Dropped packets: offline they still travel to the writer, marked, so it knows the
     // capture position is settled; live they are freed.
     std::array<rte_mbuf*, kBurstSize> out{};
@@ -716,7 +820,7 @@ void Worker::transmit(
     }
     uint16_t sent = 0;
     while (sent < n) {
-        sent += rte_eth_tx_burst(config_.tx_port, config_.tx_queue, out.data() + sent, n - sent);
+        sent += rte_eth_tx_burst(binding.tx_port, binding.tx_queue, out.data() + sent, n - sent);
         if (sent < n && (!config_.lossless || shared_.stop.load(std::memory_order_relaxed))) {
             rte_pktmbuf_free_bulk(out.data() + sent, n - sent);
             break;
@@ -727,6 +831,10 @@ void Worker::transmit(
     }
     counters_.tx_packets.add(sent);
     counters_.tx_bytes.add(bytes);
+    if (binding.tx_port < kMaxPorts) {
+        counters_.port_tx_packets[binding.tx_port].add(sent);
+        counters_.port_tx_bytes[binding.tx_port].add(bytes);
+    }
 }
 
 }  // namespace exfiltap::dataplane

@@ -8,14 +8,17 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <rte_config.h>
 
 #include "common/counter.h"
+#include "dataplane/block_table.h"
 #include "dataplane/decode.h"
 #include "dataplane/exception_policy.h"
 #include "dataplane/flow_table.h"
+#include "dataplane/flow_verdict.h"
 #include "dataplane/ip_reassembly.h"
 #include "dataplane/network_set.h"
 #include "dataplane/tcp_stream.h"
@@ -34,6 +37,31 @@ enum class ChecksumMode : uint8_t {
     Auto,
 };
 
+/// One polled queue and where what it receives leaves: the peer port of an inline pair, or
+/// nowhere (passive: SPAN/TAP, packets are freed after inspection).
+struct RxBinding {
+    uint16_t port = 0;
+    uint16_t queue = 0;
+    bool passive = false;
+    uint16_t tx_port = 0;
+    uint16_t tx_queue = 0;
+};
+
+/// Why a packet the policy acts on is dropped (inline) or would be (passive, shadow).
+enum class DropCause : uint8_t {
+    None = 0,
+    /// Source or destination is on the block list.
+    Blocked,
+    /// The flow has a drop verdict from a finding.
+    FlowVerdict,
+};
+inline constexpr size_t kDropCauseCount = 3;
+inline constexpr std::array<std::string_view, kDropCauseCount> kDropCauseNames = {
+        "none", "blocked", "flow_verdict"};
+
+/// Packet and byte counts of one port, per worker.
+inline constexpr size_t kMaxPorts = 8;
+
 /// Worker to control record. Fixed size, copied through an rte_ring of elements.
 struct WorkerEvent {
     enum class Type : uint8_t {
@@ -42,6 +70,9 @@ struct WorkerEvent {
         Anomaly = 2,
         /// A flow that had findings or anomalies ended: pending alerts can be flushed.
         FlowEnd = 3,
+        /// Any flow ended (WorkerConfig::flow_records): bytes each way for top talkers.
+        /// direction_bytes holds the client's frame bytes, reverse_bytes the server's.
+        FlowRecord = 4,
     };
     Type type = Type::Finding;
     uint8_t ip_version = 0;
@@ -55,9 +86,12 @@ struct WorkerEvent {
     uint64_t time_ns = 0;
     uint64_t flow_id = 0;
     uint64_t direction_bytes = 0;
+    uint64_t reverse_bytes = 0;
     ExceptionReason reason = ExceptionReason::Undecodable;
     /// For anomalies: false for the TCP stream, true for IP fragment reassembly.
     bool ip_layer = false;
+    /// What the worker did to the flow at this event (FlowAction).
+    FlowAction flow_action = FlowAction::None;
     detectors::Finding finding;
 };
 static_assert(sizeof(WorkerEvent) % 4 == 0);
@@ -95,6 +129,16 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter busy_packets;
     Counter packet_time_ns;  // this worker's packet-time watermark
     Counter finished;
+    /// Set once the worker loop runs (readiness, DESIGN.md "Modes").
+    Counter polling;
+    std::array<Counter, kDropCauseCount> policy_dropped;
+    std::array<Counter, kDropCauseCount> policy_would_drop;
+    Counter flow_verdicts;  // flows given a drop verdict
+    std::array<Counter, kMaxPorts> port_rx_packets;
+    std::array<Counter, kMaxPorts> port_rx_bytes;
+    std::array<Counter, kMaxPorts> port_tx_packets;
+    std::array<Counter, kMaxPorts> port_tx_bytes;
+    Counter idle_sleeps;
 };
 
 /// A content database handed to a worker by the control thread (DESIGN.md "Reload"): new
@@ -118,12 +162,17 @@ struct WorkerShared {
 struct WorkerConfig {
     unsigned id = 0;
     int socket_id = 0;
-    /// (port, queue) pairs polled; packets leave on tx_port/tx_queue.
-    std::vector<std::pair<uint16_t, uint16_t>> rx;
-    uint16_t tx_port = 0;
-    uint16_t tx_queue = 0;
+    /// Queues polled, each with where its packets leave (inline) or none (passive).
+    std::vector<RxBinding> rx;
+    /// Flow verdicts by finding (DESIGN.md "Response"); null: alert only. The control
+    /// thread publishes a new table with an RCU swap (see flow_policy()).
+    const FlowVerdictPolicy* flow_policy = nullptr;
+    /// The block list (DESIGN.md "Response"); this worker reads it as reader `id`. Null: none.
+    BlockTable* blocks = nullptr;
     /// Offline: never drop on a full tx or event ring, wait instead.
     bool lossless = false;
+    /// Report every ended flow with its byte counts (FlowRecord events).
+    bool flow_records = false;
     /// Benchmark baseline: receive and transmit only, nothing in between.
     bool bare_forward = false;
     int meta_offset = -1;
@@ -158,6 +207,12 @@ public:
     uint16_t poll_once() noexcept;
 
     const WorkerCounters& counters() const noexcept { return counters_; }
+
+    /// Publishes a new flow verdict table (control thread). The worker picks it up at its
+    /// next burst; the caller keeps every table it published alive until the worker stops.
+    void set_flow_policy(const FlowVerdictPolicy* policy) noexcept {
+        flow_policy_.store(policy, std::memory_order_release);
+    }
     // Content reload, control-thread side (see ContentGeneration). The worker adopts an
     // offer at its next poll; the control thread then frees the retired scratch and, once a
     // database's last stream on this worker has closed, drops the worker's reference.
@@ -192,7 +247,7 @@ private:
 
     Worker(const WorkerConfig& config, WorkerShared& shared);
     void run() noexcept;
-    void process_burst(rte_mbuf** pkts, uint16_t count) noexcept;
+    void process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t count) noexcept;
     /// Returns true with `reason` set when an exception applies to the packet.
     bool handle_packet(
             const uint8_t* frame, uint32_t len, uint64_t now_ns, ExceptionReason& reason) noexcept;
@@ -213,8 +268,13 @@ private:
     PayloadState* payload_for(FlowDirection& dir) noexcept;
     void release_payload(FlowDirection& dir) noexcept;
     void emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
-    void transmit(
-            rte_mbuf** pkts, uint16_t count, const std::array<bool, kBurstSize>& drop) noexcept;
+    void transmit(const RxBinding& binding, rte_mbuf** pkts, uint16_t count,
+            const std::array<bool, kBurstSize>& drop) noexcept;
+    /// Applies the flow verdict policy to one finding or anomaly of `flow`.
+    FlowAction judge_flow(
+            Flow& flow, const FlowVerdictPolicy::Entry& entry, uint32_t distinct) noexcept;
+    /// Block table and flow verdict of the packet being handled (DropCause::None: pass).
+    void note_policy(DropCause cause, bool shadow) noexcept;
     uint64_t packet_time(rte_mbuf* m) noexcept;
 
     static constexpr unsigned kDbSlots = 4;
@@ -240,6 +300,8 @@ private:
     std::atomic<ContentGeneration*> offered_{nullptr};
     std::atomic<hs_scratch*> retired_scratch_{nullptr};
     std::atomic<uint64_t> adopted_{0};
+    std::atomic<const FlowVerdictPolicy*> flow_policy_{nullptr};
+    const FlowVerdictPolicy* policy_ = nullptr;  // this burst's
     WorkerCounters counters_;
     std::unique_ptr<FlowTable> flows_;
     SegmentPool segments_;
@@ -252,6 +314,10 @@ private:
     std::unique_ptr<uint8_t[]> linear_;  // a chained frame made contiguous for decode
     uint64_t now_ns_ = 0;
     uint64_t flow_seq_ = 0;
+    // The packet being handled: what the response policy says about it.
+    DropCause packet_cause_ = DropCause::None;
+    bool binding_passive_ = false;
+    bool packet_shadow_ = false;
 };
 
 }  // namespace exfiltap::dataplane

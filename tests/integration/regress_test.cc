@@ -75,7 +75,7 @@ TEST(RegressTest, ConflictingOverlapIsAlertedAndDropped) {
     const auto overlaps = alerts_of(run, "conflicting_overlap");
     ASSERT_EQ(overlaps.size(), 1U);
     EXPECT_EQ(overlaps[0]["alert"]["action"], "blocked");
-    EXPECT_EQ(overlaps[0]["exfil"]["detector"], "stream");
+    EXPECT_EQ(overlaps[0]["exfil"]["detector"], "tcp_overlap");
     EXPECT_EQ(overlaps[0]["alert"]["category"], "Evasion");
     // Inline (and offline, which writes what inline forwards) the conflicting copy is
     // dropped: the receiver gets only the first copy, which is what was inspected.

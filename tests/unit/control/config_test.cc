@@ -331,8 +331,8 @@ TEST(ConfigTest, UnknownKeyListsExpectedKeys) {
 }
 
 TEST(ConfigTest, ReservedTopLevelKeyIsRejected) {
-    EXPECT_EQ(parse_error("workers:\n  count: 1\nresponse:\n  shadow: true\n"),
-            "test.yaml:3: response: not supported yet in this version (reserved)");
+    EXPECT_EQ(parse_error("workers:\n  count: 1\nedm:\n  tables: []\n"),
+            "test.yaml:3: edm: not supported yet in this version (reserved)");
 }
 
 TEST(ConfigTest, ReservedOutputKeyIsRejected) {
@@ -392,12 +392,12 @@ TEST(ConfigTest, SeveralErrorsAreReportedTogether) {
             "flows:\n"
             "  bogus: 1\n"
             "metrics:\n"
-            "  listen: 127.0.0.1:9477\n");
+            "  listen: 127.0.0.1\n");
 
     EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 2) << error;
     EXPECT_NE(error.find("test.yaml:2: workers.count:"), std::string::npos) << error;
     EXPECT_NE(error.find("test.yaml:4: flows.bogus:"), std::string::npos) << error;
-    EXPECT_NE(error.find("test.yaml:5: metrics:"), std::string::npos) << error;
+    EXPECT_NE(error.find("test.yaml:6: metrics.listen:"), std::string::npos) << error;
 }
 
 TEST(ConfigTest, DuplicateKeyIsRejected) {
