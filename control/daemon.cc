@@ -736,8 +736,14 @@ nlohmann::json Daemon::stats_json() const {
     uint64_t dropped_verdict = 0;
     uint64_t would_drop = 0;
     uint64_t scanned = 0;
+    uint64_t verdicts = 0;
+    uint64_t resets = 0;
+    uint64_t resets_failed = 0;
     for (const dataplane::Worker* w : worker_list_) {
         const auto& c = w->counters();
+        verdicts += c.flow_verdicts.get();
+        resets += c.resets_sent.get();
+        resets_failed += c.resets_failed.get();
         rx += c.rx_packets.get();
         tx += c.tx_packets.get();
         flows += c.flows_active.get();
@@ -755,6 +761,9 @@ nlohmann::json Daemon::stats_json() const {
     j["dropped_flow_verdict"] = dropped_verdict;
     j["would_drop"] = would_drop;
     j["scanned_bytes"] = scanned;
+    j["flow_verdicts"] = verdicts;
+    j["resets_sent"] = resets;
+    j["resets_failed"] = resets_failed;
     uint64_t alerts = 0;
     for (const auto& [key, count] : alert_counts_) {
         alerts += count;

@@ -222,6 +222,11 @@ int run(const Options& opt) {
     off.output = opt.write;
     off.workers = workers;
     off.worker = control::worker_template(config, internal, *patterns);
+    // Flow verdicts act offline as live (the same workers); what they drop is left out of
+    // --write. Address blocks need the daemon's block list and are not applied offline.
+    const dataplane::FlowVerdictPolicy flow_policy =
+            control::build_flow_verdicts(config.response, config.content);
+    off.worker.flow_policy = &flow_policy;
     std::vector<hs_scratch*> scratches;
     for (unsigned w = 0; w < workers; ++w) {
         auto scratch = (*patterns)->alloc_scratch();

@@ -87,16 +87,15 @@ uint32_t build_tcp_reset(
         pseudo = sum_words(ip + 8, 32, kProtoTcp + kTcpHeaderLen);
     }
 
-    // TCP: RST+ACK at the sequence the receiving end expects.
-    const uint32_t syn = (info.tcp_flags & kTcpSyn) != 0 ? 1 : 0;
-    const uint32_t fin = (info.tcp_flags & kTcpFin) != 0 ? 1 : 0;
-    const uint32_t after_data = info.tcp_seq + info.payload_len + syn + fin;
+    // TCP: RST+ACK at exactly the sequence each end expects next (RFC 5961 takes nothing
+    // else). The segment itself is dropped, so its receiver still waits for its first byte;
+    // its sender expects what it last acknowledged.
     uint8_t* tcp = out + l4;
     memset(tcp, 0, kTcpHeaderLen);
     store16(tcp, toward_sender ? info.dst_port : info.src_port);
     store16(tcp + 2, toward_sender ? info.src_port : info.dst_port);
-    store32(tcp + 4, toward_sender ? info.tcp_ack : after_data);
-    store32(tcp + 8, toward_sender ? after_data : info.tcp_ack);
+    store32(tcp + 4, toward_sender ? info.tcp_ack : info.tcp_seq);
+    store32(tcp + 8, toward_sender ? info.tcp_seq : info.tcp_ack);
     tcp[12] = static_cast<uint8_t>((kTcpHeaderLen / 4) << 4);
     tcp[13] = kTcpRst | kTcpAck;
     store16(tcp + 16, fold(sum_words(tcp, kTcpHeaderLen, pseudo)));

@@ -13,9 +13,10 @@ namespace exfiltap::dataplane {
 inline constexpr uint32_t kMaxResetFrame = 256;
 
 /// Writes into `out` (at least kMaxResetFrame bytes) a TCP RST+ACK built from `frame`, a
-/// decoded TCP segment. `toward_sender` false: it continues the segment's direction, so the
-/// receiver sees its peer reset (sequence just after the segment's data); true: it goes
-/// back to the sender, as if from the receiver (sequence = the segment's ACK). Ethernet and
+/// decoded TCP segment that is being dropped. `toward_sender` false: it takes the segment's
+/// place toward the receiver (sequence = the segment's own, which the receiver still
+/// expects); true: it goes back to the sender as if from the receiver (sequence = the
+/// segment's ACK). Ethernet and
 /// VLAN tags are kept (addresses swapped going back), IPv4 options kept, TTL/hop limit 64,
 /// checksums computed. Returns the frame length, or 0 when no reset can be made (not TCP, a
 /// fragment, IPv6 extension headers, headers beyond kMaxResetFrame).

@@ -17,6 +17,7 @@
 #include <rte_ring_elem.h>
 
 #include "dataplane/mbuf_meta.h"
+#include "dataplane/tcp_reset.h"
 
 namespace exfiltap::dataplane {
 
@@ -338,6 +339,7 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
         ExceptionReason reason{};
         packet_cause_ = DropCause::None;
         packet_shadow_ = false;
+        send_reset_ = false;
         if (frame != nullptr
                 && handle_packet(
                         frame, len, config_.lossless ? packet_time(m) : burst_ns, reason)) {
@@ -350,12 +352,45 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
             } else {
                 counters_.policy_dropped[cause].add();
                 drop[i] = true;
+                if (send_reset_ && !config_.lossless) {
+                    send_resets(binding, m);
+                }
             }
         }
     }
 
     // Transmit (or drop by verdict).
     transmit(binding, pkts, count, drop);
+}
+
+void Worker::send_resets(const RxBinding& binding, rte_mbuf* m) noexcept {
+    std::array<uint8_t, kMaxResetFrame> frame{};
+    for (const bool toward_sender : {false, true}) {
+        const uint32_t len =
+                build_tcp_reset(reset_frame_, reset_info_, toward_sender, frame.data());
+        if (len == 0) {
+            continue;
+        }
+        rte_mbuf* reset = rte_pktmbuf_alloc(m->pool);
+        char* data =
+                reset != nullptr ? rte_pktmbuf_append(reset, static_cast<uint16_t>(len)) : nullptr;
+        if (data == nullptr) {
+            rte_pktmbuf_free(reset);
+            counters_.resets_failed.add();
+            continue;
+        }
+        memcpy(data, frame.data(), len);
+        // Back to the sender through the port it came in on (this worker's tx queue there),
+        // onward to the receiver through the peer port.
+        const uint16_t port = toward_sender ? binding.port : binding.tx_port;
+        const uint16_t queue = toward_sender ? binding.queue : binding.tx_queue;
+        if (rte_eth_tx_burst(port, queue, &reset, 1) == 1) {
+            counters_.resets_sent.add();
+        } else {
+            rte_pktmbuf_free(reset);
+            counters_.resets_failed.add();
+        }
+    }
 }
 
 void Worker::note_policy(DropCause cause, bool shadow) noexcept {
@@ -374,6 +409,7 @@ FlowAction Worker::judge_flow(
     if (static_cast<uint8_t>(entry.action) > flow.verdict) {
         if (entry.action == FlowAction::Drop) {
             counters_.flow_verdicts.add();
+            reset_requested_ = reset_requested_ || entry.reset;
         }
         flow.verdict = static_cast<uint8_t>(entry.action);
     }
@@ -575,8 +611,15 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
 
     TimeoutClass cls = TimeoutClass::Other;
     if (info.l4_proto == kProtoTcp) {
+        reset_requested_ = false;  // a flow ended by eviction above is not this packet's
         if (inspectable && handle_tcp(index, dir, info, frame, now_ns, reason)) {
             exception = true;
+        }
+        if (reset_requested_) {
+            reset_requested_ = false;
+            send_reset_ = true;
+            reset_frame_ = frame;
+            reset_info_ = info;
         }
         if (flow.verdict != 0) {
             // The packet that completed a finding goes with the rest of its flow.

@@ -134,6 +134,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     std::array<Counter, kDropCauseCount> policy_dropped;
     std::array<Counter, kDropCauseCount> policy_would_drop;
     Counter flow_verdicts;  // flows given a drop verdict
+    Counter resets_sent;    // TCP resets of flow verdicts
+    Counter resets_failed;  // no mbuf, or the tx queue was full
     std::array<Counter, kMaxPorts> port_rx_packets;
     std::array<Counter, kMaxPorts> port_rx_bytes;
     std::array<Counter, kMaxPorts> port_tx_packets;
@@ -275,6 +277,8 @@ private:
             Flow& flow, const FlowVerdictPolicy::Entry& entry, uint32_t distinct) noexcept;
     /// Block table and flow verdict of the packet being handled (DropCause::None: pass).
     void note_policy(DropCause cause, bool shadow) noexcept;
+    /// TCP resets both ways for the flow the packet `m` belongs to (live inline only).
+    void send_resets(const RxBinding& binding, rte_mbuf* m) noexcept;
     uint64_t packet_time(rte_mbuf* m) noexcept;
 
     static constexpr unsigned kDbSlots = 4;
@@ -317,6 +321,11 @@ private:
     // The packet being handled: what the response policy says about it.
     DropCause packet_cause_ = DropCause::None;
     bool binding_passive_ = false;
+    // A drop verdict with reset was taken on this packet: its headers make the resets.
+    bool reset_requested_ = false;
+    bool send_reset_ = false;
+    const uint8_t* reset_frame_ = nullptr;
+    PacketInfo reset_info_;
     bool packet_shadow_ = false;
 };
 

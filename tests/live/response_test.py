@@ -69,6 +69,11 @@ workers:
   count: 1
 networks:
   internal: ["{labmod.INTERNAL_NET}"]
+content:
+  custom:
+    - name: reset_marker
+      keywords: ["EXFILTAP-RESET-MARKER"]
+      severity: high
 outputs:
   alerts_file: {self.alerts}
   alert_suppression_s: 0
@@ -83,6 +88,11 @@ response:
     exact_capacity: 4096
     prefix_capacity: 256
   policies:
+    - name: reset-marker
+      detector: content
+      class: reset_marker
+      action: drop-flow
+      reset: true
     - name: cards-out
       detector: content
       class: payment_card
@@ -302,6 +312,30 @@ def test_detector_verdict_drops_upload_and_blocks_peer(ctx):
     assert not reply["connected"], f"a new connection went through: {reply}"
 
 
+def test_drop_flow_with_reset_resets_both_ends(ctx):
+    d = ctx.daemon
+    body = b"header\n" + b"EXFILTAP-RESET-MARKER\n" + b"y" * 40000
+    path = os.path.join(ctx.workdir, "marker.txt")
+    with open(path, "wb") as f:
+        f.write(body)
+    reply = client(ctx.lab, SERVER_PORT2, "--file", path, "--chunk", "1400", "--pause", "0.002",
+                   timeout=4)
+    assert reply["connected"], reply
+    # The client learns at once that the connection is gone, instead of stalling.
+    error = reply.get("error", "").lower()
+    assert "reset" in error or "broken pipe" in error, (reply, d.ctl_json("stats")["message"])
+    stats = d.ctl_json("stats")["message"]
+    assert stats["resets_sent"] >= 2 and stats["flow_verdicts"] >= 1, stats
+    alerts = wait_for(lambda: [a for a in d.alerts_list() if a["exfil"]["class"] == "custom"])
+    assert alerts and alerts[0]["alert"]["action"] == "blocked", alerts
+    metrics = d.metrics()
+    dropped = metric_value(metrics, "exfiltap_dropped_packets_total", {"reason": "flow_verdict"})
+    assert dropped and dropped >= 1, dropped
+    # drop-flow blocks no address: the next connection goes through.
+    reply = client(ctx.lab, SERVER_PORT2, "--size", "100")
+    assert reply["reply"] == "got 100", reply
+
+
 def test_block_list_survives_restart(ctx):
     d = ctx.daemon
     assert d.ctl_json("block", "198.51.100.201", "--reason", "kept")["return"] == "OK"
@@ -375,6 +409,7 @@ def test_sigterm_drains_and_exits_zero(ctx):
 TESTS = [test_forwards_tcp, test_operator_block_drops_and_counts, test_unblock_restores,
          test_bad_commands_get_errors, test_allowlist_wins,
          test_detector_verdict_drops_upload_and_blocks_peer, test_block_list_survives_restart,
+         test_drop_flow_with_reset_resets_both_ends,
          test_prometheus_scrapes_daemon, test_sigterm_drains_and_exits_zero]
 
 
