@@ -591,5 +591,63 @@ TEST(PrefixTest, ZeroLengthContainsEverythingOfItsVersion) {
     EXPECT_FALSE(prefix.contains(4, ip("1.2.3.4")));
 }
 
+TEST(ConfigTest, InlinePortPairsAreRead) {
+    const Config config = parse_ok(
+            "ports:\n"
+            "  mode: inline\n"
+            "  pairs:\n"
+            "    - inside: \"net_af_packet0,iface=eth1\"\n"
+            "      outside: \"0000:03:00.1\"\n"
+            "  rx_descriptors: 512\n"
+            "  rss_l4: true\n");
+    EXPECT_TRUE(config.ports.inline_mode);
+    ASSERT_EQ(config.ports.pairs.size(), 1U);
+    EXPECT_EQ(config.ports.pairs[0].inside, "net_af_packet0,iface=eth1");
+    EXPECT_EQ(config.ports.pairs[0].outside, "0000:03:00.1");
+    EXPECT_EQ(config.ports.rx_descriptors, 512U);
+    EXPECT_EQ(config.ports.tx_descriptors, 1024U);
+    EXPECT_TRUE(config.ports.rss_l4);
+    EXPECT_FALSE(config.ports.empty());
+}
+
+TEST(ConfigTest, PortErrorsNameTheKey) {
+    EXPECT_EQ(parse_error("ports:\n  mode: bridge\n"),
+            "test.yaml:2: ports.mode: expected one of passive, inline, got 'bridge'");
+    const std::string half =
+            parse_error("ports:\n  mode: inline\n  pairs:\n    - inside: net_null0\n");
+    EXPECT_NE(half.find("test.yaml:4: ports.pairs[0]: a pair needs both inside and outside"),
+            std::string::npos)
+            << half;
+    const std::string mixed = parse_error("ports:\n  mode: inline\n  passive: [net_null0]\n");
+    EXPECT_NE(mixed.find("inline mode takes pairs"), std::string::npos) << mixed;
+    const std::string twice = parse_error(
+            "ports:\n  mode: passive\n  passive: [\"net_null0\", \"net_null0,size=64\"]\n");
+    EXPECT_NE(twice.find("device net_null0 is used twice"), std::string::npos) << twice;
+}
+
+TEST(ConfigTest, ResponseControlAndMetricsSectionsAreRead) {
+    const Config config = parse_ok(
+            "response:\n"
+            "  shadow: true\n"
+            "  allowlist: [\"10.0.0.53\"]\n"
+            "control:\n"
+            "  socket: /tmp/x.sock\n"
+            "metrics:\n"
+            "  listen: \"127.0.0.1:9555\"\n");
+    EXPECT_TRUE(config.response.shadow);
+    ASSERT_EQ(config.response.allowlist.size(), 1U);
+    EXPECT_EQ(config.response.allowlist[0].to_string(), "10.0.0.53/32");
+    EXPECT_EQ(config.control.socket, "/tmp/x.sock");
+    EXPECT_EQ(config.metrics.listen, "127.0.0.1:9555");
+}
+
+TEST(ConfigTest, ShippedExampleConfigIsValid) {
+    auto config = load_config(std::string(EXFILTAP_SOURCE_ROOT) + "/deploy/exfiltap.yaml");
+    ASSERT_TRUE(config) << config.error();
+    EXPECT_TRUE(config->ports.inline_mode);
+    EXPECT_EQ(config->response.policies.size(), 3U);
+    EXPECT_EQ(config->metrics.listen, "127.0.0.1:9477");
+}
+
 }  // namespace
 }  // namespace exfiltap::control
