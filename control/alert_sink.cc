@@ -94,7 +94,7 @@ AlertRecord AlertSink::base_record(const dataplane::WorkerEvent& event) {
         record.response = "flow dropped";
     } else if (event.flow_action == dataplane::FlowAction::ShadowDrop) {
         record.action = "would_drop";
-        record.response = "shadow: flow would be dropped";
+        record.response = "would drop the flow (shadow policy or passive port)";
     }
     return record;
 }

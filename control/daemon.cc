@@ -458,9 +458,11 @@ void Daemon::on_record(AlertRecord& record) {
             request.ttl_s = decision.ttl_s;
             auto outcome = blocks_->block(request);
             if (outcome && outcome->added) {
-                record.action = "blocked";
-                record.response = "blocked " + request.prefix.to_string() + " for "
-                        + std::to_string(outcome->ttl_s) + " s (policy " + decision.rule + ")";
+                // Passive ports drop nothing: the block is listed and counted as would_drop.
+                record.action = config_.ports.inline_mode ? "blocked" : "would_drop";
+                record.response = (config_.ports.inline_mode ? "blocked " : "passive: listed ")
+                        + request.prefix.to_string() + " for " + std::to_string(outcome->ttl_s)
+                        + " s (policy " + decision.rule + ")";
             } else {
                 record.response = outcome ? outcome->message : outcome.error();
             }

@@ -829,6 +829,9 @@ void Worker::emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept {
         if (policy_ != nullptr) {
             event.flow_action =
                     judge_flow(flow, policy_->for_finding(finding), finding.distinct_count);
+            if (binding_passive_ && event.flow_action == FlowAction::Drop) {
+                event.flow_action = FlowAction::ShadowDrop;  // a tap drops nothing
+            }
         }
         emit_event(flow, dir, now_ns, event);
         // The value crossed to the control ring; do not leave it in worker memory.
