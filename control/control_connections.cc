@@ -28,6 +28,10 @@ constexpr std::string_view kComponent = "control";
 constexpr uint64_t kListenTag = UINT64_MAX;
 constexpr uint64_t kEventTag = UINT64_MAX - 1;
 constexpr size_t kReadChunk = 16 * 1024;
+// Requests of one connection read but not yet answered. Past it the connection is not read
+// (its input waits in the socket), so replies held for a peer that does not read stay
+// bounded whatever the request rate.
+constexpr size_t kMaxInFlight = 16;
 /// Reads per readiness event, so one busy peer cannot starve the others.
 constexpr int kReadsPerEvent = 4;
 constexpr int kSweepInterval_ms = 250;
@@ -85,6 +89,8 @@ struct Connection {
     int fd = -1;
     Peer peer;
     std::string in;
+    /// Input read but not yet parsed: it waits while kMaxInFlight requests are unanswered.
+    std::string backlog;
     /// Skipping the rest of an oversized line.
     bool discarding = false;
     bool read_closed = false;
@@ -103,6 +109,7 @@ struct Connection {
     uint32_t events = 0;
 
     size_t out_pending() const { return out.size() - out_pos; }
+    bool saturated() const { return slots.size() >= kMaxInFlight || !backlog.empty(); }
 };
 
 }  // namespace
@@ -269,7 +276,7 @@ private:
 
     void read_some(Connection& conn) {
         std::array<char, kReadChunk> buffer{};
-        for (int i = 0; i < kReadsPerEvent && !conn.close_now; ++i) {
+        for (int i = 0; i < kReadsPerEvent && !conn.close_now && !conn.saturated(); ++i) {
             const ssize_t n = recv(conn.fd, buffer.data(), buffer.size(), 0);
             if (n > 0) {
                 feed(conn, std::string_view(buffer.data(), static_cast<size_t>(n)));
@@ -305,6 +312,10 @@ private:
                 conn.discarding = false;
                 data.remove_prefix(newline + 1);
                 continue;
+            }
+            if (newline != std::string_view::npos && conn.slots.size() >= kMaxInFlight) {
+                conn.backlog.append(data);  // parsed once replies have gone out
+                return;
             }
             if (newline == std::string_view::npos) {
                 conn.in.append(data);
@@ -416,6 +427,16 @@ private:
         }
     }
 
+    /// Parses what waited while the connection had kMaxInFlight requests unanswered.
+    void resume(Connection& conn) {
+        if (conn.backlog.empty() || conn.slots.size() >= kMaxInFlight) {
+            return;
+        }
+        std::string pending;
+        pending.swap(conn.backlog);
+        feed(conn, pending);
+    }
+
     void deliver_reply(Outgoing& item) {
         const auto it = connections_.find(item.connection);
         if (it == connections_.end()) {
@@ -438,6 +459,7 @@ private:
             conn.follow_requested = false;  // the handler refused to follow
         }
         flush_slots(conn);
+        resume(conn);
     }
 
     void deliver_alert(const std::string& line) {
@@ -492,7 +514,9 @@ private:
         }
         uint32_t events = 0;
         // A follower keeps being read so its hang-up is seen; its input is ignored.
-        if (!conn.read_closed && (conn.following || conn.out_pending() <= kReplyBufferBytes)) {
+        if (!conn.read_closed
+                && (conn.following
+                        || (conn.out_pending() <= kReplyBufferBytes && !conn.saturated()))) {
             events |= EPOLLIN;
         }
         if (conn.out_pending() > 0) {

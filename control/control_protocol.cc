@@ -294,7 +294,7 @@ Result<json> parse_json(std::string_view line) {
     json value;
     try {
         value = json::parse(line.begin(), line.end(), callback);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         std::string what = e.what();
         // Drop the library's "[json.exception.parse_error.101] " tag.
         const size_t tag_end = what.find("] ");

@@ -195,7 +195,8 @@ private:
     void on_event(const dataplane::WorkerEvent& event);
     void on_record(AlertRecord& record);
     bool tick(const std::vector<dataplane::Worker*>& workers);
-    void reload(const std::vector<dataplane::Worker*>& workers);
+    /// Applies what a reload may change; an error (the old configuration stays) says why.
+    Status reload(const std::vector<dataplane::Worker*>& workers);
     void publish_flow_policy();
     void refresh_metrics();
     void fill_metrics(MetricsSnapshot& snapshot);
@@ -488,7 +489,7 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
     }
     if (options_.reload_requested != nullptr && *options_.reload_requested != 0) {
         *options_.reload_requested = 0;
-        reload(workers);
+        (void)reload(workers);  // logged either way
     }
     if (server_ != nullptr) {
         server_->dispatch(*this);
@@ -509,7 +510,7 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
     return options_.stop_requested == nullptr || *options_.stop_requested == 0;
 }
 
-void Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
+Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
     auto loaded = options_.config_path.empty() ? Result<Config>(default_config())
                                                : load_config(options_.config_path);
     for (const std::string& assignment : options_.overrides) {
@@ -521,16 +522,16 @@ void Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
     }
     if (!loaded) {
         log_error("control", "reload refused, the old configuration stays:\n" + loaded.error());
-        return;
+        return make_error("reload refused, the old configuration stays: " + loaded.error());
     }
     auto db = detectors::PatternDatabase::compile(loaded->content);
     if (!db) {
         log_error("control", "reload refused: " + db.error());
-        return;
+        return make_error("reload refused: " + db.error());
     }
     if (Status st = reloader_->publish(*db, workers); !st) {
         log_error("control", "reload refused: " + st.error());
-        return;
+        return make_error("reload refused: " + st.error());
     }
     const bool restart_needed = loaded->flows.table_size != config_.flows.table_size
             || loaded->workers.count != config_.workers.count
@@ -542,11 +543,19 @@ void Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
             || loaded->control.socket != config_.control.socket
             || loaded->metrics.listen != config_.metrics.listen
             || loaded->response.exact_capacity != config_.response.exact_capacity
-            || loaded->response.prefix_capacity != config_.response.prefix_capacity;
+            || loaded->response.prefix_capacity != config_.response.prefix_capacity
+            || loaded->state_dir != config_.state_dir
+            || loaded->outputs.alerts_file != config_.outputs.alerts_file
+            || loaded->control.group != config_.control.group
+            || loaded->control.max_connections != config_.control.max_connections
+            || loaded->control.rate_per_s != config_.control.rate_per_s
+            || loaded->control.max_line_bytes != config_.control.max_line_bytes
+            || loaded->metrics.enabled != config_.metrics.enabled;
     if (restart_needed) {
         log_warning("control",
-                "reload: dpdk, ports, workers, table sizes, the control socket and the "
-                "metrics address need a restart; their running values are kept");
+                "reload: dpdk, ports, workers, table sizes, state_dir, the alerts file "
+                "name, the control and metrics settings need a restart; their running "
+                "values are kept");
     }
     config_.content = loaded->content;
     config_.outputs.alert_suppression_s = loaded->outputs.alert_suppression_s;
@@ -573,6 +582,7 @@ void Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
     log_info("control",
             "reload: content generation " + std::to_string(reloader_->generation())
                     + ", response policy and allowlist applied");
+    return Ok{};
 }
 
 void Daemon::refresh_metrics() {
@@ -678,8 +688,9 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     for (size_t i = 0; i < dataplane::kExceptionReasonCount; ++i) {
         s.dropped.push_back({std::string(dataplane::kExceptionReasonNames[i]), exception_drops[i]});
     }
+    // Every label set from the start, so increase() sees the first event.
     for (size_t i = 0; i < dataplane::kMalformedCount; ++i) {
-        if (malformed[i] > 0) {
+        if (static_cast<dataplane::Malformed>(i) != dataplane::Malformed::None) {
             s.malformed.push_back(
                     {std::string(dataplane::malformed_name(static_cast<dataplane::Malformed>(i))),
                             malformed[i]});
@@ -690,9 +701,6 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     std::map<std::tuple<std::string, std::string, std::string>, std::pair<uint64_t, uint64_t>> det;
     for (size_t i = 0; i < detectors::kContentClassCount; ++i) {
         const auto cls = static_cast<detectors::ContentClass>(i);
-        if (findings[i] == 0) {
-            continue;
-        }
         det[{"content", std::string(detectors::content_class_name(cls)),
                     std::string(detectors::severity_name(view_.severity[i]))}]
                 .first = findings[i];
@@ -789,8 +797,32 @@ Reply Daemon::block_reply(const Result<BlockOutcome>& outcome, const Prefix& pre
     return Reply::success(entry != nullptr ? entry_json(*entry) : nlohmann::json(outcome->message));
 }
 
+// Operator entries that would switch a link off or all blocking off with one command, or
+// that can never match.
+std::string refuse_operator_entry(const Prefix& prefix) {
+    constexpr uint8_t kWidestV4 = 8;
+    constexpr uint8_t kWidestV6 = 16;
+    if (prefix.ip_version == 4 && prefix.length < kWidestV4) {
+        return "refused: " + prefix.to_string() + " is wider than /8; list narrower prefixes";
+    }
+    if (prefix.ip_version == 6 && prefix.length < kWidestV6) {
+        return "refused: " + prefix.to_string() + " is wider than /16; list narrower prefixes";
+    }
+    const std::array<uint8_t, 12> mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (prefix.ip_version == 6 && std::equal(mapped.begin(), mapped.end(), prefix.addr.begin())) {
+        return "refused: " + prefix.to_string()
+                + " is an IPv4-mapped IPv6 address; give the IPv4 address";
+    }
+    return {};
+}
+
 Reply Daemon::handle(const Request& request, const Peer& peer) {
     const std::string who = operator_who(peer.user, static_cast<uint32_t>(peer.uid));
+    if (request.command == Command::Block || request.command == Command::Allow) {
+        if (std::string why = refuse_operator_entry(request.address); !why.empty()) {
+            return Reply::failure(why);
+        }
+    }
     switch (request.command) {
     case Command::Block: {
         BlockRequest block;
@@ -866,9 +898,13 @@ Reply Daemon::handle(const Request& request, const Peer& peer) {
             return Reply::failure("no incident " + request.incident_id);
         }
         return Reply::success(nlohmann::json::array());
-    case Command::Reload:
-        reload(worker_list_);
-        return Reply::success("reloaded (see the daemon log for what was applied)");
+    case Command::Reload: {
+        Status st = reload(worker_list_);
+        return st ? Reply::success(
+                       "reloaded: content, networks, response policy and allowlist "
+                       "applied (the daemon log lists what needs a restart)")
+                  : Reply::failure(st.error());
+    }
     case Command::ReopenLogFiles: {
         std::string problems;
         if (writer_ != nullptr && alerts_path_ != "-") {
@@ -991,7 +1027,7 @@ int Daemon::run() {
     table_sink_.reset();
     table_.reset();
     ports_.reset();
-    rte_eal_cleanup();
+    dataplane::cleanup_eal();
     log_info("control", "stopped");
     return rc;
 }

@@ -304,7 +304,7 @@ int run(const Options& opt) {
         detectors::PatternDatabase::free_scratch(w->current_scratch());
     }
     worker_objects.clear();
-    rte_eal_cleanup();
+    dataplane::cleanup_eal();
     return rc;
 }
 

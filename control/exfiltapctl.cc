@@ -563,6 +563,13 @@ int main(int argc, char** argv) {
         arguments["id"] = incident;
     }
 
+    // Arguments that are not UTF-8 cannot travel in JSON: a usage error, not a crash.
+    try {
+        (void)arguments.dump();
+    } catch (const json::exception&) {
+        std::cerr << "exfiltapctl: arguments must be UTF-8 text\n";
+        return kExitUsage;
+    }
     try {
         return run(opt, command, arguments, follow);
     } catch (const TransportError& e) {

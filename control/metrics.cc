@@ -19,12 +19,13 @@ namespace exfiltap::control {
 namespace {
 
 constexpr std::string_view kComponent = "control.metrics";
-// Scrapes are rare (one per scrape interval per Prometheus); two threads let a slow scrape
-// and a health check overlap without queueing.
-constexpr std::string_view kExposerThreads = "2";
+// Scrapes are rare (one per scrape interval per Prometheus), but civetweb gives each open
+// connection a thread: eight keep a few idle local connections (any local user can open
+// them) from starving the scrapes.
+constexpr std::string_view kExposerThreads = "8";
 // A client that connects and sends nothing holds a server thread until this passes (civetweb's
-// default is 30 s); Prometheus's own scrape timeout defaults to 10 s.
-constexpr std::string_view kRequestTimeoutMs = "10000";
+// default is 30 s); a scrape request arrives at once.
+constexpr std::string_view kRequestTimeoutMs = "3000";
 constexpr size_t kMaxListenLength = 64;
 // Debian's civetweb, which prometheus-cpp serves through, is built without IPv6: it refuses
 // "[::1]:9477" with only "Possible problem binding to port", so say what is wrong instead.

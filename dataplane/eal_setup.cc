@@ -100,6 +100,15 @@ Status init_eal(const EalOptions& options) {
     return Ok{};
 }
 
+void cleanup_eal() {
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    // Only an empty directory goes: rmdir() refuses anything else.
+    if (!runtime_dir.empty()) {
+        rmdir(runtime_dir.c_str());
+    }
+}
+
 std::vector<unsigned> worker_lcores() {
     std::vector<unsigned> ids;
     unsigned lcore = 0;

@@ -34,6 +34,10 @@ std::vector<int> allowed_cpus();
 /// Starts the EAL. Fails with a message for the operator.
 Status init_eal(const EalOptions& options);
 
+/// Releases the EAL and removes its (then empty) runtime directory under /run/dpdk, which
+/// each process's unique file prefix would otherwise leave behind, one per run.
+void cleanup_eal();
+
 /// Worker lcore ids, in order (after init_eal()).
 std::vector<unsigned> worker_lcores();
 

@@ -25,6 +25,7 @@
 #include <rte_malloc.h>
 
 #include "dataplane/block_table.h"
+#include "dataplane/eal_setup.h"
 
 namespace {
 
@@ -332,6 +333,6 @@ int main() {
     std::mt19937_64 rng(20240611);
     run_family(4, rng);
     run_family(6, rng);
-    rte_eal_cleanup();
+    exfiltap::dataplane::cleanup_eal();
     return 0;
 }

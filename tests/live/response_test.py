@@ -270,6 +270,36 @@ def test_bad_commands_get_errors(ctx):
         reply = json.loads(s.makefile().readline())
         assert reply["return"] == "NOK", reply
     assert d.ctl_json("version")["return"] == "OK"
+    # One command must not switch a link, or all blocking, off.
+    for wide in ("block", "0.0.0.0/0"), ("allow", "0.0.0.0/0"), ("block", "::/0"), \
+            ("block", "::ffff:203.0.113.9"):
+        r = d.ctl_run(*wide)
+        assert r.returncode == 1 and "refused" in r.stdout + r.stderr, (wide, r.stdout, r.stderr)
+    # Found by trying to break it: a number too large for the parser left the connection dead.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(d.socket)
+        s.sendall(b'{"command":"version","x":1e400}\n{"command":"version"}\n')
+        f = s.makefile()
+        assert json.loads(f.readline())["return"] == "NOK"
+        assert json.loads(f.readline())["return"] == "OK"
+
+
+def test_reload_reports_a_refused_config(ctx):
+    d = ctx.daemon
+    with open(d.config) as f:
+        good = f.read()
+    try:
+        with open(d.config, "w") as f:
+            f.write(good.replace("action: block-remote", "action: explode"))
+        r = d.ctl_run("reload")
+        assert r.returncode == 1 and "explode" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    finally:
+        with open(d.config, "w") as f:
+            f.write(good)
+    assert d.ctl_json("reload")["return"] == "OK"
+    reply = client(ctx.lab, SERVER_PORT, "--size", "1000")
+    assert reply["reply"] == "got 1000", reply
 
 
 def test_allowlist_wins(ctx):
@@ -407,7 +437,7 @@ def test_sigterm_drains_and_exits_zero(ctx):
 
 
 TESTS = [test_forwards_tcp, test_operator_block_drops_and_counts, test_unblock_restores,
-         test_bad_commands_get_errors, test_allowlist_wins,
+         test_bad_commands_get_errors, test_reload_reports_a_refused_config, test_allowlist_wins,
          test_detector_verdict_drops_upload_and_blocks_peer, test_block_list_survives_restart,
          test_drop_flow_with_reset_resets_both_ends,
          test_prometheus_scrapes_daemon, test_sigterm_drains_and_exits_zero]

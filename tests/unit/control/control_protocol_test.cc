@@ -293,3 +293,20 @@ TEST(ControlProtocolTest, CommandListNamesEveryCommand) {
 
 }  // namespace
 }  // namespace exfiltap::control
+
+namespace exfiltap::control {
+namespace {
+
+// Found by trying to break the daemon: a number beyond double's range made the JSON library
+// throw out_of_range instead of parse_error, which escaped and left the connection dead.
+TEST(ControlProtocolRegression, NumberOverflowIsARefusalNotAnException) {
+    auto request = parse_request(R"({"command":"version","x":1e400})");
+    ASSERT_FALSE(request);
+    EXPECT_NE(request.error().find("malformed JSON"), std::string::npos) << request.error();
+    auto nested = parse_request(
+            R"({"command":"block","arguments":{"address":"10.0.0.1","ttl_s":1e999}})");
+    EXPECT_FALSE(nested);
+}
+
+}  // namespace
+}  // namespace exfiltap::control
