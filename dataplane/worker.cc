@@ -278,16 +278,18 @@ uint16_t Worker::poll_once() noexcept {
             continue;
         }
         const uint64_t start = rte_rdtsc();
+        // One pass over the burst for the byte counts, worker-wide and per port.
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < n; ++i) {
+            bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        }
+        counters_.rx_packets.add(n);
+        counters_.rx_bytes.add(bytes);
         if (binding.port < kMaxPorts) {
-            uint64_t bytes = 0;
-            for (uint16_t i = 0; i < n; ++i) {
-                bytes += rte_pktmbuf_pkt_len(pkts[i]);
-            }
             counters_.port_rx_packets[binding.port].add(n);
             counters_.port_rx_bytes[binding.port].add(bytes);
         }
         if (config_.bare_forward) {
-            counters_.rx_packets.add(n);
             transmit(binding, pkts.data(), n, {});
         } else {
             process_burst(binding, pkts.data(), n);
@@ -334,8 +336,6 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
             len = std::min(len, kLinearBytes);
             frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, linear_.get()));
         }
-        counters_.rx_packets.add();
-        counters_.rx_bytes.add(rte_pktmbuf_pkt_len(m));
         ExceptionReason reason{};
         packet_cause_ = DropCause::None;
         packet_shadow_ = false;
