@@ -72,6 +72,12 @@ void AlertSink::on_event(const dataplane::WorkerEvent& event) {
         break;
     case dataplane::WorkerEvent::Type::FlowRecord:
         break;  // byte counts for top talkers: the daemon's business, not an alert
+    case dataplane::WorkerEvent::Type::App:
+    case dataplane::WorkerEvent::Type::Progress:
+        if (app_handler_) {
+            app_handler_(event);
+        }
+        break;
     }
 }
 
@@ -174,15 +180,37 @@ void AlertSink::flush_all() {
     state_.clear();
 }
 
+void AlertSink::write_record(AlertRecord record) {
+    write(record, record.count);
+}
+
 void AlertSink::write(AlertRecord& record, uint64_t count) {
     record.count = count;
+    const auto name_asset = [this](uint8_t version, const std::array<uint8_t, 16>& addr,
+                                    std::string& name, std::string& classification) {
+        if (!name.empty()) {
+            return;  // the detector named it already
+        }
+        if (const detectors::Asset* asset = config_.assets.find(version, addr)) {
+            name = asset->name;
+            classification = std::string(detectors::classification_name(asset->classification));
+        }
+    };
+    name_asset(record.ip_version, record.src, record.src_asset, record.src_asset_classification);
+    name_asset(record.ip_version, record.dst, record.dst_asset, record.dst_asset_classification);
     if (hook_) {
         hook_(record);
     }
     if (writer_ != nullptr) {
         writer_->write(record);
     }
-    ++alerts_[record.cls];
+    const bool content = record.detector == "content" || record.detector == "tcp_overlap"
+            || record.detector == "ip_fragment";
+    if (content) {
+        ++alerts_[record.cls];
+    } else {
+        ++behaviour_[record.detector];
+    }
 }
 
 }  // namespace exfiltap::control

@@ -32,8 +32,20 @@ public:
     /// Writes every pending record (end of run).
     void flush_all();
 
-    /// Records written, by class.
+    /// Writes a record made elsewhere (the behaviour detectors): assets, the hook, the
+    /// writer and the counts as for content records; no suppression (the detector has its
+    /// own windows).
+    void write_record(AlertRecord record);
+
+    /// Where App and Progress events go (the behaviour feed); null: ignored.
+    void set_app_handler(std::function<void(const dataplane::WorkerEvent&)> handler) {
+        app_handler_ = std::move(handler);
+    }
+
+    /// Records written, by class (content, evasion).
     const std::map<std::string, uint64_t>& alerts() const { return alerts_; }
+    /// Records written by the behaviour detectors, by detector.
+    const std::map<std::string, uint64_t>& behaviour_alerts() const { return behaviour_; }
     /// Flow directions with suppression state (bounded by flow ends).
     size_t tracked() const { return state_.size(); }
 
@@ -61,7 +73,9 @@ private:
     uint64_t interval_ns_;
     std::map<Key, State> state_;
     std::map<std::string, uint64_t> alerts_;
+    std::map<std::string, uint64_t> behaviour_;
     std::function<void(AlertRecord&)> hook_;
+    std::function<void(const dataplane::WorkerEvent&)> app_handler_;
 };
 
 /// Suricata-style signature ids and texts of the content classes.

@@ -396,14 +396,33 @@ std::string alert_to_json(const AlertRecord& record) {
     if (!record.response.empty()) {
         exfil["response"] = record.response;
     }
+    const std::pair<const char*, const std::string*> texts[] = {{"app_proto", &record.app_proto},
+            {"file_name", &record.file_name}, {"server_name", &record.server_name},
+            {"user", &record.user}, {"domain", &record.domain}, {"reason", &record.reason}};
+    for (const auto& [name, value] : texts) {
+        if (!value->empty()) {
+            exfil[name] = *value;
+        }
+    }
+    if (record.window_s > 0) {
+        exfil["window_s"] = record.window_s;
+    }
+    if (record.threshold > 0) {
+        exfil["threshold"] = record.threshold;
+    }
 
-    // AlertRecord has no asset classification yet (assets are a reserved config key), so
-    // only the name is written.
+    const auto asset = [](const std::string& name, const std::string& classification) {
+        nlohmann::ordered_json out = {{"name", name}};
+        if (!classification.empty()) {
+            out["classification"] = classification;
+        }
+        return out;
+    };
     if (!record.src_asset.empty()) {
-        json["src_asset"] = {{"name", record.src_asset}};
+        json["src_asset"] = asset(record.src_asset, record.src_asset_classification);
     }
     if (!record.dst_asset.empty()) {
-        json["dest_asset"] = {{"name", record.dst_asset}};
+        json["dest_asset"] = asset(record.dst_asset, record.dst_asset_classification);
     }
 
     // Replace, never throw, on bytes that are not UTF-8 (names from config, payload samples).

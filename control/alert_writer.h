@@ -63,9 +63,22 @@ struct AlertRecord {
     std::string sample_hmac;  // hex
     std::string src_asset;    // "" when unknown
     std::string dst_asset;
+    /// The asset's classification ("restricted", detectors::classification_name); written
+    /// only with the asset's name.
+    std::string src_asset_classification;
+    std::string dst_asset_classification;
     /// What the response policy did ("blocked 203.0.113.9 for 3600 s (policy cards-out)");
     /// empty when it only alerts.
     std::string response;
+    // Behaviour detectors: what explains the alert (empty / 0 when not applicable).
+    std::string app_proto;  // "http", "ftp", ... (detectors::app_proto_name)
+    std::string file_name;
+    std::string server_name;  // TLS SNI
+    std::string user;
+    std::string domain;  // DNS registered domain
+    std::string reason;  // one sentence with the figures
+    uint32_t window_s = 0;
+    uint64_t threshold = 0;
 };
 
 /// Renders the record as one JSON line (no newline).

@@ -16,6 +16,8 @@
 #include <system_error>
 #include <utility>
 
+#include "control/assets_config.h"
+#include "control/behaviour_config.h"
 #include "control/config_reader.h"
 
 #include <yaml-cpp/yaml.h>
@@ -33,6 +35,8 @@ constexpr size_t kMaxKeywordLen = 256;
 constexpr size_t kMaxRegexLen = 4096;
 constexpr size_t kMaxRuleNameLen = 64;
 constexpr uint32_t kMaxThreshold = 1000000;
+// DPDK's RTE_MAX_ETHPORTS as Debian builds it.
+constexpr size_t kMaxPorts = 32;
 
 constexpr std::array<std::string_view, 9> kDefaultInternalNetworks = {
         "10.0.0.0/8",
@@ -121,6 +125,12 @@ void apply_ports(Problems& problems, const Entry& section, PortsConfig& ports) {
         problems.add({section.where.path + ".pairs", mode_line},
                 "pairs need mode: inline (passive mode takes a passive list)");
     }
+    const size_t port_count = ports.pairs.size() * 2 + ports.passive.size();
+    if (port_count > kMaxPorts) {
+        problems.add(section.where,
+                std::to_string(port_count) + " ports, at most " + std::to_string(kMaxPorts));
+        return;
+    }
     std::vector<std::string> seen;
     auto check_unique = [&](const std::string& device) {
         const std::string name = device.substr(0, device.find(','));
@@ -173,7 +183,8 @@ void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
     const auto entries = entries_of(problems, section.value, section.where,
             {"table_size", "tcp_timeout_s", "tcp_closed_timeout_s", "tcp_embryonic_timeout_s",
                     "udp_timeout_s", "other_timeout_s", "vlan_in_key", "reorder_flow_bytes",
-                    "reorder_worker_bytes", "checksum_validation"});
+                    "reorder_worker_bytes", "checksum_validation", "parsers", "parser_slots",
+                    "body_decoders"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "table_size") {
@@ -190,6 +201,12 @@ void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
             read_u32(problems, entry, 1, kMaxTimeoutS, flows.other_timeout_s);
         } else if (name == "vlan_in_key") {
             read_bool(problems, entry, flows.vlan_in_key);
+        } else if (name == "parsers") {
+            read_bool(problems, entry, flows.parsers);
+        } else if (name == "parser_slots") {
+            read_u32(problems, entry, 16, 1U << 22, flows.parser_slots);
+        } else if (name == "body_decoders") {
+            read_u32(problems, entry, 0, 1U << 16, flows.body_decoders);
         } else if (name == "reorder_flow_bytes") {
             read_u32(problems, entry, 0, 1U << 30, flows.reorder_flow_bytes);
         } else if (name == "reorder_worker_bytes") {
@@ -464,9 +481,9 @@ void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outp
 /// whole files (onto the defaults) and for --set (onto the loaded config).
 void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
     const auto entries = entries_of(problems, root, {"", 0},
-            {"dpdk", "ports", "workers", "networks", "flows", "content", "exceptions", "outputs",
-                    "response", "control", "metrics", "state_dir"},
-            {"assets", "behaviour", "edm"});
+            {"dpdk", "ports", "workers", "networks", "assets", "flows", "content", "behaviour",
+                    "exceptions", "outputs", "response", "control", "metrics", "state_dir"},
+            {"edm"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "dpdk") {
@@ -483,10 +500,14 @@ void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
             apply_workers(problems, entry, config.workers);
         } else if (name == "networks") {
             apply_networks(problems, entry, config.internal_networks);
+        } else if (name == "assets") {
+            apply_assets(problems, entry, config.assets);
         } else if (name == "flows") {
             apply_flows(problems, entry, config.flows);
         } else if (name == "content") {
             apply_content(problems, entry, config.content);
+        } else if (name == "behaviour") {
+            apply_behaviour(problems, entry, config.behaviour);
         } else if (name == "exceptions") {
             apply_exceptions(problems, entry, config.exceptions);
         } else if (name == "outputs") {
@@ -533,12 +554,10 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
     config.source_file = name;
     Problems problems(name, true);
     try {
-        const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-        if (documents.size() > 1) {
-            problems.add({"", line_of(documents[1], -1)},
-                    "more than one YAML document; the whole config goes in one");
-        } else if (documents.size() == 1) {
-            apply_root(problems, documents[0], config);
+        // The event check first: aliases, extra documents, depth and size are refused before
+        // a tree exists, so the readers below walk a plain tree of bounded size.
+        if (check_yaml(problems, text)) {
+            apply_root(problems, YAML::Load(text), config);
         }
     } catch (const YAML::ParserException& e) {
         // An unclosed bracket or quote is found at the end of the text; name the last line.
@@ -609,7 +628,12 @@ Status apply_override(Config& config, const std::string& assignment) {
     // The value becomes a one-path YAML tree that goes through the same checks as a file.
     YAML::Node tree;
     try {
-        tree = YAML::Load(assignment.substr(equals + 1));
+        const std::string value = assignment.substr(equals + 1);
+        Problems shape("--set " + key + ":", false);
+        if (!check_yaml(shape, value)) {
+            return make_error(shape.joined());
+        }
+        tree = YAML::Load(value);
     } catch (const YAML::Exception& e) {
         return make_error("--set " + key + ": cannot read the value as YAML: " + e.msg);
     }

@@ -14,6 +14,8 @@
 #include "control/policy.h"
 #include "control/prefix.h"
 #include "dataplane/exception_policy.h"
+#include "detectors/asset_inventory.h"
+#include "detectors/behaviour_config.h"
 #include "detectors/content_types.h"
 
 namespace exfiltap::control {
@@ -65,6 +67,12 @@ struct FlowsConfig {
     uint32_t reorder_flow_bytes = 256 * 1024;
     uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
     ChecksumValidation checksum_validation = ChecksumValidation::Auto;
+    /// Protocol identification and parsers (behaviour detectors, decoded bodies).
+    bool parsers = true;
+    /// Flows per worker whose parser state is held at once (a few KiB each).
+    uint32_t parser_slots = 8192;
+    /// Concurrent gzip/deflate body decoders per worker (~45 KiB each).
+    uint32_t body_decoders = 64;
 };
 
 struct OutputsConfig {
@@ -81,8 +89,12 @@ struct Config {
     PortsConfig ports;
     WorkersConfig workers;
     std::vector<Prefix> internal_networks;  // defaults from DESIGN.md when the key is absent
+    /// Named hosts and subnets (`assets`) with classification and roles; empty by default.
+    detectors::AssetInventory assets;
     FlowsConfig flows;
     detectors::ContentConfig content;
+    /// Behaviour detectors' windows and thresholds (`behaviour`).
+    detectors::BehaviourConfig behaviour;
     OutputsConfig outputs;
     /// Action per exception reason (DESIGN.md "Exception policy").
     dataplane::ExceptionPolicy exceptions;

@@ -2,14 +2,165 @@
 
 #include <algorithm>
 #include <charconv>
+#include <exception>
+#include <sstream>
 #include <system_error>
+
+#include <yaml-cpp/eventhandler.h>
 
 namespace exfiltap::control::config_reader {
 namespace {
 constexpr size_t kMaxShownScalar = 60;
+
+std::string shown(const std::string& text) {
+    return text.size() > kMaxShownScalar ? text.substr(0, kMaxShownScalar) + "..." : text;
+}
+
+/// Thrown by ShapeCheck to end the parse at a limit (already reported); never leaves
+/// check_yaml().
+struct StopScan : std::exception {
+    const char* what() const noexcept override { return "config YAML limit reached"; }
+};
+
+/// Follows the parser's events with a stack of open collections, so a problem names the
+/// dotted key it sits under, as the section readers do.
+class ShapeCheck : public YAML::EventHandler {
+public:
+    explicit ShapeCheck(Problems& problems) : problems_(problems) {}
+    bool ok() const { return ok_; }
+
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        if (++documents_ > 1) {
+            problems_.add(
+                    {"", mark.line}, "more than one YAML document; the whole config goes in one");
+            throw StopScan();
+        }
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override {
+        count(mark);
+        finished("");
+    }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override {
+        problems_.add({path_here(), mark.line},
+                "YAML aliases (*name) are not supported in the config; write the value out");
+        ok_ = false;
+        finished("?");
+    }
+    void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+            const std::string& value) override {
+        count(mark);
+        finished(value);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/,
+            YAML::anchor_t /*anchor*/, YAML::EmitterStyle::value /*style*/) override {
+        open(mark, false);
+    }
+    void OnSequenceEnd() override { close(); }
+    void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+            YAML::EmitterStyle::value /*style*/) override {
+        open(mark, true);
+    }
+    void OnMapEnd() override { close(); }
+
+private:
+    struct Frame {
+        bool map = false;
+        bool expect_key = true;
+        size_t index = 0;
+        std::string key;
+        std::string path;
+    };
+
+    /// The dotted path of the node that starts now.
+    std::string path_here() const {
+        if (frames_.empty()) {
+            return "";
+        }
+        const Frame& frame = frames_.back();
+        if (!frame.map) {
+            return frame.path + "[" + std::to_string(frame.index) + "]";
+        }
+        if (frame.expect_key) {
+            return frame.path;
+        }
+        return frame.path.empty() ? frame.key : frame.path + "." + frame.key;
+    }
+
+    void count(const YAML::Mark& mark) {
+        if (++nodes_ > kMaxYamlNodes) {
+            problems_.add({"", mark.line},
+                    "more than " + std::to_string(kMaxYamlNodes)
+                            + " YAML values; a config has hundreds (is this the config file?)");
+            throw StopScan();
+        }
+    }
+
+    /// A node is complete: a map's key (its text names what follows), a map's value or a
+    /// list item.
+    void finished(const std::string& scalar) {
+        if (frames_.empty()) {
+            return;
+        }
+        Frame& frame = frames_.back();
+        if (!frame.map) {
+            ++frame.index;
+        } else if (frame.expect_key) {
+            frame.key = shown(scalar.empty() ? "?" : scalar);
+            frame.expect_key = false;
+        } else {
+            frame.expect_key = true;
+        }
+    }
+
+    void open(const YAML::Mark& mark, bool map) {
+        count(mark);
+        // Before yaml-cpp recurses further: its own guard allows thousands of levels.
+        if (frames_.size() >= kMaxYamlDepth) {
+            problems_.add({path_here(), mark.line},
+                    "nested deeper than " + std::to_string(kMaxYamlDepth) + " levels");
+            throw StopScan();
+        }
+        Frame frame;
+        frame.map = map;
+        frame.path = path_here();
+        frames_.push_back(std::move(frame));
+    }
+
+    void close() {
+        if (!frames_.empty()) {
+            frames_.pop_back();
+        }
+        finished("?");
+    }
+
+    Problems& problems_;
+    std::vector<Frame> frames_;
+    size_t nodes_ = 0;
+    size_t documents_ = 0;
+    bool ok_ = true;
+};
+
 }  // namespace
 
+bool check_yaml(Problems& problems, const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    ShapeCheck check(problems);
+    try {
+        while (parser.HandleNextDocument(check)) {
+        }
+    } catch (const StopScan&) {
+        return false;
+    }
+    return check.ok();
+}
+
 void Problems::add(const Where& where, const std::string& what) {
+    if (lines_.size() >= kMaxProblems) {
+        ++dropped_;
+        return;
+    }
     std::string line = origin_;
     if (with_lines_) {
         if (where.line >= 0) {
@@ -22,6 +173,10 @@ void Problems::add(const Where& where, const std::string& what) {
         line += where.path + ": ";
     }
     line += what;
+    if (line.size() > kMaxProblemLen) {
+        line.resize(kMaxProblemLen - 3);
+        line += "...";
+    }
     lines_.push_back(std::move(line));
 }
 
@@ -36,6 +191,10 @@ std::string Problems::joined() const {
             out += '\n';
         }
         out += line;
+    }
+    if (dropped_ > 0) {
+        out += "\n... and " + std::to_string(dropped_) + " more problem"
+                + (dropped_ == 1 ? "" : "s");
     }
     return out;
 }
@@ -59,13 +218,8 @@ std::string join_names(std::span<const std::string_view> names) {
 /// What a node holds, for "expected X, got Y".
 std::string describe(const YAML::Node& node) {
     switch (node.Type()) {
-    case YAML::NodeType::Scalar: {
-        std::string text = node.Scalar();
-        if (text.size() > kMaxShownScalar) {
-            text = text.substr(0, kMaxShownScalar) + "...";
-        }
-        return "'" + text + "'";
-    }
+    case YAML::NodeType::Scalar:
+        return "'" + shown(node.Scalar()) + "'";
     case YAML::NodeType::Sequence:
         return "a list";
     case YAML::NodeType::Map:
@@ -200,6 +354,12 @@ bool read_string_list(
         problems.add(entry.where, "expected a list of strings, got " + describe(entry.value));
         return false;
     }
+    if (entry.value.size() > kMaxListItems) {
+        problems.add(entry.where,
+                std::to_string(entry.value.size()) + " items, at most "
+                        + std::to_string(kMaxListItems));
+        return false;
+    }
     std::vector<std::string> items;
     bool ok = true;
     for (size_t i = 0; i < entry.value.size(); ++i) {
@@ -231,6 +391,12 @@ std::vector<Entry> items_of(Problems& problems, const Entry& entry) {
     }
     if (!entry.value.IsSequence()) {
         problems.add(entry.where, "expected a list, got " + describe(entry.value));
+        return items;
+    }
+    if (entry.value.size() > kMaxListItems) {
+        problems.add(entry.where,
+                std::to_string(entry.value.size()) + " items, at most "
+                        + std::to_string(kMaxListItems));
         return items;
     }
     for (size_t i = 0; i < entry.value.size(); ++i) {

@@ -23,7 +23,9 @@ struct Where {
     int line = -1;
 };
 
-/// Collects every problem of one load, so the operator sees them all at once.
+/// Collects every problem of one load, so the operator sees them all at once. Bounded: the
+/// first kMaxProblems lines are kept (each at most kMaxProblemLen characters), the rest only
+/// counted, so a hostile or broken file cannot make the message list grow without limit.
 class Problems {
 public:
     /// `origin` starts each message: the file name, or "--set" for overrides, whose
@@ -31,17 +33,38 @@ public:
     Problems(std::string origin, bool with_lines)
         : origin_(std::move(origin)), with_lines_(with_lines) {}
 
+    static constexpr size_t kMaxProblems = 100;
+    static constexpr size_t kMaxProblemLen = 1000;
+
     void add(const Where& where, const std::string& what);
     bool empty() const { return lines_.empty(); }
+    /// Every problem added, kept or not.
+    size_t count() const { return lines_.size() + dropped_; }
     /// "FILE:LINE" of a 0-based line (just the origin without lines or a line).
     std::string location(int line) const;
+    /// The kept lines, one per line, then "... and N more problems" when some were dropped.
     std::string joined() const;
 
 private:
     std::string origin_;
     bool with_lines_;
     std::vector<std::string> lines_;
+    size_t dropped_ = 0;
 };
+
+/// Limits of a config's YAML text, checked by check_yaml() before a tree is built.
+inline constexpr size_t kMaxYamlNodes = 200000;
+inline constexpr size_t kMaxYamlDepth = 64;
+/// Items of one list (items_of, read_string_list); sections with a natural limit check less.
+inline constexpr size_t kMaxListItems = 65536;
+
+/// Checks the YAML text as a stream of events, before YAML::Load builds a tree of it, and
+/// reports what a config never needs and what would make loading costly: aliases (`*name`,
+/// which let a few bytes stand for a huge tree: "billion laughs"), more than one document,
+/// nesting deeper than kMaxYamlDepth and more than kMaxYamlNodes values. Stops at the first
+/// limit, so the cost is linear in the text. True when the text may be loaded. Throws
+/// YAML::ParserException on a syntax error, as YAML::Load would.
+bool check_yaml(Problems& problems, const std::string& text);
 
 struct Entry {
     std::string name;
@@ -65,14 +88,14 @@ std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const 
         Names known, Names reserved = {});
 
 /// The items of a list value, each with its own Where ("key[3]", its line). A null value is
-/// an empty list; anything but a list is reported.
+/// an empty list; anything but a list, or a list of more than kMaxListItems, is reported.
 std::vector<Entry> items_of(Problems& problems, const Entry& entry);
 
 bool read_u32(Problems& problems, const Entry& entry, uint32_t min, uint32_t max, uint32_t& out);
 bool read_bool(Problems& problems, const Entry& entry, bool& out);
 /// A string value; an empty value (`key:`) reads as "".
 bool read_string(Problems& problems, const Entry& entry, std::string& out);
-/// A list of non-empty strings; each item is reported on its own line.
+/// A list of non-empty strings (at most kMaxListItems); each item is reported on its own line.
 bool read_string_list(
         Problems& problems, const Entry& entry, size_t max_len, std::vector<std::string>& out);
 /// One of `choices` (case-insensitive); returns its index or -1 after reporting.

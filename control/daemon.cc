@@ -18,6 +18,7 @@
 #include "control/alert_sink.h"
 #include "control/alert_writer.h"
 #include "control/audit_log.h"
+#include "control/behaviour_feed.h"
 #include "control/block_list.h"
 #include "control/block_store.h"
 #include "control/control_protocol.h"
@@ -31,6 +32,7 @@
 #include "dataplane/eal_setup.h"
 #include "dataplane/flow_offload.h"
 #include "dataplane/live.h"
+#include "dataplane/offline.h"
 
 #include <systemd/sd-daemon.h>
 
@@ -42,6 +44,8 @@ constexpr int kExitRuntime = 1;
 constexpr size_t kRecentAlerts = 1000;
 constexpr size_t kTalkerCapacity = 20000;
 constexpr uint64_t kNsPerS = 1000000000ULL;
+// Baselines are written to the state directory this often (and at stop).
+constexpr int64_t kBaselineSaveIntervalS = 300;
 
 int64_t wall_s() {
     return static_cast<int64_t>(time(nullptr));
@@ -210,6 +214,8 @@ private:
     std::string alerts_path_;
     std::unique_ptr<AlertWriter> writer_;
     std::unique_ptr<AlertSink> sink_;
+    std::unique_ptr<BehaviourFeed> feed_;
+    int64_t next_baseline_save_s_ = 0;
     std::unique_ptr<AuditLog> audit_;
     std::unique_ptr<dataplane::LivePorts> ports_;
     std::unique_ptr<dataplane::BlockTable> table_;
@@ -269,6 +275,11 @@ Status Daemon::open_outputs() {
     }
     sink_ = std::make_unique<AlertSink>(config_, std::move(*key), writer_.get());
     sink_->set_hook([this](AlertRecord& record) { on_record(record); });
+    feed_ = std::make_unique<BehaviourFeed>(config_, *sink_);
+    if (Status st = feed_->load_baselines(config_.state_dir); !st) {
+        log_warning("behaviour", st.error());
+    }
+    sink_->set_app_handler([this](const dataplane::WorkerEvent& event) { feed_->on_event(event); });
     auto audit = AuditLog::open(config_.state_dir + "/audit.log");
     if (!audit) {
         return make_error(audit.error());
@@ -505,6 +516,13 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
                 log_error("response", st.error());
             }
         }
+        feed_->advance(dataplane::packet_time_watermark(workers));
+        if (now >= next_baseline_save_s_) {
+            next_baseline_save_s_ = now + kBaselineSaveIntervalS;
+            if (Status st = feed_->save_baselines(config_.state_dir); !st) {
+                log_error("behaviour", st.error());
+            }
+        }
         refresh_metrics();
     }
     return options_.stop_requested == nullptr || *options_.stop_requested == 0;
@@ -534,6 +552,9 @@ Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
         return make_error("reload refused: " + st.error());
     }
     const bool restart_needed = loaded->flows.table_size != config_.flows.table_size
+            || loaded->flows.parsers != config_.flows.parsers
+            || loaded->flows.parser_slots != config_.flows.parser_slots
+            || loaded->flows.body_decoders != config_.flows.body_decoders
             || loaded->workers.count != config_.workers.count
             || loaded->dpdk.memory_mb != config_.dpdk.memory_mb
             || loaded->dpdk.eal_args != config_.dpdk.eal_args
@@ -570,6 +591,12 @@ Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
     for (const std::string& warning : blocks_->apply_config(config_.response)) {
         log_warning("response", warning);
     }
+    config_.assets = loaded->assets;
+    config_.behaviour = loaded->behaviour;
+    config_.response.sanctioned = loaded->response.sanctioned;
+    config_.response.sanctioned_defaults = loaded->response.sanctioned_defaults;
+    config_.response.sanctioned_added = loaded->response.sanctioned_added;
+    feed_->reconfigure(config_);
     publish_flow_policy();
     if (writer_ != nullptr && alerts_path_ != "-") {
         if (Status st = writer_->reopen(); !st) {
@@ -995,7 +1022,11 @@ int Daemon::run() {
                 log_error("dataplane", result.error());
                 rc = kExitRuntime;
             }
+            feed_->flush();
             sink_->flush_all();
+            if (Status st = feed_->save_baselines(config_.state_dir); !st) {
+                log_error("behaviour", st.error());
+            }
             if (Status st = store_->write_snapshot(blocks_->persistent_entries(), wall_s()); !st) {
                 log_error("response", st.error());
             }

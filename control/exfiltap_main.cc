@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "control/alert_sink.h"
 #include "control/alert_writer.h"
+#include "control/behaviour_feed.h"
 #include "control/config.h"
 #include "control/daemon.h"
 #include "control/summary.h"
@@ -31,6 +32,9 @@
 #include <CLI/CLI.hpp>
 
 namespace {
+
+// At the end of a capture, time moves on by this much so that every open window closes.
+constexpr uint64_t kCaptureEndAdvanceNs = 86400ULL * 1000000000ULL;
 
 using exfiltap::log_error;
 using exfiltap::log_info;
@@ -238,12 +242,19 @@ int run(const Options& opt) {
     }
     off.scratches = scratches;
     control::AlertSink sink(config, std::move(*key), writer.get());
+    // Offline runs keep no baselines: a replay must not teach the live daemon's.
+    control::BehaviourFeed behaviour(config, sink);
+    sink.set_app_handler(
+            [&behaviour](const dataplane::WorkerEvent& event) { behaviour.on_event(event); });
     off.on_event = [&sink](const dataplane::WorkerEvent& event) {
         sink.on_event(event);
     };
 
     // SIGHUP reloads the content configuration between reader batches.
     dataplane::ContentReloader reloader(*patterns);
+    off.on_time = [&behaviour](uint64_t packet_time_ns) {
+        behaviour.advance(packet_time_ns);
+    };
     off.on_tick = [&](const dataplane::OfflineProgress& /*progress*/,
                           const std::vector<dataplane::Worker*>& list) -> uint64_t {
         reloader.poll(list);
@@ -261,8 +272,13 @@ int run(const Options& opt) {
         log_error("dataplane", result.error());
         rc = kExitRuntime;
     } else {
+        // The capture is over: every window still open closes (a partial window holds fewer
+        // bytes than a full one would, so closing it early never adds an alert).
+        behaviour.advance(result->last_ns + kCaptureEndAdvanceNs);
+        behaviour.flush();
         sink.flush_all();
-        const control::RunSummary summary = control::summarize(opt.pcap, *result, sink.alerts());
+        const control::RunSummary summary =
+                control::summarize(opt.pcap, *result, sink.alerts(), sink.behaviour_alerts());
         // With alerts on stdout the summary goes to stderr, so stdout stays JSON lines.
         fputs(control::summary_text(summary).c_str(), alerts_path == "-" ? stderr : stdout);
         if (!result->read_error.empty()) {

@@ -1,6 +1,9 @@
 #include "control/policy.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
 #include <utility>
 
 namespace exfiltap::control {
@@ -16,6 +19,7 @@ constexpr uint32_t kMaxExactCapacity = 64U * 1024 * 1024;
 constexpr uint32_t kMaxPrefixCapacity = 1024U * 1024;
 constexpr uint32_t kMaxSnapshotChanges = 10U * 1000 * 1000;
 constexpr uint32_t kMaxSnapshotIntervalS = 24U * 3600;
+constexpr size_t kMaxSanctioned = 4096;
 
 bool is_identifier(std::string_view text) {
     return !text.empty() && text.size() <= kMaxNameLen
@@ -54,6 +58,7 @@ void apply_catch_and_release(Problems& problems, const Entry& section, CatchAndR
 
 void apply_allowlist(Problems& problems, const Entry& entry, std::vector<Prefix>& out) {
     std::vector<Prefix> prefixes;
+    std::set<std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>>> seen;
     bool ok = true;
     for (const auto& item : items_of(problems, entry)) {
         std::string text;
@@ -68,11 +73,8 @@ void apply_allowlist(Problems& problems, const Entry& entry, std::vector<Prefix>
             ok = false;
             continue;
         }
-        const bool repeated = std::any_of(prefixes.begin(), prefixes.end(), [&](const Prefix& p) {
-            return p.ip_version == prefix->ip_version && p.length == prefix->length
-                    && p.addr == prefix->addr;
-        });
-        if (repeated) {
+        // A set, not a scan of the list: an allowlist may hold tens of thousands of entries.
+        if (!seen.emplace(prefix->ip_version, prefix->length, prefix->addr).second) {
             problems.add(item.where, prefix->to_string() + " is listed twice");
             ok = false;
             continue;
@@ -216,7 +218,7 @@ bool read_rule(Problems& problems, const Entry& item, PolicyRule& rule) {
 void apply_policies(Problems& problems, const Entry& entry, std::vector<PolicyRule>& out) {
     std::vector<PolicyRule> rules;
     // Names of every item, valid or not, so a duplicate is reported even next to other errors.
-    std::vector<std::pair<std::string, std::string>> seen;
+    std::map<std::string, std::string> seen;  // name -> source
     bool ok = entry.value.IsNull() || entry.value.IsSequence();
     for (const auto& item : items_of(problems, entry)) {
         PolicyRule rule;
@@ -225,20 +227,148 @@ void apply_policies(Problems& problems, const Entry& entry, std::vector<PolicyRu
         if (rule.name.empty()) {
             continue;
         }
-        const auto same = std::find_if(seen.begin(), seen.end(),
-                [&](const auto& other) { return other.first == rule.name; });
-        if (same != seen.end()) {
+        const auto [same, inserted] = seen.emplace(rule.name, rule.source);
+        if (!inserted) {
             problems.add({item.where.path + ".name", item.where.line},
                     "duplicate policy name '" + rule.name + "' (first at " + same->second + ")");
             ok = false;
             continue;
         }
-        seen.emplace_back(rule.name, rule.source);
         rules.push_back(std::move(rule));
     }
     if (ok) {
         out = std::move(rules);
     }
+}
+
+bool same_prefix(const Prefix& a, const Prefix& b) {
+    return a.ip_version == b.ip_version && a.length == b.length && a.addr == b.addr;
+}
+
+/// One `sanctioned.prefixes` item; false when it was reported.
+bool read_sanctioned_item(Problems& problems, const Entry& item, SanctionedPrefix& out) {
+    if (!item.value.IsMap()) {
+        problems.add(item.where,
+                "expected a map with name and prefix, e.g. {name: offsite-backup, prefix: "
+                "203.0.113.0/24}, got "
+                        + describe(item.value));
+        return false;
+    }
+    const auto entries = entries_of(problems, item.value, item.where, {"name", "prefix"});
+    bool ok = entries.size() == item.value.size();  // unknown keys were reported
+    bool has_name = false;
+    bool has_prefix = false;
+    for (const auto& entry : entries) {
+        if (entry.name == "name") {
+            has_name = true;
+            if (!read_string(problems, entry, out.name)) {
+                ok = false;
+            } else if (!is_rule_name(out.name)) {
+                problems.add(entry.where,
+                        describe(entry.value) + ": use 1.." + std::to_string(kMaxNameLen)
+                                + " letters, digits, spaces and _ - .");
+                ok = false;
+            }
+            continue;
+        }
+        has_prefix = true;
+        std::string text;
+        if (!entry.value.IsScalar() || !read_string(problems, entry, text) || text.empty()) {
+            problems.add(
+                    entry.where, "expected an address or prefix, got " + describe(entry.value));
+            ok = false;
+            continue;
+        }
+        auto prefix = Prefix::parse(text);
+        if (!prefix) {
+            problems.add(entry.where, "bad prefix: " + prefix.error());
+            ok = false;
+            continue;
+        }
+        out.prefix = *prefix;
+    }
+    if (!has_name || !has_prefix) {
+        std::string missing = has_name ? "a prefix" : "a name";
+        if (!has_name && !has_prefix) {
+            missing = "a name and a prefix";
+        }
+        problems.add(item.where, "a sanctioned destination needs " + missing);
+        ok = false;
+    }
+    return ok;
+}
+
+void apply_sanctioned_prefixes(
+        Problems& problems, const Entry& entry, bool defaults, std::vector<SanctionedPrefix>& out) {
+    if (entry.value.IsSequence() && entry.value.size() > kMaxSanctioned) {
+        problems.add(entry.where,
+                std::to_string(entry.value.size()) + " destinations, at most "
+                        + std::to_string(kMaxSanctioned) + "; give covering prefixes");
+        return;
+    }
+    const std::vector<SanctionedPrefix> shipped =
+            defaults ? default_sanctioned() : std::vector<SanctionedPrefix>();
+    std::vector<SanctionedPrefix> added;
+    bool ok = entry.value.IsNull() || entry.value.IsSequence();
+    for (const auto& item : items_of(problems, entry)) {
+        SanctionedPrefix sanctioned;
+        if (!read_sanctioned_item(problems, item, sanctioned)) {
+            ok = false;
+            continue;
+        }
+        const auto named = [&](const SanctionedPrefix& other) {
+            return other.name == sanctioned.name;
+        };
+        const auto covered = [&](const SanctionedPrefix& other) {
+            return same_prefix(other.prefix, sanctioned.prefix);
+        };
+        if (std::any_of(added.begin(), added.end(), named)
+                || std::any_of(shipped.begin(), shipped.end(), named)) {
+            problems.add({item.where.path + ".name", item.where.line},
+                    "'" + sanctioned.name + "' is listed twice (the shipped list counts with "
+                    "defaults: true)");
+            ok = false;
+            continue;
+        }
+        if (std::any_of(added.begin(), added.end(), covered)
+                || std::any_of(shipped.begin(), shipped.end(), covered)) {
+            problems.add({item.where.path + ".prefix", item.where.line},
+                    sanctioned.prefix.to_string() + " is listed twice (the shipped list counts "
+                    "with defaults: true)");
+            ok = false;
+            continue;
+        }
+        added.push_back(std::move(sanctioned));
+    }
+    if (ok) {
+        out = std::move(added);
+    }
+}
+
+/// `response.sanctioned`; the keys present replace their part, the effective list is rebuilt
+/// from both parts (so --set of one key keeps the other).
+void apply_sanctioned(Problems& problems, const Entry& section, ResponseConfig& out) {
+    // Only prefixes: a TLS server name or domain is chosen by the client, so there is no key
+    // for one (an unknown key like any other).
+    const auto entries =
+            entries_of(problems, section.value, section.where, {"defaults", "prefixes"});
+    bool defaults = out.sanctioned_defaults;
+    const auto defaults_entry = std::find_if(entries.begin(), entries.end(),
+            [](const Entry& entry) { return entry.name == "defaults"; });
+    if (defaults_entry != entries.end()) {
+        read_bool(problems, *defaults_entry, defaults);  // a bad value is reported, kept as was
+    }
+    std::vector<SanctionedPrefix> added = out.sanctioned_added;
+    for (const auto& entry : entries) {
+        if (entry.name == "prefixes") {
+            apply_sanctioned_prefixes(problems, entry, defaults, added);
+        }
+    }
+    out.sanctioned_defaults = defaults;
+    out.sanctioned_added = std::move(added);
+    out.sanctioned = defaults ? default_sanctioned() : std::vector<SanctionedPrefix>();
+    out.sanctioned.insert(
+            out.sanctioned.end(), out.sanctioned_added.begin(), out.sanctioned_added.end());
 }
 
 bool rule_matches(const PolicyRule& rule, const PolicyInput& input) {
@@ -290,12 +420,10 @@ std::string_view policy_action_name(PolicyAction action) noexcept {
 }
 
 void apply_response(Problems& problems, const Entry& section, ResponseConfig& out) {
-    static constexpr std::array<std::string_view, 9> kKnown = {"shadow", "default_ttl_s",
+    static constexpr std::array<std::string_view, 10> kKnown = {"shadow", "default_ttl_s",
             "min_prefix_v4", "min_prefix_v6", "catch_and_release", "allowlist", "block_table",
-            "journal", "policies"};
-    static constexpr std::array<std::string_view, 1> kReserved = {"sanctioned"};
-    for (const auto& entry :
-            entries_of(problems, section.value, section.where, kKnown, kReserved)) {
+            "journal", "policies", "sanctioned"};
+    for (const auto& entry : entries_of(problems, section.value, section.where, kKnown)) {
         if (entry.name == "shadow") {
             read_bool(problems, entry, out.shadow);
         } else if (entry.name == "default_ttl_s") {
@@ -312,10 +440,19 @@ void apply_response(Problems& problems, const Entry& section, ResponseConfig& ou
             apply_block_table(problems, entry, out);
         } else if (entry.name == "journal") {
             apply_journal(problems, entry, out);
+        } else if (entry.name == "sanctioned") {
+            apply_sanctioned(problems, entry, out);
         } else {
             apply_policies(problems, entry, out.policies);
         }
     }
+}
+
+const SanctionedPrefix* find_sanctioned(
+        const ResponseConfig& config, uint8_t ip_version, const std::array<uint8_t, 16>& addr) {
+    const auto it = std::find_if(config.sanctioned.begin(), config.sanctioned.end(),
+            [&](const SanctionedPrefix& s) { return s.prefix.contains(ip_version, addr); });
+    return it == config.sanctioned.end() ? nullptr : &*it;
 }
 
 std::vector<std::string> unknown_policy_classes(

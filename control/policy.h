@@ -65,6 +65,19 @@ struct CatchAndRelease {
     uint32_t max_ttl_s = 604800;
 };
 
+/// A sanctioned destination (DESIGN.md "Response"): software update and backup services,
+/// left out of the volume detectors only; content detection still applies. Only an address
+/// prefix makes a destination sanctioned: a TLS server name is chosen by the client and never
+/// exempts anything, so there is no key for one.
+struct SanctionedPrefix {
+    std::string name;
+    Prefix prefix;
+};
+
+/// The shipped list (control/sanctioned_defaults.cc), compiled in so an installed binary has
+/// it; each entry names the operator's publication in a comment there.
+std::vector<SanctionedPrefix> default_sanctioned();
+
 struct ResponseConfig {
     /// Every policy shadowed: would_drop is counted, nothing is dropped or blocked.
     bool shadow = false;
@@ -81,7 +94,18 @@ struct ResponseConfig {
     uint32_t snapshot_every_changes = 1000;
     uint32_t snapshot_every_s = 300;
     std::vector<PolicyRule> policies;
+    /// `sanctioned.defaults`: the shipped list is part of the effective one.
+    bool sanctioned_defaults = true;
+    /// `sanctioned.prefixes`: the operator's own entries.
+    std::vector<SanctionedPrefix> sanctioned_added;
+    /// The effective list: the shipped one (when sanctioned_defaults) followed by
+    /// sanctioned_added. What the volume detectors consult.
+    std::vector<SanctionedPrefix> sanctioned = default_sanctioned();
 };
+
+/// The entry of `config.sanctioned` holding the address (the first listed), or null.
+const SanctionedPrefix* find_sanctioned(
+        const ResponseConfig& config, uint8_t ip_version, const std::array<uint8_t, 16>& addr);
 
 /// Applies the `response` section (an Entry from entries_of() of the top level) onto `out`.
 /// Keys present replace the defaults; lists (allowlist, policies) replace the list whole.

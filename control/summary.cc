@@ -5,12 +5,15 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "detectors/app_event.h"
+#include "detectors/behaviour.h"
 #include "detectors/content_types.h"
 
 namespace exfiltap::control {
 
 RunSummary summarize(const std::string& input, const dataplane::OfflineResult& result,
-        const std::map<std::string, uint64_t>& alerts_by_class) {
+        const std::map<std::string, uint64_t>& alerts_by_class,
+        const std::map<std::string, uint64_t>& behaviour_by_detector) {
     RunSummary s;
     s.input = input;
     s.packets = result.packets_read;
@@ -98,6 +101,35 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
     for (const auto& [cls, n] : alerts_by_class) {
         s.alerts[cls] = n;
     }
+    for (size_t p = 0; p < detectors::kAppProtoCount; ++p) {
+        const auto name =
+                std::string(detectors::app_proto_name(static_cast<detectors::AppProto>(p)));
+        s.protocols[name] = 0;
+        for (const dataplane::AppCounters* a : result.app) {
+            s.protocols[name] += a->flows_by_proto[p].get();
+        }
+    }
+    for (const char* name : {"events", "slots_exhausted", "decoders_exhausted", "objects",
+                 "object_bytes", "dns_messages", "dns_malformed", "ftp_data_linked"}) {
+        s.app[name] = 0;
+    }
+    for (const dataplane::AppCounters* a : result.app) {
+        s.app["events"] += a->events.get();
+        s.app["slots_exhausted"] += a->slots_exhausted.get();
+        s.app["decoders_exhausted"] += a->decoders_exhausted.get();
+        s.app["objects"] += a->objects.get();
+        s.app["object_bytes"] += a->object_bytes.get();
+        s.app["dns_messages"] += a->dns_messages.get();
+        s.app["dns_malformed"] += a->dns_malformed.get();
+        s.app["ftp_data_linked"] += a->ftp_data_linked.get();
+    }
+    for (size_t d = 0; d < detectors::kBehaviourDetectorCount; ++d) {
+        s.behaviour[std::string(detectors::behaviour_detector_name(
+                static_cast<detectors::BehaviourDetector>(d)))] = 0;
+    }
+    for (const auto& [detector, n] : behaviour_by_detector) {
+        s.behaviour[detector] = n;
+    }
     return s;
 }
 
@@ -154,6 +186,27 @@ std::string summary_text(const RunSummary& s) {
         add("    %-28s %" PRIu64 " findings, %" PRIu64 " alerts\n", cls.c_str(), n,
                 s.alerts.count(cls) != 0 ? s.alerts.at(cls) : 0);
     }
+    std::string protocols;
+    for (const auto& [name, n] : s.protocols) {
+        if (n > 0) {
+            protocols += " " + name + "=" + std::to_string(n);
+        }
+    }
+    add("  protocols     %s\n", protocols.empty() ? " none" : protocols.c_str());
+    add("  app layer      %" PRIu64 " events, %" PRIu64 " decoded objects (%" PRIu64
+        " bytes), %" PRIu64 " DNS messages (%" PRIu64 " malformed), %" PRIu64
+        " FTP data connections linked\n",
+            s.app.at("events"), s.app.at("objects"), s.app.at("object_bytes"),
+            s.app.at("dns_messages"), s.app.at("dns_malformed"), s.app.at("ftp_data_linked"));
+    add("  behaviour alerts by detector\n");
+    for (const auto& [detector, n] : s.behaviour) {
+        add("    %-28s %" PRIu64 "\n", detector.c_str(), n);
+    }
+    if (s.app.at("slots_exhausted") + s.app.at("decoders_exhausted") > 0) {
+        add("  WARNING        %" PRIu64 " flows unparsed (parser slots exhausted), %" PRIu64
+            " bodies not decoded (decoders exhausted)\n",
+                s.app.at("slots_exhausted"), s.app.at("decoders_exhausted"));
+    }
     if (c.at("findings_lost") + c.at("events_dropped") + c.at("stream_memory_exhausted")
                     + c.at("content_memory_exhausted")
             > 0) {
@@ -186,6 +239,9 @@ nlohmann::json summary_json(const RunSummary& s) {
     j["exceptions"] = {{"seen", s.exceptions}, {"dropped", s.exceptions_dropped}};
     j["findings"] = s.findings;
     j["alerts"] = s.alerts;
+    j["protocols"] = s.protocols;
+    j["app"] = s.app;
+    j["behaviour"] = s.behaviour;
     j["memory"] = {{"dpdk_heap_bytes", s.dpdk_heap_bytes}, {"peak_rss_bytes", s.peak_rss_bytes}};
     return j;
 }

@@ -29,13 +29,17 @@ struct RunSummary {
     std::map<std::string, uint64_t> exceptions_dropped;  // and dropped by reason
     std::map<std::string, uint64_t> findings;            // by class
     std::map<std::string, uint64_t> alerts;              // by class
+    std::map<std::string, uint64_t> protocols;           // flows by application protocol
+    std::map<std::string, uint64_t> app;                 // application layer counters
+    std::map<std::string, uint64_t> behaviour;           // behaviour alerts by detector
     uint64_t dpdk_heap_bytes = 0;
     uint64_t peak_rss_bytes = 0;
 };
 
 /// Sums the workers' counters and the reader's figures.
 RunSummary summarize(const std::string& input, const dataplane::OfflineResult& result,
-        const std::map<std::string, uint64_t>& alerts_by_class);
+        const std::map<std::string, uint64_t>& alerts_by_class,
+        const std::map<std::string, uint64_t>& behaviour_by_detector = {});
 
 std::string summary_text(const RunSummary& summary);
 nlohmann::json summary_json(const RunSummary& summary);

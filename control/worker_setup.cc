@@ -25,6 +25,9 @@ dataplane::WorkerConfig worker_template(const Config& config, const dataplane::N
     w.exceptions = config.exceptions;
     w.reorder_flow_bytes = config.flows.reorder_flow_bytes;
     w.reorder_worker_bytes = config.flows.reorder_worker_bytes;
+    w.app_layer = config.flows.parsers;
+    w.app.slots = config.flows.parser_slots;
+    w.app.decoders = config.flows.body_decoders;
     switch (config.flows.checksum_validation) {
     case ChecksumValidation::Yes:
         w.checksum = dataplane::ChecksumMode::Yes;

@@ -87,6 +87,11 @@ struct Flow {
     bool reported = false;
     /// The response policy's verdict on the flow (a FlowAction; 0: none).
     uint8_t verdict = 0;
+    /// Application layer (dataplane/app_layer.h): an AppStatus, the identified
+    /// detectors::AppProto, and the parser slot while the status is Active.
+    uint8_t app_status = 0;
+    uint8_t app_proto = 0;
+    uint32_t app_slot = UINT32_MAX;
     std::array<FlowDirection, 2> dir{};
 };
 static_assert(sizeof(Flow) <= 256, "DESIGN.md budget: 256 bytes a flow");

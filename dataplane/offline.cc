@@ -412,8 +412,15 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
         }
         ordered.write_ready(result);
 
-        // Worker events.
-        progress = drain() || progress;
+        // Worker events: drained empty, then time moves to what the workers had reached
+        // before (a worker reports its time only after its burst's events are queued).
+        const uint64_t reached = packet_time_watermark(worker_list);
+        while (drain()) {
+            progress = true;
+        }
+        if (options.on_time) {
+            options.on_time(reached);
+        }
 
         if (eof && ordered.next() == seq) {
             break;
@@ -461,6 +468,9 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
     for (const auto& worker : workers) {
         result.counters.push_back(&worker->counters());
         result.reassembly.push_back(&worker->reassembly_stats());
+        if (worker->app_layer() != nullptr) {
+            result.app.push_back(&worker->app_layer()->counters());
+        }
     }
     return result;
 }

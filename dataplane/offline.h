@@ -43,6 +43,10 @@ struct OfflineOptions {
     /// control work can be placed at an exact point of the capture (tests).
     std::function<uint64_t(const OfflineProgress& progress, const std::vector<Worker*>& workers)>
             on_tick;
+    /// Called on the main lcore after the workers' event rings were drained empty, with the
+    /// packet time every worker had reached before that drain: every event of a packet up to
+    /// that time has been through on_event, so windows up to it can close (DESIGN.md "Time").
+    std::function<void(uint64_t packet_time_ns)> on_time;
 };
 
 struct OfflineResult {
@@ -60,6 +64,8 @@ struct OfflineResult {
     uint64_t dpdk_heap_bytes = 0;
     std::vector<const WorkerCounters*> counters;
     std::vector<const ReassemblyStats*> reassembly;
+    /// Application layer counters per worker (workers without one are left out).
+    std::vector<const AppCounters*> app;
 };
 
 /// Where offline packets come from. Main lcore only.

@@ -32,6 +32,8 @@ constexpr uint32_t kExpirePerPoll = 64;
 // Hyperscan streams a direction may hold: the raw stream, and the custom-regex stream when
 // custom regexes are configured (now or after a reload).
 constexpr size_t kStreamsPerDirection = 2;
+// Progress events (behaviour volumes) every 2^18 = 256 KiB of a flow's payload.
+constexpr unsigned kProgressShift = 18;
 // Delivered bytes kept per inspected direction to judge retransmissions.
 constexpr size_t kRecentBytes = 128;
 
@@ -45,48 +47,54 @@ struct Worker::PayloadState {
     uint32_t recent_len = 0;
 };
 
-/// Hands in-order bytes from the reassembler to the direction's content stream.
-class Worker::ScanSink final : public StreamSink {
+/// Hands in-order bytes from the reassembler to the direction's content stream (when the
+/// direction is inspected) and to the flow's protocol parser (when it has one).
+class Worker::DeliverySink final : public StreamSink {
 public:
-    ScanSink(PayloadState& state, hs_scratch* scratch, detectors::FindingSink& findings,
-            Counter& scanned) noexcept
-        : state_(state), scratch_(scratch), findings_(findings), scanned_(scanned) {}
+    DeliverySink(Worker& worker, Flow& flow, unsigned dir, PayloadState* state) noexcept
+        : worker_(worker), flow_(flow), dir_(dir), state_(state) {}
 
     void deliver(std::span<const uint8_t> bytes, bool gap_before) noexcept override {
-        state_.stream.scan(bytes, scratch_, findings_, gap_before);
-        scanned_.add(bytes.size());
-        remember(bytes, gap_before);
+        if (state_ != nullptr && state_->stream.is_open()) {
+            state_->stream.scan(bytes, worker_.scratch_, worker_.findings_, gap_before);
+            worker_.counters_.scanned_bytes.add(bytes.size());
+            remember(bytes, gap_before);
+        }
+        if (worker_.app_ != nullptr && AppLayer::wants_stream(flow_)) {
+            worker_.app_->on_stream(flow_, dir_, bytes, gap_before, worker_.now_ns_);
+        }
     }
 
     bool same_as_delivered(uint32_t back, std::span<const uint8_t> bytes) noexcept override {
-        if (back > state_.recent_len || back == 0) {
+        if (state_ == nullptr || back > state_->recent_len || back == 0) {
             return true;  // older than what is kept: cannot tell
         }
         const size_t n = std::min<size_t>(back, bytes.size());
-        return std::memcmp(state_.recent.data() + (state_.recent_len - back), bytes.data(), n) == 0;
+        return std::memcmp(state_->recent.data() + (state_->recent_len - back), bytes.data(), n)
+                == 0;
     }
 
 private:
     void remember(std::span<const uint8_t> bytes, bool gap_before) noexcept {
         if (gap_before) {
-            state_.recent_len = 0;
+            state_->recent_len = 0;
         }
-        auto& recent = state_.recent;
+        auto& recent = state_->recent;
         if (bytes.size() >= recent.size()) {
             std::memcpy(recent.data(), bytes.data() + bytes.size() - recent.size(), recent.size());
-            state_.recent_len = recent.size();
+            state_->recent_len = recent.size();
             return;
         }
-        const size_t keep = std::min<size_t>(state_.recent_len, recent.size() - bytes.size());
-        std::memmove(recent.data(), recent.data() + state_.recent_len - keep, keep);
+        const size_t keep = std::min<size_t>(state_->recent_len, recent.size() - bytes.size());
+        std::memmove(recent.data(), recent.data() + state_->recent_len - keep, keep);
         std::memcpy(recent.data() + keep, bytes.data(), bytes.size());
-        state_.recent_len = static_cast<uint32_t>(keep + bytes.size());
+        state_->recent_len = static_cast<uint32_t>(keep + bytes.size());
     }
 
-    PayloadState& state_;
-    hs_scratch* scratch_;
-    detectors::FindingSink& findings_;
-    Counter& scanned_;
+    Worker& worker_;
+    Flow& flow_;
+    unsigned dir_;
+    PayloadState* state_;
 };
 
 Worker::Worker(const WorkerConfig& config, WorkerShared& shared)
@@ -131,6 +139,9 @@ std::unique_ptr<Worker> Worker::create(
     worker->stream_pool_ = std::make_unique<detectors::StreamPool>(
             size_t{config.payload_slots} * kStreamsPerDirection, worker->stream_block_bytes_);
     worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
+    if (config.app_layer) {
+        worker->app_ = AppLayer::create(config.app, *worker);
+    }
     worker->payload_free_.reserve(config.payload_slots);
     for (uint32_t i = config.payload_slots; i > 0; --i) {
         worker->payload_free_.push_back(i - 1);
@@ -151,13 +162,15 @@ void Worker::run() noexcept {
     counters_.polling.set(1);
     uint32_t idle_polls = 0;
     while (!shared_.stop.load(std::memory_order_acquire)) {
+        // Read before polling: every packet the reader queued up to this time is in the rx
+        // rings now, so an empty poll means this worker has handled all of them.
+        const uint64_t watermark = shared_.time_watermark_ns.load(std::memory_order_acquire);
         if (poll_once() > 0) {
             idle_polls = 0;
             continue;
         }
 
         // Idle: time still moves (reader or clock watermark), so idle flows expire.
-        const uint64_t watermark = shared_.time_watermark_ns.load(std::memory_order_acquire);
         if (watermark > now_ns_) {
             now_ns_ = watermark;
             counters_.packet_time_ns.set(now_ns_);  // a quiet worker still reports time
@@ -431,9 +444,27 @@ bool Worker::checksum_acceptable(
         return true;
     }
     // A segment the receiver would discard must not become the stream's first copy.
+    const bool offload_allowed = config_.checksum == ChecksumMode::Auto && config_.lossless;
     if (info.ip_version == 4 && !ipv4_header_checksum_ok(frame, len, info)) {
-        counters_.checksum_bad.add();
-        return false;
+        // A sender that offloads the IPv4 header checksum leaves the field 0 in its own
+        // capture (ndpi_dns-tunnel-dnscat2: every query); its L4 checksum decides below.
+        const bool ip_zero = info.l3_offset + 12U <= len && frame[info.l3_offset + 10] == 0
+                && frame[info.l3_offset + 11] == 0;
+        if (!offload_allowed || !ip_zero) {
+            counters_.checksum_bad.add();
+            return false;
+        }
+        if (info.l4_proto != kProtoTcp && info.l4_proto != kProtoUdp) {
+            counters_.checksum_offload.add();
+            return true;
+        }
+        if (!l4_checksum_ok(frame, len, info)
+                && !l4_checksum_is_offload_placeholder(frame, len, info)) {
+            counters_.checksum_bad.add();
+            return false;
+        }
+        counters_.checksum_offload.add();
+        return true;
     }
     if (info.l4_proto != kProtoTcp && info.l4_proto != kProtoUdp) {
         return true;
@@ -443,8 +474,7 @@ bool Worker::checksum_acceptable(
     }
     // Offline captures taken on the sender show its checksum offload: the field holds the
     // pseudo-header sum the NIC would have completed. Auto accepts exactly that form.
-    if (config_.checksum == ChecksumMode::Auto && config_.lossless
-            && l4_checksum_is_offload_placeholder(frame, len, info)) {
+    if (offload_allowed && l4_checksum_is_offload_placeholder(frame, len, info)) {
         counters_.checksum_offload.add();
         return true;
     }
@@ -596,12 +626,21 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
     if (created) {
         counters_.flows_created.add();
         set_direction_roles(flow, info, src_is_lo);
+        if (app_ != nullptr) {
+            app_->on_new_flow(flow, info, now_ns);
+        }
     }
     const bool src_is_client = src_is_lo == (flow.client_is_hi == 0);
     const unsigned dir = src_is_client ? 0 : 1;
     flow.dir[dir].packets += 1;
     flow.dir[dir].bytes += len;
     flow.dir[dir].payload_bytes += info.payload_len;
+    if (app_ != nullptr && info.payload_len > 0) {
+        const uint64_t total = flow.dir[0].payload_bytes + flow.dir[1].payload_bytes;
+        if (((total - info.payload_len) >> kProgressShift) != (total >> kProgressShift)) {
+            emit_progress(flow, now_ns, false);
+        }
+    }
     if (flow.verdict == static_cast<uint8_t>(FlowAction::Drop)) {
         // The rest of a condemned flow goes nowhere and needs no more inspection.
         note_policy(DropCause::FlowVerdict, false);
@@ -632,6 +671,9 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
                      : (data ? TimeoutClass::TcpOpen : TimeoutClass::TcpEmbryonic);
     } else if (info.l4_proto == kProtoUdp) {
         cls = TimeoutClass::Udp;
+        if (app_ != nullptr && inspectable && info.payload_len > 0) {
+            app_->on_datagram(flow, dir, info, {frame + info.payload_offset, info.payload_len});
+        }
     }
     flows_->touch(index, now_ns, cls);
     return exception;
@@ -658,15 +700,21 @@ bool Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& inf
     if ((info.tcp_flags & kTcpFin) != 0) {
         d.tcp.fin_seen = true;
     }
-    if (info.payload_len == 0 || !d.inspect) {
+    const bool parse = app_ != nullptr && AppLayer::wants_stream(flow);
+    if (info.payload_len == 0 || (!d.inspect && !parse)) {
         return false;
     }
-    PayloadState* state = d.uninspectable ? nullptr : payload_for(d);
-    if (state == nullptr) {
-        reason = ExceptionReason::StreamMemoryExhausted;
-        return true;
+    PayloadState* state = nullptr;
+    bool exhausted = false;
+    if (d.inspect) {
+        state = d.uninspectable ? nullptr : payload_for(d);
+        exhausted = state == nullptr;
+        if (exhausted && !parse) {
+            reason = ExceptionReason::StreamMemoryExhausted;
+            return true;
+        }
     }
-    ScanSink sink(*state, scratch_, findings_, counters_.scanned_bytes);
+    DeliverySink sink(*this, flow, dir, state);
     TcpStreamStats stats;
     reassembler_.on_segment(
             d.tcp, seq, {frame + info.payload_offset, info.payload_len}, sink, stats);
@@ -690,7 +738,7 @@ bool Worker::handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& inf
         reason = ExceptionReason::ConflictingOverlap;
         return true;
     }
-    if (stats.memory_exhausted > 0) {
+    if (stats.memory_exhausted > 0 || exhausted) {
         reason = ExceptionReason::StreamMemoryExhausted;
         return true;
     }
@@ -720,21 +768,25 @@ Worker::PayloadState* Worker::payload_for(FlowDirection& dir) noexcept {
     return &payload_[slot];
 }
 
-void Worker::release_payload(FlowDirection& dir) noexcept {
-    if (dir.payload_slot == kNoPayload) {
+void Worker::release_payload(Flow& flow, unsigned dir_index) noexcept {
+    FlowDirection& dir = flow.dir[dir_index];
+    PayloadState* state = dir.payload_slot != kNoPayload ? &payload_[dir.payload_slot] : nullptr;
+    if (state == nullptr && (app_ == nullptr || !AppLayer::wants_stream(flow))) {
         reassembler_.discard(dir.tcp);
         return;
     }
-    PayloadState& state = payload_[dir.payload_slot];
-    ScanSink sink(state, scratch_, findings_, counters_.scanned_bytes);
+    DeliverySink sink(*this, flow, dir_index, state);
     TcpStreamStats stats;
     reassembler_.flush(dir.tcp, sink, stats);
     counters_.stream_gaps.add(stats.gaps);
     counters_.stream_gap_bytes.add(stats.gap_bytes);
     dir.gaps += static_cast<uint32_t>(stats.gaps);
-    state.stream.close(scratch_, findings_);
-    state.recent_len = 0;
-    stream_closed(state.db_slot);
+    if (state == nullptr) {
+        return;
+    }
+    state->stream.close(scratch_, findings_);
+    state->recent_len = 0;
+    stream_closed(state->db_slot);
     payload_free_.push_back(dir.payload_slot);
     dir.payload_slot = kNoPayload;
 }
@@ -747,9 +799,16 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
     }
     const uint64_t end_ns = std::max(flow.last_ns, now_ns_);
     for (unsigned dir = 0; dir < 2; ++dir) {
-        release_payload(flow.dir[dir]);
+        release_payload(flow, dir);
         if (findings_.count > 0 || findings_.overflow > 0) {
             emit_findings(flow, dir, end_ns);
+        }
+    }
+    if (app_ != nullptr) {
+        // Parsers flush (a pending mail, an SMB file still open) and objects close.
+        app_->on_flow_end(flow);
+        if (flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0) {
+            emit_progress(flow, end_ns, true);
         }
     }
     if (flow.reported) {
@@ -783,8 +842,59 @@ void Worker::emit_event(
     if (event.type == WorkerEvent::Type::FlowRecord) {
         event.direction_bytes = flow.dir[0].bytes;
         event.reverse_bytes = flow.dir[1].bytes;
+    } else if (event.type == WorkerEvent::Type::Progress) {
+        event.direction_bytes = flow.dir[0].payload_bytes;
+        event.reverse_bytes = flow.dir[1].payload_bytes;
     }
+    event.app_proto = flow.app_proto;
     enqueue_event(event);
+}
+
+void Worker::emit_progress(const Flow& flow, uint64_t now_ns, bool ended) noexcept {
+    WorkerEvent event;
+    event.type = WorkerEvent::Type::Progress;
+    event.flow_ended = ended;
+    emit_event(flow, 0, now_ns, event);
+}
+
+void Worker::emit_app_event(
+        const Flow& flow, const detectors::AppEvent& app, bool from_server) noexcept {
+    WorkerEvent event;
+    event.type = WorkerEvent::Type::App;
+    event.app = app;
+    emit_event(flow, from_server ? 1 : 0, now_ns_, event);
+}
+
+bool Worker::open_object_stream(detectors::ContentStream& stream, uint8_t& db_slot) noexcept {
+    const std::shared_ptr<const detectors::PatternDatabase>& db = db_slots_[current_slot_].db;
+    if (db == nullptr || scratch_ == nullptr) {
+        return false;
+    }
+    if (!stream.open(*db)) {
+        counters_.content_memory_exhausted.add();
+        return false;
+    }
+    db_slot = current_slot_;
+    ++db_slots_[current_slot_].streams;
+    return true;
+}
+
+void Worker::scan_object(Flow& flow, unsigned dir, detectors::ContentStream& stream,
+        std::span<const uint8_t> data) noexcept {
+    stream.scan(data, scratch_, findings_);
+    counters_.scanned_bytes.add(data.size());
+    if (findings_.count > 0 || findings_.overflow > 0) {
+        emit_findings(flow, dir, now_ns_);
+    }
+}
+
+void Worker::close_object_stream(
+        Flow& flow, unsigned dir, detectors::ContentStream& stream, uint8_t db_slot) noexcept {
+    stream.close(scratch_, findings_);
+    stream_closed(db_slot);
+    if (findings_.count > 0 || findings_.overflow > 0) {
+        emit_findings(flow, dir, now_ns_);
+    }
 }
 
 void Worker::emit_fragment_anomaly(const PacketInfo& info, uint64_t now_ns) noexcept {

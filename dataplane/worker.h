@@ -14,6 +14,7 @@
 #include <rte_config.h>
 
 #include "common/counter.h"
+#include "dataplane/app_layer.h"
 #include "dataplane/block_table.h"
 #include "dataplane/decode.h"
 #include "dataplane/exception_policy.h"
@@ -22,6 +23,7 @@
 #include "dataplane/ip_reassembly.h"
 #include "dataplane/network_set.h"
 #include "dataplane/tcp_stream.h"
+#include "detectors/app_event.h"
 #include "detectors/content_scanner.h"
 
 struct rte_mbuf;
@@ -73,6 +75,13 @@ struct WorkerEvent {
         /// Any flow ended (WorkerConfig::flow_records): bytes each way for top talkers.
         /// direction_bytes holds the client's frame bytes, reverse_bytes the server's.
         FlowRecord = 4,
+        /// What a protocol parser reported (`app`); src/dst as the AppEvent says (the
+        /// client first, DNS: the querier first).
+        App = 5,
+        /// Payload bytes of a flow so far, client's in direction_bytes, server's in
+        /// reverse_bytes (src is the client): sent every 256 KiB of payload and when a flow
+        /// that carried payload ends (flow_ended). The behaviour detectors' volumes.
+        Progress = 6,
     };
     Type type = Type::Finding;
     uint8_t ip_version = 0;
@@ -92,7 +101,12 @@ struct WorkerEvent {
     bool ip_layer = false;
     /// What the worker did to the flow at this event (FlowAction).
     FlowAction flow_action = FlowAction::None;
+    /// The flow's application protocol (a detectors::AppProto) as identified so far.
+    uint8_t app_proto = 0;
+    /// Progress: the flow has ended.
+    bool flow_ended = false;
     detectors::Finding finding;
+    detectors::AppEvent app;
 };
 static_assert(sizeof(WorkerEvent) % 4 == 0);
 
@@ -175,6 +189,10 @@ struct WorkerConfig {
     bool lossless = false;
     /// Report every ended flow with its byte counts (FlowRecord events).
     bool flow_records = false;
+    /// Protocol identification and parsers, decoded objects, Progress events (the
+    /// behaviour detectors' input). Off: content scanning of raw streams only.
+    bool app_layer = true;
+    AppLayerConfig app;
     /// Benchmark baseline: receive and transmit only, nothing in between.
     bool bare_forward = false;
     int meta_offset = -1;
@@ -191,7 +209,7 @@ struct WorkerConfig {
     hs_scratch* scratch = nullptr;
 };
 
-class Worker final : public FlowEndHandler {
+class Worker final : public FlowEndHandler, public AppHost {
 public:
     /// Builds the worker's tables and pools (control thread, before launch).
     static std::unique_ptr<Worker> create(
@@ -243,9 +261,21 @@ public:
 
     void on_flow_end(Flow& flow, EvictReason reason) noexcept override;
 
+    // AppHost (the application layer's way out; worker only).
+    void emit_app_event(
+            const Flow& flow, const detectors::AppEvent& event, bool from_server) noexcept override;
+    bool open_object_stream(detectors::ContentStream& stream, uint8_t& db_slot) noexcept override;
+    void scan_object(Flow& flow, unsigned dir, detectors::ContentStream& stream,
+            std::span<const uint8_t> data) noexcept override;
+    void close_object_stream(Flow& flow, unsigned dir, detectors::ContentStream& stream,
+            uint8_t db_slot) noexcept override;
+
+    /// The application layer (null when off). Its counters are read like the worker's.
+    const AppLayer* app_layer() const noexcept { return app_.get(); }
+
 private:
     struct PayloadState;
-    class ScanSink;
+    class DeliverySink;
 
     Worker(const WorkerConfig& config, WorkerShared& shared);
     void run() noexcept;
@@ -268,7 +298,8 @@ private:
     bool checksum_acceptable(const uint8_t* frame, uint32_t len, const PacketInfo& info) noexcept;
     void set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;
     PayloadState* payload_for(FlowDirection& dir) noexcept;
-    void release_payload(FlowDirection& dir) noexcept;
+    void release_payload(Flow& flow, unsigned dir) noexcept;
+    void emit_progress(const Flow& flow, uint64_t now_ns, bool ended) noexcept;
     void emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
     void transmit(const RxBinding& binding, rte_mbuf** pkts, uint16_t count,
             const std::array<bool, kBurstSize>& drop) noexcept;
@@ -312,6 +343,7 @@ private:
     TcpReassembler reassembler_;
     IpReassembler reassembler_ip_;
     std::unique_ptr<detectors::StreamPool> stream_pool_;
+    std::unique_ptr<AppLayer> app_;
     std::unique_ptr<PayloadState[]> payload_;
     std::vector<uint32_t> payload_free_;
     detectors::FindingSink findings_;

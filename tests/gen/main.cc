@@ -2,6 +2,9 @@
 //
 //   exfiltap-gen --scenario demo --out demo.pcap --expect demo.json
 //   exfiltap-gen --scenario large --out large.pcap --packets 250000 --seed 7
+//   exfiltap-gen --scenario behaviour --out DIR/bh
+//       (--out is a prefix: writes DIR/bh-<detector>-alert.pcap and DIR/bh-<detector>-near.pcap
+//        for each behaviour detector; --expect and --packets do not apply)
 
 #include <cstdint>
 #include <exception>
@@ -23,10 +26,10 @@ int main(int argc, char** argv) {
     std::string expect_path;
     uint64_t seed = 1;
     uint64_t packets = kLargeDefaultPackets;
-    app.add_option("--scenario", scenario, "demo or large")
+    app.add_option("--scenario", scenario, "demo, large or behaviour")
             ->required()
-            ->check(CLI::IsMember({"demo", "large"}));
-    app.add_option("--out", out_path, "pcap file to write")->required();
+            ->check(CLI::IsMember({"demo", "large", "behaviour"}));
+    app.add_option("--out", out_path, "pcap file to write (behaviour: path prefix)")->required();
     app.add_option("--expect", expect_path, "JSON file for the expected findings");
     app.add_option("--seed", seed, "PRNG seed; same arguments give the same bytes")
             ->capture_default_str();
@@ -35,6 +38,16 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
+        if (scenario == "behaviour") {
+            if (!expect_path.empty() || packets_opt->count() != 0) {
+                std::cerr << "exfiltap-gen: --expect and --packets do not apply to the "
+                             "behaviour scenario; ignored\n";
+            }
+            for (const std::string& path : run_behaviour(out_path, seed)) {
+                std::cout << path << '\n';
+            }
+            return 0;
+        }
         if (scenario == "demo" && packets_opt->count() != 0) {
             std::cerr << "exfiltap-gen: --packets applies to the large scenario; ignored\n";
         }

@@ -73,11 +73,18 @@ protected:
         return run;
     }
 
-    /// The summary's alerts summed over classes (0 when it has none).
+    /// The summary's alerts summed over classes and behaviour detectors (0 when it has none).
     static uint64_t alerts_counted(const nlohmann::json& summary) {
         uint64_t counted = 0;
         if (summary.is_object() && summary.contains("alerts") && summary.at("alerts").is_object()) {
             for (const auto& [cls, n] : summary.at("alerts").items()) {
+                counted += n.is_number_unsigned() ? n.get<uint64_t>() : 0;
+            }
+        }
+        // Behaviour detectors are counted by detector.
+        if (summary.is_object() && summary.contains("behaviour")
+                && summary.at("behaviour").is_object()) {
+            for (const auto& [detector, n] : summary.at("behaviour").items()) {
                 counted += n.is_number_unsigned() ? n.get<uint64_t>() : 0;
             }
         }

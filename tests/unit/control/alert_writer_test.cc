@@ -289,6 +289,41 @@ TEST(AlertToJsonTest, WritesVlanAndAssetsWhenKnown) {
     EXPECT_EQ(json["dest_asset"]["name"], "backup");
 }
 
+TEST(AlertToJsonTest, WritesAssetClassificationOfEachEnd) {
+    AlertRecord record = sample_record();
+    record.src_asset = "hr-db";
+    record.src_asset_classification = "restricted";
+    record.dst_asset = "partner-sftp";
+    record.dst_asset_classification = "public";
+
+    const auto json = nlohmann::json::parse(alert_to_json(record));
+
+    EXPECT_EQ(json["src_asset"],
+            nlohmann::json({{"name", "hr-db"}, {"classification", "restricted"}}));
+    EXPECT_EQ(json["dest_asset"],
+            nlohmann::json({{"name", "partner-sftp"}, {"classification", "public"}}));
+}
+
+TEST(AlertToJsonTest, AssetWithoutClassificationHasNameOnly) {
+    AlertRecord record = sample_record();
+    record.src_asset = "hr-laptop";
+
+    const auto json = nlohmann::json::parse(alert_to_json(record));
+
+    EXPECT_EQ(json["src_asset"], nlohmann::json({{"name", "hr-laptop"}}));
+    EXPECT_FALSE(json.contains("dest_asset"));
+}
+
+TEST(AlertToJsonTest, ClassificationWithoutAssetNameIsNotWritten) {
+    AlertRecord record = sample_record();
+    record.dst_asset_classification = "confidential";
+
+    const auto json = nlohmann::json::parse(alert_to_json(record));
+
+    EXPECT_FALSE(json.contains("dest_asset"));
+    EXPECT_EQ(alert_to_json(record).find("confidential"), std::string::npos);
+}
+
 TEST(AlertToJsonTest, NamesProtocolsLikeSuricata) {
     AlertRecord record = sample_record();
     record.ip_version = 6;
@@ -316,7 +351,9 @@ TEST(AlertToJsonTest, InvalidUtf8DoesNotThrow) {
     AlertRecord record = sample_record();
     record.signature = std::string("bad \xff byte");
 
-    EXPECT_NO_THROW(nlohmann::json::parse(alert_to_json(record)));
+    nlohmann::json parsed;
+    EXPECT_NO_THROW(parsed = nlohmann::json::parse(alert_to_json(record)));
+    EXPECT_TRUE(parsed.is_object());
 }
 
 TEST_F(TempDirTest, AlertWriterAppendsOneLinePerRecord) {

@@ -649,5 +649,399 @@ TEST(ConfigTest, ShippedExampleConfigIsValid) {
     EXPECT_EQ(config->metrics.listen, "127.0.0.1:9477");
 }
 
+TEST(ConfigTest, ShippedExampleConfigListsAssetsAndSanctioned) {
+    auto config = load_config(std::string(EXFILTAP_SOURCE_ROOT) + "/deploy/exfiltap.yaml");
+    ASSERT_TRUE(config) << config.error();
+
+    ASSERT_EQ(config->assets.assets().size(), 4U);
+    const detectors::Asset* db = config->assets.find(4, ip("10.1.2.20"));
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->name, "hr-db");
+    EXPECT_EQ(db->classification, detectors::Classification::Restricted);
+    EXPECT_TRUE(db->has_role(detectors::AssetRole::Database));
+    ASSERT_EQ(config->response.sanctioned.size(), 2U);
+    EXPECT_EQ(config->response.sanctioned[0].name, "apple");
+    EXPECT_EQ(config->response.sanctioned[1].name, "offsite-backup");
+    EXPECT_EQ(config->response.sanctioned[1].prefix.to_string(), "203.0.113.0/24");
+}
+
+// The asset inventory (`assets`).
+
+const char* const kAssets = R"(assets:
+  - name: hr-db
+    prefixes: [10.1.2.0/24, "fd00:1::/64"]
+    classification: restricted
+    roles: [database, backup]
+  - name: servers
+    prefixes: [10.1.0.0/16]
+  - name: hr-db-primary
+    prefixes: [10.1.2.10]
+    classification: Confidential
+)";
+
+std::string asset_of(const Config& config, const char* address) {
+    const auto bytes = ip(address);
+    const uint8_t version = std::string(address).find(':') == std::string::npos ? 4 : 6;
+    const detectors::Asset* asset = config.assets.find(version, bytes);
+    return asset == nullptr ? "(none)" : asset->name;
+}
+
+TEST(ConfigAssetsTest, EmptyConfigHasNoAssets) {
+    EXPECT_TRUE(parse_ok("").assets.empty());
+}
+
+TEST(ConfigAssetsTest, AssetsAreReadInOrder) {
+    const Config config = parse_ok(kAssets);
+
+    const auto& assets = config.assets.assets();
+    ASSERT_EQ(assets.size(), 3U);
+    EXPECT_EQ(assets[0].name, "hr-db");
+    EXPECT_EQ(assets[0].classification, detectors::Classification::Restricted);
+    EXPECT_EQ(assets[0].roles,
+            (1U << static_cast<unsigned>(detectors::AssetRole::Database))
+                    | (1U << static_cast<unsigned>(detectors::AssetRole::Backup)));
+    ASSERT_EQ(assets[0].prefixes.size(), 2U);
+    EXPECT_EQ(assets[0].prefixes[0].ip_version, 4);
+    EXPECT_EQ(assets[0].prefixes[0].length, 24);
+    EXPECT_EQ(assets[0].prefixes[0].addr, ip("10.1.2.0"));
+    EXPECT_EQ(assets[0].prefixes[1].ip_version, 6);
+    EXPECT_EQ(assets[0].prefixes[1].length, 64);
+    EXPECT_EQ(assets[0].prefixes[1].addr, ip("fd00:1::"));
+    EXPECT_EQ(assets[1].name, "servers");
+    EXPECT_EQ(assets[1].classification, detectors::Classification::Internal);
+    EXPECT_EQ(assets[1].roles, 0U);
+    EXPECT_EQ(assets[2].classification, detectors::Classification::Confidential);
+    EXPECT_EQ(assets[2].prefixes[0].length, 32);
+}
+
+TEST(ConfigAssetsTest, LookupTakesLongestPrefix) {
+    const Config config = parse_ok(kAssets);
+
+    EXPECT_EQ(asset_of(config, "10.1.2.10"), "hr-db-primary");
+    EXPECT_EQ(asset_of(config, "10.1.2.11"), "hr-db");
+    EXPECT_EQ(asset_of(config, "10.1.200.1"), "servers");
+    EXPECT_EQ(asset_of(config, "fd00:1::abcd"), "hr-db");
+    EXPECT_EQ(asset_of(config, "10.2.0.1"), "(none)");
+}
+
+TEST(ConfigAssetsTest, NullSectionIsEmpty) {
+    EXPECT_TRUE(parse_ok("assets:\n").assets.empty());
+}
+
+TEST(ConfigAssetsTest, DuplicateNameNamesFirst) {
+    EXPECT_EQ(parse_error("assets:\n"
+                          "  - name: db\n"
+                          "    prefixes: [10.0.0.1]\n"
+                          "  - prefixes: [10.0.0.2]\n"
+                          "    name: db\n"),
+            "test.yaml:5: assets[1].name: duplicate asset name 'db' (first at test.yaml:2)");
+}
+
+TEST(ConfigAssetsTest, BadPrefixesAreEachReported) {
+    EXPECT_EQ(parse_error("assets:\n"
+                          "  - name: db\n"
+                          "    prefixes:\n"
+                          "      - 10.1.2.3/24\n"
+                          "      - 10.0.0.0/33\n"
+                          "      - nope\n"
+                          "      - [10.0.0.1]\n"
+                          "      - fd00::/64\n"
+                          "      - fd00::/64\n"),
+            "test.yaml:4: assets[0].prefixes[0]: bad prefix: '10.1.2.3/24' has host bits set "
+            "beyond /24 (did you mean 10.1.2.0/24?)\n"
+            "test.yaml:5: assets[0].prefixes[1]: bad prefix: '10.0.0.0/33': prefix length 33 "
+            "is out of range 0..32\n"
+            "test.yaml:6: assets[0].prefixes[2]: bad prefix: 'nope' is not an IPv4 or IPv6 "
+            "address or prefix\n"
+            "test.yaml:7: assets[0].prefixes[3]: expected an address or prefix, got a list\n"
+            "test.yaml:9: assets[0].prefixes[5]: fd00::/64 is listed twice");
+}
+
+TEST(ConfigAssetsTest, EmptyPrefixesAreRefused) {
+    EXPECT_EQ(parse_error("assets:\n  - name: db\n    prefixes: []\n"),
+            "test.yaml:3: assets[0].prefixes: must list at least one address or prefix");
+}
+
+TEST(ConfigAssetsTest, ScalarPrefixesAreRefused) {
+    EXPECT_EQ(parse_error("assets:\n  - name: db\n    prefixes: 10.0.0.0/8\n"),
+            "test.yaml:3: assets[0].prefixes: expected a list of addresses or prefixes, got "
+            "'10.0.0.0/8'");
+}
+
+TEST(ConfigAssetsTest, MissingNameAndPrefixesAreReported) {
+    EXPECT_EQ(parse_error("assets:\n  - classification: public\n"),
+            "test.yaml:2: assets[0]: an asset needs a name\n"
+            "test.yaml:2: assets[0]: an asset needs prefixes, e.g. [10.1.2.0/24, "
+            "\"fd00:1::/64\"]");
+}
+
+TEST(ConfigAssetsTest, UnknownRoleListsRoles) {
+    EXPECT_EQ(parse_error("assets:\n"
+                          "  - name: web\n"
+                          "    prefixes: [10.0.0.80]\n"
+                          "    roles: [web-server, database, database]\n"),
+            "test.yaml:4: assets[0].roles[0]: unknown role 'web-server', expected one of "
+            "file-server, mail-server, dns-resolver, backup, jump-host, code-repository, "
+            "database\n"
+            "test.yaml:4: assets[0].roles[2]: 'database' is listed twice");
+}
+
+TEST(ConfigAssetsTest, UnknownClassificationListsChoices) {
+    EXPECT_EQ(parse_error("assets:\n"
+                          "  - name: vault\n"
+                          "    prefixes: [10.0.0.9]\n"
+                          "    classification: secret\n"),
+            "test.yaml:4: assets[0].classification: expected one of public, internal, "
+            "confidential, restricted, got 'secret'");
+}
+
+TEST(ConfigAssetsTest, UnknownKeyIsReported) {
+    EXPECT_EQ(parse_error("assets:\n"
+                          "  - name: vault\n"
+                          "    prefixes: [10.0.0.9]\n"
+                          "    owner: hr\n"),
+            "test.yaml:4: assets[0].owner: unknown key, expected one of name, prefixes, "
+            "classification, roles");
+}
+
+TEST(ConfigAssetsTest, BadNameIsReported) {
+    EXPECT_EQ(parse_error("assets:\n  - name: \"hr db/1\"\n    prefixes: [10.0.0.9]\n"),
+            "test.yaml:2: assets[0].name: 'hr db/1': use 1..64 letters, digits and _ - .");
+}
+
+TEST(ConfigAssetsTest, SectionMustBeList) {
+    EXPECT_EQ(parse_error("assets:\n  hr-db: 10.0.0.0/8\n"),
+            "test.yaml:2: assets: expected a list of assets (- name: ..., prefixes: [...]), got "
+            "a map");
+}
+
+TEST(ConfigAssetsTest, ItemMustBeMap) {
+    EXPECT_EQ(parse_error("assets:\n  - 10.0.0.0/8\n"),
+            "test.yaml:2: assets[0]: expected a map with name, prefixes, classification and "
+            "roles, got '10.0.0.0/8'");
+}
+
+TEST(ConfigAssetsTest, TooManyAssetsAreRefused) {
+    std::string text = "assets:\n";
+    for (int i = 0; i < 4097; ++i) {
+        text += "  - {name: a" + std::to_string(i) + ", prefixes: [10.0.0.1]}\n";
+    }
+    EXPECT_EQ(parse_error(text),
+            "test.yaml:2: assets: 4097 assets, at most 4096; group hosts of one kind into one "
+            "asset");
+}
+
+TEST(ConfigAssetsTest, OverrideReplacesAssets) {
+    Config config = parse_ok(kAssets);
+
+    ASSERT_TRUE(apply_override(config, "assets=[{name: lab, prefixes: [192.0.2.0/24]}]").ok());
+
+    ASSERT_EQ(config.assets.assets().size(), 1U);
+    EXPECT_EQ(asset_of(config, "192.0.2.7"), "lab");
+    EXPECT_EQ(asset_of(config, "10.1.2.10"), "(none)");
+}
+
+TEST(ConfigAssetsTest, SanctionedAreReadFromResponse) {
+    const Config config = parse_ok(
+            "response:\n"
+            "  sanctioned:\n"
+            "    defaults: false\n"
+            "    prefixes: [{name: offsite-backup, prefix: 203.0.113.0/24}]\n");
+
+    ASSERT_EQ(config.response.sanctioned.size(), 1U);
+    EXPECT_EQ(config.response.sanctioned[0].name, "offsite-backup");
+    EXPECT_EQ(config.response.sanctioned[0].prefix.to_string(), "203.0.113.0/24");
+}
+
+TEST(ConfigAssetsTest, OverrideOfSanctionedDefaultsKeepsAddedPrefixes) {
+    Config config = parse_ok(
+            "response:\n"
+            "  sanctioned:\n"
+            "    prefixes: [{name: offsite-backup, prefix: 203.0.113.0/24}]\n");
+    ASSERT_EQ(config.response.sanctioned.size(), 2U);
+
+    ASSERT_TRUE(apply_override(config, "response.sanctioned.defaults=false").ok());
+
+    ASSERT_EQ(config.response.sanctioned.size(), 1U);
+    EXPECT_EQ(config.response.sanctioned[0].name, "offsite-backup");
+}
+
+// Inputs that made the config fuzzer run out of memory, and their relatives: each must be
+// refused quickly with one clear, bounded message.
+
+size_t line_count(const std::string& text) {
+    return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+}
+
+std::string first_line(const std::string& text) {
+    return text.substr(0, text.find('\n'));
+}
+
+std::string last_line(const std::string& text) {
+    return text.substr(text.rfind('\n') + 1);
+}
+
+TEST(ConfigYamlLimitsTest, AliasesOfLargeMapAreRefused) {
+    // The fuzzer's find: 600 aliases of one map of 300 unknown keys made 180,000 problem
+    // messages (over 500 MB) before any limit applied.
+    std::string keys;
+    for (int i = 0; i < 300; ++i) {
+        keys += (i == 0 ? "" : ", ") + std::string("k") + std::to_string(i) + ": 0";
+    }
+    std::string items;
+    for (int i = 0; i < 600; ++i) {
+        items += (i == 0 ? "" : ",") + std::string("*r");
+    }
+    const std::string error =
+            parse_error("x: &r {" + keys + "}\nresponse:\n  policies: [" + items + "]\n");
+
+    EXPECT_EQ(first_line(error),
+            "test.yaml:3: response.policies[0]: YAML aliases (*name) are not supported in the "
+            "config; write the value out");
+    EXPECT_EQ(line_count(error), 101U);
+    EXPECT_EQ(last_line(error), "... and 500 more problems");
+}
+
+TEST(ConfigYamlLimitsTest, BillionLaughsIsRefusedAtFirstAlias) {
+    std::string text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+    for (char level = 'b'; level <= 'i'; ++level) {
+        const char previous = static_cast<char>(level - 1);
+        text += std::string(1, level) + ": &" + std::string(1, level) + " [";
+        for (int i = 0; i < 9; ++i) {
+            text += std::string(i == 0 ? "" : ", ") + "*" + std::string(1, previous);
+        }
+        text += "]\n";
+    }
+    text += "networks:\n  internal: *i\n";
+
+    const std::string error = parse_error(text);
+
+    EXPECT_EQ(first_line(error),
+            "test.yaml:2: b[0]: YAML aliases (*name) are not supported in the config; write the "
+            "value out");
+    EXPECT_EQ(line_count(error), 73U);  // 8 levels of 9 aliases, and networks.internal
+    EXPECT_EQ(last_line(error),
+            "test.yaml:11: networks.internal: YAML aliases (*name) are not supported in the "
+            "config; write the value out");
+}
+
+TEST(ConfigYamlLimitsTest, AnchorWithoutAliasIsAccepted) {
+    const Config config = parse_ok("workers:\n  count: &n 3\n");
+
+    EXPECT_EQ(config.workers.count, 3U);
+}
+
+TEST(ConfigYamlLimitsTest, DeepFlowNestingStopsAtLimit) {
+    const std::string error = parse_error(std::string(100000, '['));
+
+    // yaml-cpp reads each '[' here as the key of a one-pair map still waiting for its ':'
+    // (map, list, map, list, ...), so 64 levels are 32 lists in the path.
+    std::string path;
+    for (int i = 0; i < 32; ++i) {
+        path += "[0]";
+    }
+    EXPECT_EQ(error, "test.yaml:1: " + path + ": nested deeper than 64 levels");
+}
+
+TEST(ConfigYamlLimitsTest, DeepBlockNestingStopsAtLimit) {
+    std::string text;
+    for (int i = 0; i < 70; ++i) {
+        text += std::string(static_cast<size_t>(i), ' ') + "k:\n";
+    }
+    const std::string error = parse_error(text);
+
+    std::string path = "k";
+    for (int i = 1; i < 64; ++i) {
+        path += ".k";
+    }
+    EXPECT_EQ(error, "test.yaml:65: " + path + ": nested deeper than 64 levels");
+}
+
+TEST(ConfigYamlLimitsTest, HugeFlatListIsRefusedBeforeLoading) {
+    std::string text = "networks:\n  internal: [";
+    for (int i = 0; i < 200001; ++i) {
+        text += "0,";
+    }
+    text += "]\n";
+
+    EXPECT_EQ(parse_error(text),
+            "test.yaml:2: more than 200000 YAML values; a config has hundreds (is this the config "
+            "file?)");
+}
+
+TEST(ConfigYamlLimitsTest, LongListIsRefused) {
+    std::string text = "response:\n  allowlist: [";
+    for (int i = 0; i < 70000; ++i) {
+        text += "1,";
+    }
+    text += "]\n";
+
+    EXPECT_EQ(parse_error(text), "test.yaml:2: response.allowlist: 70000 items, at most 65536");
+}
+
+TEST(ConfigYamlLimitsTest, ManyDocumentsGiveOneProblem) {
+    std::string text;
+    for (int i = 0; i < 100000; ++i) {
+        text += "---\n";
+    }
+
+    EXPECT_EQ(parse_error(text),
+            "test.yaml:2: more than one YAML document; the whole config goes in one");
+}
+
+TEST(ConfigYamlLimitsTest, ProblemsAreCappedWithCount) {
+    std::string text = "flows:\n";
+    for (int i = 0; i < 250; ++i) {
+        text += "  unknown" + std::to_string(i) + ": 1\n";
+    }
+    const std::string error = parse_error(text);
+
+    EXPECT_EQ(line_count(error), 101U);
+    EXPECT_EQ(first_line(error).rfind("test.yaml:2: flows.unknown0: unknown key", 0), 0U);
+    EXPECT_EQ(last_line(error), "... and 150 more problems");
+}
+
+TEST(ConfigYamlLimitsTest, LongKeyIsShortenedInMessage) {
+    // An explicit key: yaml-cpp refuses plain keys over 1024 characters itself.
+    const std::string error = parse_error("? " + std::string(5000, 'k') + "\n: 1\n");
+
+    EXPECT_EQ(error.size(), 1000U);
+    EXPECT_EQ(error.rfind("test.yaml:1: kkkk", 0), 0U);
+    EXPECT_EQ(error.substr(997), "...");
+}
+
+TEST(ConfigYamlLimitsTest, TooManyPortsAreRefused) {
+    std::string text = "ports:\n  mode: passive\n  passive:\n";
+    for (int i = 0; i < 33; ++i) {
+        text += "    - net_null" + std::to_string(i) + "\n";
+    }
+
+    EXPECT_EQ(parse_error(text), "test.yaml:2: ports: 33 ports, at most 32");
+}
+
+TEST(ConfigYamlLimitsTest, LargeAllowlistLoadsQuickly) {
+    // Duplicates are found with a set: 60,000 entries used to take billions of comparisons.
+    std::string text = "response:\n  allowlist:\n";
+    for (int i = 0; i < 60000; ++i) {
+        text += "    - 10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".1\n";
+    }
+    text += "    - 10.0.0.1\n";
+
+    EXPECT_EQ(parse_error(text),
+            "test.yaml:60003: response.allowlist[60000]: 10.0.0.1/32 is listed twice");
+}
+
+TEST(ConfigYamlLimitsTest, OverrideRefusesAliases) {
+    Config config = default_config();
+
+    const Status status = apply_override(config, "networks.internal=[&a 10.0.0.0/8, *a]");
+
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error(),
+            "--set networks.internal: [1]: YAML aliases (*name) are not supported in the config; "
+            "write the value out");
+    EXPECT_EQ(config.internal_networks.size(), 9U);
+}
+
 }  // namespace
 }  // namespace exfiltap::control

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -204,10 +205,175 @@ response:
     EXPECT_NE(text.find("test.yaml:19: response.bogus: unknown key"), std::string::npos) << text;
 }
 
-TEST(PolicyConfigTest, ReservedSanctionedKeySaysSo) {
-    const Parsed parsed = parse_response("response:\n  sanctioned: []\n");
+std::array<uint8_t, 16> address(const char* text) {
+    return end(text, false).addr;
+}
+
+std::vector<std::string> sanctioned_names(const ResponseConfig& config) {
+    std::vector<std::string> names;
+    for (const auto& s : config.sanctioned) {
+        names.push_back(s.name + "=" + s.prefix.to_string());
+    }
+    return names;
+}
+
+TEST(SanctionedTest, ShippedListParsesAndIsNamed) {
+    const std::vector<SanctionedPrefix> shipped = default_sanctioned();
+
+    ASSERT_EQ(shipped.size(), 1U);
+    EXPECT_EQ(shipped[0].name, "apple");
+    EXPECT_EQ(shipped[0].prefix.to_string(), "17.0.0.0/8");
+}
+
+TEST(SanctionedTest, DefaultConfigUsesShippedList) {
+    const ResponseConfig config = parse_ok("response:\n  shadow: false\n");
+
+    EXPECT_TRUE(config.sanctioned_defaults);
+    EXPECT_TRUE(config.sanctioned_added.empty());
+    EXPECT_EQ(sanctioned_names(config), std::vector<std::string>{"apple=17.0.0.0/8"});
+}
+
+TEST(SanctionedTest, PrefixesAddToShippedList) {
+    const ResponseConfig config = parse_ok(
+            "response:\n"
+            "  sanctioned:\n"
+            "    prefixes:\n"
+            "      - {name: offsite-backup, prefix: 203.0.113.0/24}\n"
+            "      - {name: v6-backup, prefix: \"2001:db8:5::/48\"}\n");
+
+    EXPECT_EQ(sanctioned_names(config),
+            (std::vector<std::string>{"apple=17.0.0.0/8", "offsite-backup=203.0.113.0/24",
+                    "v6-backup=2001:db8:5::/48"}));
+}
+
+TEST(SanctionedTest, DefaultsFalseReplacesShippedList) {
+    const ResponseConfig config = parse_ok(
+            "response:\n"
+            "  sanctioned:\n"
+            "    defaults: false\n"
+            "    prefixes:\n"
+            "      - {name: offsite-backup, prefix: 203.0.113.0/24}\n");
+
+    EXPECT_FALSE(config.sanctioned_defaults);
+    EXPECT_EQ(sanctioned_names(config), std::vector<std::string>{"offsite-backup=203.0.113.0/24"});
+}
+
+TEST(SanctionedTest, DefaultsFalseAloneEmptiesList) {
+    const ResponseConfig config = parse_ok("response:\n  sanctioned:\n    defaults: false\n");
+
+    EXPECT_TRUE(config.sanctioned.empty());
+}
+
+TEST(SanctionedTest, NullSectionKeepsShippedList) {
+    const ResponseConfig config = parse_ok("response:\n  sanctioned:\n");
+
+    EXPECT_EQ(sanctioned_names(config), std::vector<std::string>{"apple=17.0.0.0/8"});
+}
+
+TEST(SanctionedTest, FindReturnsEntryHoldingAddress) {
+    const ResponseConfig config = parse_ok(
+            "response:\n"
+            "  sanctioned:\n"
+            "    prefixes: [{name: offsite-backup, prefix: 203.0.113.0/24}]\n");
+
+    const SanctionedPrefix* backup = find_sanctioned(config, 4, address("203.0.113.200"));
+    ASSERT_NE(backup, nullptr);
+    EXPECT_EQ(backup->name, "offsite-backup");
+    const SanctionedPrefix* apple = find_sanctioned(config, 4, address("17.253.144.10"));
+    ASSERT_NE(apple, nullptr);
+    EXPECT_EQ(apple->name, "apple");
+    EXPECT_EQ(find_sanctioned(config, 4, address("203.0.114.1")), nullptr);
+    EXPECT_EQ(find_sanctioned(config, 6, address("2001:db8::1")), nullptr);
+}
+
+TEST(SanctionedTest, ServerNameKeyIsUnknown) {
+    const Parsed parsed = parse_response(
+            "response:\n"
+            "  sanctioned:\n"
+            "    sni: [updates.example.com]\n");
+
     EXPECT_EQ(parsed.problems,
-            "test.yaml:2: response.sanctioned: not supported yet in this version (reserved)");
+            "test.yaml:3: response.sanctioned.sni: unknown key, expected one of defaults, "
+            "prefixes");
+    EXPECT_EQ(sanctioned_names(parsed.config), std::vector<std::string>{"apple=17.0.0.0/8"});
+}
+
+TEST(SanctionedTest, BadItemsAreEachReported) {
+    const Parsed parsed = parse_response(
+            "response:\n"
+            "  sanctioned:\n"
+            "    prefixes:\n"
+            "      - {name: a, prefix: 203.0.113.1/24}\n"
+            "      - {name: b}\n"
+            "      - {name: c, prefix: 198.51.100.0/24, sni: x.example}\n"
+            "      - \"198.51.100.0/24\"\n"
+            "      - {name: \"bad/name\", prefix: 198.51.100.0/24}\n");
+
+    EXPECT_EQ(parsed.problems,
+            "test.yaml:4: response.sanctioned.prefixes[0].prefix: bad prefix: '203.0.113.1/24' "
+            "has host bits set beyond /24 (did you mean 203.0.113.0/24?)\n"
+            "test.yaml:5: response.sanctioned.prefixes[1]: a sanctioned destination needs a "
+            "prefix\n"
+            "test.yaml:6: response.sanctioned.prefixes[2].sni: unknown key, expected one of "
+            "name, prefix\n"
+            "test.yaml:7: response.sanctioned.prefixes[3]: expected a map with name and prefix, "
+            "e.g. {name: offsite-backup, prefix: 203.0.113.0/24}, got '198.51.100.0/24'\n"
+            "test.yaml:8: response.sanctioned.prefixes[4].name: 'bad/name': use 1..64 letters, "
+            "digits, spaces and _ - .");
+}
+
+TEST(SanctionedTest, DuplicateNameAndPrefixAreReported) {
+    const Parsed parsed = parse_response(
+            "response:\n"
+            "  sanctioned:\n"
+            "    prefixes:\n"
+            "      - {name: backup, prefix: 203.0.113.0/24}\n"
+            "      - {name: backup, prefix: 198.51.100.0/24}\n"
+            "      - {name: other, prefix: 203.0.113.0/24}\n"
+            "      - {name: apple, prefix: 192.0.2.0/24}\n"
+            "      - {name: mine, prefix: 17.0.0.0/8}\n");
+
+    EXPECT_EQ(parsed.problems,
+            "test.yaml:5: response.sanctioned.prefixes[1].name: 'backup' is listed twice (the "
+            "shipped list counts with defaults: true)\n"
+            "test.yaml:6: response.sanctioned.prefixes[2].prefix: 203.0.113.0/24 is listed "
+            "twice (the shipped list counts with defaults: true)\n"
+            "test.yaml:7: response.sanctioned.prefixes[3].name: 'apple' is listed twice (the "
+            "shipped list counts with defaults: true)\n"
+            "test.yaml:8: response.sanctioned.prefixes[4].prefix: 17.0.0.0/8 is listed twice "
+            "(the shipped list counts with defaults: true)");
+}
+
+TEST(SanctionedTest, ShippedNameIsFreeWithDefaultsFalse) {
+    const ResponseConfig config = parse_ok(
+            "response:\n"
+            "  sanctioned:\n"
+            "    defaults: false\n"
+            "    prefixes: [{name: apple, prefix: 17.0.0.0/8}]\n");
+
+    EXPECT_EQ(sanctioned_names(config), std::vector<std::string>{"apple=17.0.0.0/8"});
+}
+
+TEST(SanctionedTest, TooManyDestinationsAreRefused) {
+    std::string yaml = "response:\n  sanctioned:\n    prefixes:\n";
+    for (int i = 0; i < 4097; ++i) {
+        yaml += "      - {name: n" + std::to_string(i) + ", prefix: 10.0.0.1}\n";
+    }
+    const Parsed parsed = parse_response(yaml);
+
+    EXPECT_EQ(parsed.problems,
+            "test.yaml:4: response.sanctioned.prefixes: 4097 destinations, at most 4096; give "
+            "covering prefixes");
+}
+
+TEST(SanctionedTest, ProblemsLeaveListUnchanged) {
+    const Parsed parsed = parse_response(
+            "response:\n"
+            "  sanctioned:\n"
+            "    prefixes: [{name: a, prefix: 203.0.113.0/24}, {name: b, prefix: nope}]\n");
+
+    EXPECT_NE(parsed.problems, "");
+    EXPECT_EQ(sanctioned_names(parsed.config), std::vector<std::string>{"apple=17.0.0.0/8"});
 }
 
 TEST(PolicyConfigTest, UnknownPolicyClassIsReported) {

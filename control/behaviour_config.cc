@@ -1,0 +1,367 @@
+#include "control/behaviour_config.h"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace exfiltap::control {
+namespace {
+
+using namespace config_reader;  // NOLINT(google-build-using-namespace): this file's vocabulary
+
+constexpr uint32_t kMaxWindowS = 7 * 24 * 3600;
+constexpr uint32_t kMaxCount = 1000000;
+constexpr uint32_t kMaxTableSize = 16 * 1024 * 1024;
+
+bool read_severity(Problems& problems, const Entry& entry, detectors::Severity& out) {
+    detectors::Severity severity{};
+    if (entry.value.IsScalar()
+            && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
+        out = severity;
+        return true;
+    }
+    problems.add(entry.where,
+            "expected one of low, medium, high, critical, got " + describe(entry.value));
+    return false;
+}
+
+/// Bytes: "1000000", "500MB", "2 GiB" (case-insensitive unit).
+bool read_bytes(Problems& problems, const Entry& entry, uint64_t& out) {
+    static constexpr std::array<std::pair<std::string_view, uint64_t>, 10> kUnits = {{
+            {"b", 1},
+            {"kb", 1000ULL},
+            {"mb", 1000ULL * 1000},
+            {"gb", 1000ULL * 1000 * 1000},
+            {"tb", 1000ULL * 1000 * 1000 * 1000},
+            {"kib", 1ULL << 10},
+            {"mib", 1ULL << 20},
+            {"gib", 1ULL << 30},
+            {"tib", 1ULL << 40},
+            {"", 1},
+    }};
+    const std::string text = entry.value.IsScalar() ? lower(entry.value.Scalar()) : std::string();
+    uint64_t number = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, number);
+    std::string_view unit(ptr, static_cast<size_t>(end - ptr));
+    while (!unit.empty() && unit.front() == ' ') {
+        unit.remove_prefix(1);
+    }
+    uint64_t scale = 0;
+    for (const auto& [name, value] : kUnits) {
+        if (unit == name) {
+            scale = value;
+        }
+    }
+    if (!entry.value.IsScalar() || ec != std::errc() || ptr == text.data() || scale == 0) {
+        problems.add(entry.where,
+                "expected a byte count: an integer, optionally with KB, MB, GB, TB (powers of "
+                "1000) or KiB, MiB, GiB, TiB (powers of 1024), got "
+                        + describe(entry.value));
+        return false;
+    }
+    if (number > std::numeric_limits<uint64_t>::max() / 2 / scale) {
+        problems.add(entry.where, text + " is too large");
+        return false;
+    }
+    out = number * scale;
+    return true;
+}
+
+bool read_double(Problems& problems, const Entry& entry, double min, double max, bool min_open,
+        double& out) {
+    const std::string text = entry.value.IsScalar() ? entry.value.Scalar() : std::string();
+    double value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (!entry.value.IsScalar() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
+        problems.add(entry.where, "expected a number, got " + describe(entry.value));
+        return false;
+    }
+    if (value > max || value < min || (min_open && value == min)) {
+        problems.add(entry.where,
+                text + " is out of range " + (min_open ? "(" : "[") + std::to_string(min) + ", "
+                        + std::to_string(max) + "]");
+        return false;
+    }
+    out = value;
+    return true;
+}
+
+/// enabled and severity, common to every detector; true when `entry` was one of them.
+template <typename Detector>
+bool read_common(Problems& problems, const Entry& entry, Detector& out) {
+    if (entry.name == "enabled") {
+        read_bool(problems, entry, out.enabled);
+        return true;
+    }
+    if (entry.name == "severity") {
+        read_severity(problems, entry, out.severity);
+        return true;
+    }
+    return false;
+}
+
+void apply_host_bytes(Problems& problems, const Entry& section,
+        std::array<uint64_t, detectors::kClassificationCount>& out) {
+    std::array<std::string_view, detectors::kClassificationCount> names{};
+    for (size_t i = 0; i < names.size(); ++i) {
+        names[i] = detectors::classification_name(static_cast<detectors::Classification>(i));
+    }
+    for (const auto& entry : entries_of(
+                 problems, section.value, section.where, names, {}, "unknown classification")) {
+        detectors::Classification cls{};
+        if (detectors::classification_from_name(entry.name, cls)) {
+            read_bytes(problems, entry, out[static_cast<size_t>(cls)]);
+        }
+    }
+}
+
+void apply_external_upload(
+        Problems& problems, const Entry& section, detectors::ExternalUploadConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "host_bytes", "flow_bytes",
+                         "include_served"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 60, kMaxWindowS, c.window_s);
+        } else if (e.name == "host_bytes") {
+            apply_host_bytes(problems, e, c.host_bytes);
+        } else if (e.name == "include_served") {
+            read_bool(problems, e, c.include_served);
+        } else {
+            read_bytes(problems, e, c.flow_bytes);
+        }
+    }
+}
+
+void apply_internal_transfer(
+        Problems& problems, const Entry& section, detectors::InternalTransferConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "host_bytes", "flow_bytes"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 60, kMaxWindowS, c.window_s);
+        } else if (e.name == "host_bytes") {
+            read_bytes(problems, e, c.host_bytes);
+        } else {
+            read_bytes(problems, e, c.flow_bytes);
+        }
+    }
+}
+
+void apply_baseline(
+        Problems& problems, const Entry& section, detectors::BaselineDeviationConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "alpha", "k", "warmup_windows",
+                         "floor_bytes"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 60, kMaxWindowS, c.window_s);
+        } else if (e.name == "alpha") {
+            read_double(problems, e, 0.0, 1.0, true, c.alpha);
+        } else if (e.name == "k") {
+            read_double(problems, e, 0.0, 100.0, false, c.k);
+        } else if (e.name == "warmup_windows") {
+            read_u32(problems, e, 0, 100000, c.warmup_windows);
+        } else {
+            read_bytes(problems, e, c.floor_bytes);
+        }
+    }
+}
+
+void apply_asymmetry(
+        Problems& problems, const Entry& section, detectors::EncryptedAsymmetryConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "min_bytes", "ratio"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "min_bytes") {
+            read_bytes(problems, e, c.min_bytes);
+        } else {
+            read_u32(problems, e, 1, kMaxCount, c.ratio);
+        }
+    }
+}
+
+bool read_entropy(Problems& problems, const Entry& entry, uint32_t& milli) {
+    double bits = 0;
+    if (!read_double(problems, entry, 0.0, 8.0, false, bits)) {
+        return false;
+    }
+    milli = static_cast<uint32_t>(std::lround(bits * 1000.0));
+    return true;
+}
+
+void apply_archive(Problems& problems, const Entry& section, detectors::ArchiveOutConfig& c) {
+    for (const auto& e : entries_of(
+                 problems, section.value, section.where, {"enabled", "severity", "min_entropy"})) {
+        if (!read_common(problems, e, c)) {
+            read_entropy(problems, e, c.min_entropy_milli);
+        }
+    }
+}
+
+void apply_file_write(
+        Problems& problems, const Entry& section, detectors::UnexpectedFileWriteConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "min_bytes", "external", "external_min_bytes",
+                         "unlisted_internal"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "min_bytes") {
+            read_bytes(problems, e, c.min_bytes);
+        } else if (e.name == "external") {
+            read_bool(problems, e, c.external);
+        } else if (e.name == "external_min_bytes") {
+            read_bytes(problems, e, c.external_min_bytes);
+        } else if (e.name == "unlisted_internal") {
+            read_bool(problems, e, c.unlisted_internal);
+        }
+    }
+}
+
+void apply_login(Problems& problems, const Entry& section, detectors::ExternalLoginConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "service_sources", "user_sources",
+                         "source_failures", "source_attempts", "success_after_failures"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 1, kMaxWindowS, c.window_s);
+        } else if (e.name == "service_sources") {
+            read_u32(problems, e, 0, kMaxCount, c.service_sources);
+        } else if (e.name == "user_sources") {
+            read_u32(problems, e, 0, kMaxCount, c.user_sources);
+        } else if (e.name == "source_failures") {
+            read_u32(problems, e, 0, kMaxCount, c.source_failures);
+        } else if (e.name == "source_attempts") {
+            read_u32(problems, e, 0, kMaxCount, c.source_attempts);
+        } else {
+            read_u32(problems, e, 0, kMaxCount, c.success_after_failures);
+        }
+    }
+}
+
+void apply_mail(Problems& problems, const Entry& section, detectors::MailAttachmentOutConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "count", "bytes", "internal_domains"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 60, kMaxWindowS, c.window_s);
+        } else if (e.name == "count") {
+            read_u32(problems, e, 0, kMaxCount, c.count);
+        } else if (e.name == "bytes") {
+            read_bytes(problems, e, c.bytes);
+        } else {
+            std::vector<std::string> domains;
+            if (!read_string_list(problems, e, 253, domains)) {
+                continue;
+            }
+            for (std::string& d : domains) {
+                d = lower(d);
+                while (!d.empty() && (d.front() == '@' || d.front() == '.')) {
+                    d.erase(0, 1);
+                }
+                if (d.empty() || d.find_first_of(" @/") != std::string::npos) {
+                    problems.add(e.where, "'" + d + "' is not a mail domain (example.com)");
+                }
+            }
+            c.internal_domains = std::move(domains);
+        }
+    }
+}
+
+void apply_dns_tunnel(Problems& problems, const Entry& section, detectors::DnsTunnelConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "min_queries", "min_distinct",
+                         "min_mean_label_len", "min_entropy", "min_type_share_percent", "min_score",
+                         "public_suffix_list"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 1, 3600, c.window_s);
+        } else if (e.name == "min_queries") {
+            read_u32(problems, e, 1, kMaxCount, c.min_queries);
+        } else if (e.name == "min_distinct") {
+            // The detector tells distinct names apart exactly up to 64.
+            read_u32(problems, e, 1, 64, c.min_distinct);
+        } else if (e.name == "min_mean_label_len") {
+            read_u32(problems, e, 1, 63, c.min_mean_label_len);
+        } else if (e.name == "min_entropy") {
+            read_entropy(problems, e, c.min_entropy_milli);
+        } else if (e.name == "min_type_share_percent") {
+            read_u32(problems, e, 0, 100, c.min_type_share_percent);
+        } else if (e.name == "min_score") {
+            read_u32(problems, e, 0, 3, c.min_score);
+        } else {
+            read_string(problems, e, c.public_suffix_list);
+        }
+    }
+}
+
+void apply_limits(Problems& problems, const Entry& section, detectors::BehaviourLimits& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"max_hosts", "max_flows", "max_domains", "max_login_keys",
+                         "max_sources_per_key"})) {
+        if (e.name == "max_hosts") {
+            read_u32(problems, e, 16, kMaxTableSize, c.max_hosts);
+        } else if (e.name == "max_flows") {
+            read_u32(problems, e, 16, kMaxTableSize, c.max_flows);
+        } else if (e.name == "max_domains") {
+            read_u32(problems, e, 16, kMaxTableSize, c.max_domains);
+        } else if (e.name == "max_login_keys") {
+            read_u32(problems, e, 16, kMaxTableSize, c.max_login_keys);
+        } else {
+            read_u32(problems, e, 1, 4096, c.max_sources_per_key);
+        }
+    }
+}
+
+}  // namespace
+
+void apply_behaviour(Problems& problems, const Entry& section, detectors::BehaviourConfig& out) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"external_upload", "internal_transfer", "baseline_deviation",
+                         "encrypted_asymmetry", "archive_out", "unexpected_file_write",
+                         "external_login", "mail_attachment_out", "dns_tunnel", "limits"})) {
+        if (e.name == "external_upload") {
+            apply_external_upload(problems, e, out.external_upload);
+        } else if (e.name == "internal_transfer") {
+            apply_internal_transfer(problems, e, out.internal_transfer);
+        } else if (e.name == "baseline_deviation") {
+            apply_baseline(problems, e, out.baseline_deviation);
+        } else if (e.name == "encrypted_asymmetry") {
+            apply_asymmetry(problems, e, out.encrypted_asymmetry);
+        } else if (e.name == "archive_out") {
+            apply_archive(problems, e, out.archive_out);
+        } else if (e.name == "unexpected_file_write") {
+            apply_file_write(problems, e, out.unexpected_file_write);
+        } else if (e.name == "external_login") {
+            apply_login(problems, e, out.external_login);
+        } else if (e.name == "mail_attachment_out") {
+            apply_mail(problems, e, out.mail_attachment_out);
+        } else if (e.name == "dns_tunnel") {
+            apply_dns_tunnel(problems, e, out.dns_tunnel);
+        } else {
+            apply_limits(problems, e, out.limits);
+        }
+    }
+}
+
+}  // namespace exfiltap::control

@@ -1,0 +1,202 @@
+// Inside the behaviour engine (detectors/behaviour.h): its tables and helpers, shared by
+// behaviour.cc (volume, asymmetry, baselines, persistence) and behaviour_app.cc (archives,
+// file writes, logins, mail, DNS). Not for other users.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "detectors/behaviour.h"
+#include "detectors/dns_tunnel.h"
+#include "detectors/lru_map.h"
+
+namespace exfiltap::detectors {
+
+inline constexpr uint64_t kNsPerS = 1000000000ULL;
+
+/// A sliding window sum of kBuckets buckets of window_s / kBuckets seconds (at least 1 s);
+/// the sum covers the current bucket and the kBuckets - 1 before it.
+class BucketWindow {
+public:
+    static constexpr size_t kBuckets = 60;
+
+    explicit BucketWindow(uint32_t window_s);
+    void add(uint64_t time_ns, uint64_t value);
+    uint64_t total(uint64_t time_ns);
+    uint32_t window_s() const noexcept { return window_s_; }
+
+private:
+    void roll(uint64_t index);
+
+    uint32_t window_s_;
+    uint64_t bucket_ns_;
+    uint64_t head_ = 0;
+    bool started_ = false;
+    uint64_t total_ = 0;
+    std::array<uint64_t, kBuckets> buckets_{};
+};
+
+struct HostKey {
+    uint8_t ip_version = 4;
+    std::array<uint8_t, 16> addr{};
+    bool operator==(const HostKey&) const = default;
+};
+struct HostKeyHash {
+    size_t operator()(const HostKey& key) const noexcept {
+        return static_cast<size_t>(
+                fnv1a(key.addr.data(), key.addr.size(), fnv1a(&key.ip_version, 1)));
+    }
+};
+
+/// EWMA of a host's external upload bytes per fixed window.
+struct Baseline {
+    bool started = false;  // the host has sent external bytes at least once
+    uint64_t window = 0;   // index (time / window) of the window being filled
+    uint64_t bytes = 0;    // bytes of that window so far
+    uint32_t windows = 0;  // closed windows folded into mean and var
+    double mean = 0.0;
+    double var = 0.0;
+    /// Loaded from a saved state: the window being filled began before the restart, so
+    /// its (partial) bytes are dropped at its close instead of folded in.
+    bool partial = false;
+};
+
+struct HostState {
+    std::unique_ptr<BucketWindow> external;     // sent to external hosts
+    std::unique_ptr<BucketWindow> internal_rx;  // received from internal hosts
+    std::unique_ptr<BucketWindow> mail_count;   // messages with attachments to outside
+    std::unique_ptr<BucketWindow> mail_bytes;   // their attachment bytes
+    Baseline baseline;
+    /// Per detector: no new host-level finding before this time (one per window).
+    std::array<uint64_t, kBehaviourDetectorCount> rearm_ns{};
+    /// The latest flow that added to the baseline, turned so the host is the client.
+    FlowTuple last_external_flow;
+    AppProto last_external_proto = AppProto::Unknown;
+};
+
+struct FlowHash {
+    size_t operator()(const FlowTuple& f) const noexcept {
+        uint64_t h = fnv1a(&f.flow_id, sizeof(f.flow_id));
+        h = fnv1a(f.client.data(), f.client.size(), h);
+        h = fnv1a(f.server.data(), f.server.size(), h);
+        const std::array<uint16_t, 2> ports{f.client_port, f.server_port};
+        h = fnv1a(ports.data(), sizeof(ports), h);
+        const std::array<uint8_t, 2> kinds{f.ip_version, f.proto};
+        return static_cast<size_t>(fnv1a(kinds.data(), kinds.size(), h));
+    }
+};
+
+struct FlowState {
+    uint64_t to_server = 0;
+    uint64_t to_client = 0;
+    bool upload_fired = false;
+    bool transfer_fired = false;
+    bool asymmetry_fired = false;
+};
+
+enum class LoginKeyKind : uint8_t {
+    Service = 0,  // internal server address + protocol
+    User = 1,     // user name
+    Source = 2,   // external client address
+};
+
+struct LoginKey {
+    LoginKeyKind kind = LoginKeyKind::Service;
+    AppProto proto = AppProto::Unknown;
+    uint8_t ip_version = 0;
+    std::array<uint8_t, 16> addr{};
+    std::string user;
+    bool operator==(const LoginKey&) const = default;
+};
+struct LoginKeyHash {
+    size_t operator()(const LoginKey& k) const noexcept {
+        const std::array<uint8_t, 3> kinds{
+                static_cast<uint8_t>(k.kind), static_cast<uint8_t>(k.proto), k.ip_version};
+        uint64_t h = fnv1a(kinds.data(), kinds.size());
+        h = fnv1a(k.addr.data(), k.addr.size(), h);
+        return static_cast<size_t>(fnv1a(k.user.data(), k.user.size(), h));
+    }
+};
+
+struct LoginSource {
+    uint8_t ip_version = 0;
+    std::array<uint8_t, 16> addr{};
+    uint64_t last_ns = 0;
+};
+
+struct LoginState {
+    std::vector<LoginSource> sources;  // Service and User keys
+    std::vector<uint64_t> failures;    // Source keys: failure times in the window
+    std::vector<uint64_t> attempts;    // Source keys: outcome-less login times
+    uint64_t rearm_ns = 0;
+    uint64_t success_rearm_ns = 0;
+    uint64_t attempts_rearm_ns = 0;
+};
+
+struct BehaviourEngine::Impl {
+    Impl(const BehaviourConfig& config, const AssetInventory* assets,
+            std::vector<AddressPrefix> internal_networks, std::vector<SanctionedRange> sanctioned);
+
+    // behaviour.cc
+    uint64_t take_time(uint64_t time_ns);
+    void advance(uint64_t time_ns);
+    void close_baselines(uint64_t window);
+    void close_baseline(HostState& host, const HostKey& key, uint64_t window);
+    void on_flow_bytes(const FlowTuple& flow, AppProto proto, std::string_view sni,
+            uint64_t time_ns, uint64_t to_server, uint64_t to_client, bool ended);
+    void external_bytes(const FlowTuple& oriented, AppProto proto, std::string_view sni,
+            uint64_t time_ns, uint64_t bytes);
+    void internal_bytes(const FlowTuple& flow, AppProto proto, uint64_t time_ns, uint64_t to_server,
+            uint64_t to_client, FlowState* state);
+    void asymmetry(const FlowTuple& flow, AppProto proto, std::string_view sni, uint64_t time_ns,
+            FlowState& state, bool client_inside);
+    HostState& host(uint8_t ip_version, const std::array<uint8_t, 16>& addr);
+
+    // behaviour_app.cc
+    void on_app_event(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    void archive(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    void file_write(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    void login(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    void mail(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    void dns_query(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    /// Records a source for a Service or User key; the number of distinct sources in the
+    /// window.
+    size_t note_source(LoginState& state, const FlowTuple& flow, uint64_t time_ns);
+
+    // shared
+    bool is_internal(uint8_t ip_version, const std::array<uint8_t, 16>& addr) const;
+    const SanctionedRange* sanctioned_of(const FlowTuple& flow) const;
+    const Asset* asset_of(uint8_t ip_version, const std::array<uint8_t, 16>& addr) const;
+    BehaviourFinding make(
+            BehaviourDetector id, Severity severity, const FlowTuple& flow, uint64_t time_ns) const;
+    void emit(BehaviourFinding finding);
+    void apply_limits();
+
+    BehaviourConfig config;
+    const AssetInventory* assets = nullptr;
+    std::vector<AddressPrefix> internal;
+    std::vector<SanctionedRange> sanctioned;
+    LruMap<HostKey, HostState, HostKeyHash> hosts;
+    LruMap<FlowTuple, FlowState, FlowHash> flows;
+    LruMap<LoginKey, LoginState, LoginKeyHash> logins;
+    DnsTunnelDetector dns;
+    bool have_time = false;
+    uint64_t now_ns = 0;
+    uint64_t baseline_window = 0;  // index of the window being filled, engine-wide
+    std::vector<BehaviourFinding> findings;
+    std::array<uint64_t, kBehaviourDetectorCount> finding_counts{};
+    uint64_t late_events = 0;
+    uint64_t baseline_resets = 0;
+};
+
+/// "10.0.0.5", "2001:db8::1".
+std::string address_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr);
+/// "612 MB", "1.5 GB", "900 bytes" (powers of 1000, one decimal when not whole).
+std::string bytes_text(uint64_t bytes);
+/// The flow turned around: client and server (and ports) swapped.
+FlowTuple reversed(const FlowTuple& flow);
+
+}  // namespace exfiltap::detectors

@@ -1,0 +1,187 @@
+// The `behaviour` config section: defaults, every detector's keys, byte units, and problems
+// named FILE:LINE: key.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "control/config.h"
+
+namespace exfiltap::control {
+namespace {
+
+using detectors::Classification;
+using detectors::Severity;
+
+Config parse_ok(const std::string& text) {
+    auto config = parse_config(text, "test.yaml");
+    EXPECT_TRUE(config.ok()) << config.error();
+    return config.ok() ? *config : default_config();
+}
+
+std::string parse_error(const std::string& text) {
+    auto config = parse_config(text, "test.yaml");
+    EXPECT_FALSE(config.ok());
+    return config.ok() ? std::string() : config.error();
+}
+
+TEST(BehaviourConfigTest, EmptyConfigGivesDocumentedDefaults) {
+    const Config config = parse_ok("");
+    const detectors::BehaviourConfig& b = config.behaviour;
+    EXPECT_TRUE(b.external_upload.enabled);
+    EXPECT_EQ(b.external_upload.window_s, 3600U);
+    EXPECT_EQ(b.external_upload.host_bytes[static_cast<size_t>(Classification::Public)],
+            1000000000ULL);
+    EXPECT_EQ(b.external_upload.host_bytes[static_cast<size_t>(Classification::Restricted)],
+            50000000ULL);
+    EXPECT_EQ(b.external_upload.flow_bytes, 100000000ULL);
+    EXPECT_EQ(b.internal_transfer.flow_bytes, 1000000000ULL);
+    EXPECT_EQ(b.baseline_deviation.warmup_windows, 24U);
+    EXPECT_DOUBLE_EQ(b.baseline_deviation.alpha, 0.1);
+    EXPECT_EQ(b.encrypted_asymmetry.ratio, 10U);
+    EXPECT_EQ(b.external_login.window_s, 600U);
+    EXPECT_EQ(b.external_login.service_sources, 5U);
+    EXPECT_EQ(b.dns_tunnel.window_s, 60U);
+    EXPECT_EQ(b.dns_tunnel.public_suffix_list, "/usr/share/publicsuffix/public_suffix_list.dat");
+    EXPECT_EQ(b.limits.max_hosts, 65536U);
+}
+
+TEST(BehaviourConfigTest, ReadsEveryDetector) {
+    const Config config = parse_ok(R"(behaviour:
+  external_upload:
+    enabled: true
+    severity: critical
+    window_s: 1800
+    flow_bytes: 50MB
+    include_served: true
+    host_bytes: {public: 2GB, internal: 400MB, confidential: 100MB, restricted: 1MiB}
+  internal_transfer: {enabled: false, window_s: 600, flow_bytes: 2GB, host_bytes: 0}
+  baseline_deviation: {window_s: 900, alpha: 0.25, k: 3.5, warmup_windows: 4, floor_bytes: 1KiB}
+  encrypted_asymmetry: {severity: low, min_bytes: 5000000, ratio: 20}
+  archive_out: {min_entropy: 7.5}
+  unexpected_file_write: {min_bytes: 100}
+  external_login: {window_s: 300, service_sources: 4, user_sources: 2, source_failures: 5, source_attempts: 7,
+                   success_after_failures: 0}
+  mail_attachment_out: {count: 3, bytes: 10 MB, internal_domains: ["Corp.Example", "@lab.example"]}
+  dns_tunnel: {window_s: 30, min_queries: 10, min_distinct: 8, min_mean_label_len: 15,
+               min_entropy: 3.25, min_type_share_percent: 40, min_score: 1,
+               public_suffix_list: /tmp/psl.dat}
+  limits: {max_hosts: 1000, max_flows: 2000, max_domains: 300, max_login_keys: 400,
+           max_sources_per_key: 8}
+)");
+    const detectors::BehaviourConfig& b = config.behaviour;
+    EXPECT_EQ(b.external_upload.severity, Severity::Critical);
+    EXPECT_EQ(b.external_upload.window_s, 1800U);
+    EXPECT_EQ(b.external_upload.flow_bytes, 50000000ULL);
+    EXPECT_EQ(b.external_upload.host_bytes[0], 2000000000ULL);
+    EXPECT_EQ(b.external_upload.host_bytes[1], 400000000ULL);
+    EXPECT_EQ(b.external_upload.host_bytes[2], 100000000ULL);
+    EXPECT_EQ(b.external_upload.host_bytes[3], 1048576ULL);
+    EXPECT_FALSE(b.internal_transfer.enabled);
+    EXPECT_EQ(b.internal_transfer.host_bytes, 0ULL);
+    EXPECT_EQ(b.internal_transfer.flow_bytes, 2000000000ULL);
+    EXPECT_EQ(b.baseline_deviation.window_s, 900U);
+    EXPECT_DOUBLE_EQ(b.baseline_deviation.alpha, 0.25);
+    EXPECT_DOUBLE_EQ(b.baseline_deviation.k, 3.5);
+    EXPECT_EQ(b.baseline_deviation.floor_bytes, 1024ULL);
+    EXPECT_EQ(b.encrypted_asymmetry.severity, Severity::Low);
+    EXPECT_EQ(b.encrypted_asymmetry.ratio, 20U);
+    EXPECT_EQ(b.archive_out.min_entropy_milli, 7500U);
+    EXPECT_EQ(b.unexpected_file_write.min_bytes, 100ULL);
+    EXPECT_EQ(b.external_login.source_failures, 5U);
+    EXPECT_EQ(b.external_login.source_attempts, 7U);
+    EXPECT_TRUE(b.external_upload.include_served);
+    EXPECT_EQ(b.external_login.success_after_failures, 0U);
+    EXPECT_EQ(b.mail_attachment_out.bytes, 10000000ULL);
+    EXPECT_EQ(b.mail_attachment_out.internal_domains,
+            (std::vector<std::string>{"corp.example", "lab.example"}));
+    EXPECT_EQ(b.dns_tunnel.min_entropy_milli, 3250U);
+    EXPECT_EQ(b.dns_tunnel.min_score, 1U);
+    EXPECT_EQ(b.dns_tunnel.public_suffix_list, "/tmp/psl.dat");
+    EXPECT_EQ(b.limits.max_sources_per_key, 8U);
+}
+
+TEST(BehaviourConfigTest, BadByteSizeNamesFileLineAndKey) {
+    const std::string error =
+            parse_error("behaviour:\n  external_upload:\n    flow_bytes: 1.5GB\n");
+    EXPECT_EQ(
+            error.rfind(
+                    "test.yaml:3: behaviour.external_upload.flow_bytes: expected a byte count", 0),
+            0U)
+            << error;
+}
+
+TEST(BehaviourConfigTest, UnknownDetectorIsReported) {
+    const std::string error = parse_error("behaviour:\n  dns_tunel: {}\n");
+    EXPECT_NE(error.find("test.yaml:2: behaviour.dns_tunel: unknown key"), std::string::npos)
+            << error;
+}
+
+TEST(BehaviourConfigTest, UnknownClassificationIsReported) {
+    const std::string error =
+            parse_error("behaviour:\n  external_upload:\n    host_bytes: {secret: 1MB}\n");
+    EXPECT_NE(error.find("test.yaml:3: behaviour.external_upload.host_bytes.secret: unknown "
+                         "classification"),
+            std::string::npos)
+            << error;
+}
+
+TEST(BehaviourConfigTest, AlphaZeroIsOutOfRange) {
+    const std::string error = parse_error("behaviour:\n  baseline_deviation:\n    alpha: 0\n");
+    EXPECT_NE(error.find("test.yaml:3: behaviour.baseline_deviation.alpha: 0 is out of range"),
+            std::string::npos)
+            << error;
+}
+
+TEST(BehaviourConfigTest, BadSeverityIsReported) {
+    const std::string error = parse_error("behaviour:\n  archive_out: {severity: urgent}\n");
+    EXPECT_NE(error.find("behaviour.archive_out.severity: expected one of low, medium, high, "
+                         "critical"),
+            std::string::npos)
+            << error;
+}
+
+TEST(BehaviourConfigTest, MinDistinctAbove64IsRefused) {
+    const std::string error = parse_error("behaviour:\n  dns_tunnel: {min_distinct: 65}\n");
+    EXPECT_NE(error.find("behaviour.dns_tunnel.min_distinct: 65 is out of range 1..64"),
+            std::string::npos)
+            << error;
+}
+
+TEST(BehaviourConfigTest, SetOverridesOneThreshold) {
+    Config config = parse_ok("");
+    const Status status = apply_override(config, "behaviour.external_login.window_s=120");
+    ASSERT_TRUE(status.ok()) << status.error();
+    EXPECT_EQ(config.behaviour.external_login.window_s, 120U);
+    EXPECT_EQ(config.behaviour.external_login.service_sources, 5U);
+}
+
+TEST(BehaviourConfigTest, ShippedExampleStatesTheDefaults) {
+    auto config = load_config(std::string(EXFILTAP_SOURCE_ROOT) + "/deploy/exfiltap.yaml");
+    ASSERT_TRUE(config) << config.error();
+    detectors::BehaviourConfig expected;
+    expected.mail_attachment_out.internal_domains = {"example.com"};
+    const detectors::BehaviourConfig& got = config->behaviour;
+    EXPECT_EQ(got.external_upload.host_bytes, expected.external_upload.host_bytes);
+    EXPECT_EQ(got.external_upload.flow_bytes, expected.external_upload.flow_bytes);
+    EXPECT_EQ(got.internal_transfer.host_bytes, expected.internal_transfer.host_bytes);
+    EXPECT_EQ(got.internal_transfer.flow_bytes, expected.internal_transfer.flow_bytes);
+    EXPECT_DOUBLE_EQ(got.baseline_deviation.alpha, expected.baseline_deviation.alpha);
+    EXPECT_DOUBLE_EQ(got.baseline_deviation.k, expected.baseline_deviation.k);
+    EXPECT_EQ(got.baseline_deviation.floor_bytes, expected.baseline_deviation.floor_bytes);
+    EXPECT_EQ(got.baseline_deviation.warmup_windows, expected.baseline_deviation.warmup_windows);
+    EXPECT_EQ(got.encrypted_asymmetry.min_bytes, expected.encrypted_asymmetry.min_bytes);
+    EXPECT_EQ(got.archive_out.min_entropy_milli, expected.archive_out.min_entropy_milli);
+    EXPECT_EQ(got.external_upload.include_served, expected.external_upload.include_served);
+    EXPECT_EQ(got.external_login.source_attempts, expected.external_login.source_attempts);
+    EXPECT_EQ(got.external_login.success_after_failures,
+            expected.external_login.success_after_failures);
+    EXPECT_EQ(got.mail_attachment_out.bytes, expected.mail_attachment_out.bytes);
+    EXPECT_EQ(got.mail_attachment_out.internal_domains,
+            expected.mail_attachment_out.internal_domains);
+    EXPECT_EQ(got.dns_tunnel.min_entropy_milli, expected.dns_tunnel.min_entropy_milli);
+    EXPECT_EQ(got.dns_tunnel.min_score, expected.dns_tunnel.min_score);
+    EXPECT_EQ(got.limits.max_domains, expected.limits.max_domains);
+}
+
+}  // namespace
+}  // namespace exfiltap::control
