@@ -104,6 +104,13 @@ public:
     Objects(AppLayer& layer, Flow& flow, Slot& slot) noexcept
         : layer_(layer), flow_(flow), slot_(slot) {}
 
+    // Decoding serves the content scan (inspected directions) and the archive check of
+    // what the client sends.
+    bool wants(AppDir dir) const noexcept override {
+        const auto d = static_cast<unsigned>(dir);
+        return flow_.dir[d].inspect || dir == AppDir::ToServer;
+    }
+
     void object_begin(detectors::ObjectKind kind, AppDir dir) noexcept override {
         if (slot_.object_active) {
             object_end();

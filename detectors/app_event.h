@@ -177,6 +177,12 @@ enum class ObjectKind : uint8_t {
 /// ends one before it begins the next. Called on the worker; must not block.
 class ObjectSink {
 public:
+    /// Whether decoded objects of `dir` are wanted at all: a parser skips decoding (zlib,
+    /// base64) for a direction nobody inspects.
+    virtual bool wants(AppDir dir) const noexcept {
+        (void)dir;
+        return true;
+    }
     virtual void object_begin(ObjectKind kind, AppDir dir) noexcept = 0;
     virtual void object_data(std::span<const uint8_t> data) noexcept = 0;
     virtual void object_end() noexcept = 0;

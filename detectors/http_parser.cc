@@ -590,9 +590,9 @@ void HttpParser::start_body(AppDir dir, Context& ctx) noexcept {
         s.state = State::Body;
     }
     s.remaining = s.framing == Framing::Length ? s.content_length : 0;
-    s.to_objects =
-            ctx.objects != nullptr && (s.coding != Coding::None || s.framing == Framing::Chunked);
-    if (ctx.objects != nullptr && (s.coding == Coding::Gzip || s.coding == Coding::Deflate)) {
+    const bool wanted = ctx.objects != nullptr && ctx.objects->wants(dir);
+    s.to_objects = wanted && (s.coding != Coding::None || s.framing == Framing::Chunked);
+    if (wanted && (s.coding == Coding::Gzip || s.coding == Coding::Deflate)) {
         const auto coding = s.coding == Coding::Gzip ? InflateCoding::Gzip : InflateCoding::Deflate;
         s.decoding = s.inflater.begin(inflate_, coding);
         if (!s.decoding && inflate_ != nullptr) {

@@ -413,7 +413,7 @@ void SmtpParser::message_bytes(
         return;
     }
     SmtpMimeSink sink(*this, objects);
-    mime_.feed(data, objects != nullptr, sink);
+    mime_.feed(data, objects != nullptr && objects->wants(AppDir::ToServer), sink);
 }
 
 void SmtpParser::begin_message(AppEventSink& events) noexcept {
@@ -435,7 +435,7 @@ void SmtpParser::end_message(AppEventSink& events, ObjectSink* objects) noexcept
         begin_message(events);
     }
     SmtpMimeSink sink(*this, objects);
-    mime_.finish(objects != nullptr, sink);
+    mime_.finish(objects != nullptr && objects->wants(AppDir::ToServer), sink);
     sent_ = envelope_;
     sent_bytes_ = data_bytes_;
     sent_gap_ = message_gap_;

@@ -1,14 +1,18 @@
 // exfiltap-bench, first form: the offline path with the capture preloaded in memory (RSS
 // hashes computed at load), run through the real workers. It measures, in the same run and
-// over the same rings, bare forwarding (receive then transmit, nothing else) and the full
-// pipeline, and prints packets per second, Gbit/s and worker TSC cycles per packet (cycles
-// spent in non-empty bursts), with the ratio of the two. No timing is asserted: figures on a
+// over the same rings, bare forwarding (receive then transmit, nothing else), the pipeline
+// without the behaviour layer (no protocol parsers, no behaviour events) and the full
+// pipeline (parsers in the workers, the behaviour engine fed on the main lcore as offline
+// runs do), and prints packets per second, Gbit/s and worker TSC cycles per packet (cycles
+// spent in non-empty bursts), with the ratios. No timing is asserted: figures on a
 // shared machine are noisy; ratios within one run are what later changes are judged by.
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -17,6 +21,8 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
+#include "control/alert_sink.h"
+#include "control/behaviour_feed.h"
 #include "control/config.h"
 #include "control/policy.h"
 #include "control/worker_setup.h"
@@ -42,6 +48,9 @@ struct Figures {
     double cycles_per_packet = 0;
     uint64_t scanned_bytes = 0;
     uint64_t findings = 0;
+    uint64_t app_events = 0;
+    uint64_t behaviour_alerts = 0;
+    double control_seconds = 0;  // main-lcore time in the behaviour feed
 };
 
 Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
@@ -62,6 +71,9 @@ Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
             f.findings += n.get();
         }
     }
+    for (const dataplane::AppCounters* a : r.app) {
+        f.app_events += a->events.get();
+    }
     f.cycles_per_packet =
             packets > 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
     return f;
@@ -71,7 +83,8 @@ nlohmann::json to_json(const Figures& f) {
     return {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes}, {"seconds", f.seconds},
             {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
             {"cycles_per_packet", f.cycles_per_packet}, {"scanned_bytes", f.scanned_bytes},
-            {"findings", f.findings}};
+            {"findings", f.findings}, {"app_events", f.app_events},
+            {"behaviour_alerts", f.behaviour_alerts}, {"control_seconds", f.control_seconds}};
 }
 
 // Fills the block table with addresses no benchmark capture uses (198.18.0.0/15, the
@@ -179,16 +192,57 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
             pcap.c_str(), (*source)->packets(), static_cast<double>((*source)->bytes()) / 1e6,
             workers, static_cast<double>(rte_get_tsc_hz()) / 1e9, table->exact_count(),
             table->prefix_count());
+    // The behaviour feed of the full runs: alerts counted, not written; the sample key lives
+    // in a folder of this run.
+    std::string state_dir = "/tmp/exfiltap-bench-XXXXXX";
+    if (mkdtemp(state_dir.data()) == nullptr) {
+        fprintf(stderr, "exfiltap-bench: cannot create a temporary folder\n");
+        return 1;
+    }
+    auto key = control::SampleKey::load_or_create(state_dir);
+    std::filesystem::remove_all(state_dir);
+    if (!key) {
+        fprintf(stderr, "exfiltap-bench: %s\n", key.error().c_str());
+        return 1;
+    }
+    enum class Mode {
+        Bare,
+        NoBehaviour,
+        Full
+    };
+    const std::array<std::pair<Mode, const char*>, 3> modes = {{{Mode::Bare, "bare forwarding"},
+            {Mode::NoBehaviour, "no behaviour"}, {Mode::Full, "full pipeline"}}};
     std::vector<Figures> results;
     for (unsigned round = 0; round < repeat; ++round) {
-        for (const bool bare : {true, false}) {
+        for (const auto& [mode, name] : modes) {
+            control::AlertSink sink(config, *key, nullptr);
+            control::BehaviourFeed feed(config, sink);
+            double control_seconds = 0;
             dataplane::OfflineOptions off;
             off.workers = workers;
             off.worker = control::worker_template(config, internal, *patterns);
-            off.worker.bare_forward = bare;
+            off.worker.bare_forward = mode == Mode::Bare;
+            off.worker.app_layer = mode == Mode::Full;
             off.worker.blocks = table.get();
             off.worker.flow_policy = &flow_policy;
             off.scratches = scratches;
+            if (mode == Mode::Full) {
+                sink.set_app_handler([&](const dataplane::WorkerEvent& event) {
+                    const uint64_t start = rte_rdtsc();
+                    feed.on_event(event);
+                    control_seconds += static_cast<double>(rte_rdtsc() - start)
+                            / static_cast<double>(rte_get_tsc_hz());
+                });
+                off.on_event = [&sink](const dataplane::WorkerEvent& event) {
+                    sink.on_event(event);
+                };
+                off.on_time = [&](uint64_t time_ns) {
+                    const uint64_t start = rte_rdtsc();
+                    feed.advance(time_ns);
+                    control_seconds += static_cast<double>(rte_rdtsc() - start)
+                            / static_cast<double>(rte_get_tsc_hz());
+                };
+            }
             std::vector<std::unique_ptr<dataplane::Worker>> objects;
             (*source)->rewind();
             auto result = dataplane::run_offline(off, **source, objects);
@@ -196,25 +250,39 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
                 fprintf(stderr, "exfiltap-bench: %s\n", result.error().c_str());
                 return 1;
             }
-            results.push_back(measure(bare ? "bare forwarding" : "full pipeline", *result));
+            Figures f = measure(name, *result);
+            for (const auto& [detector, n] : sink.behaviour_alerts()) {
+                f.behaviour_alerts += n;
+            }
+            f.control_seconds = control_seconds;
+            results.push_back(f);
         }
     }
 
-    printf("  %-16s %12s %9s %14s %14s %10s\n", "scenario", "packets/s", "Gbit/s", "cycles/packet",
-            "scanned MB", "findings");
+    printf("  %-16s %12s %9s %14s %12s %9s %10s %9s %11s\n", "scenario", "packets/s", "Gbit/s",
+            "cycles/packet", "scanned MB", "findings", "app events", "b.alerts", "control ms");
     for (const Figures& f : results) {
-        printf("  %-16s %12.0f %9.3f %14.1f %14.1f %10llu\n", f.name.c_str(), f.pps, f.gbps,
-                f.cycles_per_packet, static_cast<double>(f.scanned_bytes) / 1e6,
-                static_cast<unsigned long long>(f.findings));
+        printf("  %-16s %12.0f %9.3f %14.1f %12.1f %9llu %10llu %9llu %11.1f\n", f.name.c_str(),
+                f.pps, f.gbps, f.cycles_per_packet, static_cast<double>(f.scanned_bytes) / 1e6,
+                static_cast<unsigned long long>(f.findings),
+                static_cast<unsigned long long>(f.app_events),
+                static_cast<unsigned long long>(f.behaviour_alerts), f.control_seconds * 1e3);
     }
     // The last round is the one reported as the ratio (caches and pools warm).
-    const Figures& bare = results[results.size() - 2];
+    const Figures& bare = results[results.size() - 3];
+    const Figures& plain = results[results.size() - 2];
     const Figures& full = results.back();
     const double cycle_ratio =
             bare.cycles_per_packet > 0 ? full.cycles_per_packet / bare.cycles_per_packet : 0;
     const double pps_ratio = bare.pps > 0 ? full.pps / bare.pps : 0;
+    const double behaviour_cycles =
+            plain.cycles_per_packet > 0 ? full.cycles_per_packet / plain.cycles_per_packet : 0;
+    const double behaviour_pps = plain.pps > 0 ? full.pps / plain.pps : 0;
     printf("  full / bare: %.2fx the worker cycles per packet, %.2f of the packet rate\n",
             cycle_ratio, pps_ratio);
+    printf("  full / no behaviour: %.2fx the worker cycles per packet, %.2f of the packet rate "
+           "(the behaviour layer: %.1f cycles per packet)\n",
+            behaviour_cycles, behaviour_pps, full.cycles_per_packet - plain.cycles_per_packet);
     printf("  (the packet rate includes the reader on the main lcore copying into mbufs; the\n"
            "   cycle figures are the workers' own)\n");
 
@@ -231,6 +299,8 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
         }
         j["cycles_ratio_full_to_bare"] = cycle_ratio;
         j["pps_ratio_full_to_bare"] = pps_ratio;
+        j["cycles_ratio_full_to_no_behaviour"] = behaviour_cycles;
+        j["pps_ratio_full_to_no_behaviour"] = behaviour_pps;
         std::ofstream(json_path) << j.dump(2) << "\n";
     }
     for (hs_scratch* scratch : scratches) {
@@ -260,7 +330,7 @@ int main(int argc, char** argv) {
             "Block prefixes (IPv6 /48s in 3fff::/20) in the table");
     app.add_option("--pcap", pcap, "Capture to preload")->required()->check(CLI::ExistingFile);
     app.add_option("--workers", workers, "Worker lcores")->check(CLI::Range(1, 64));
-    app.add_option("--repeat", repeat, "Rounds of (bare, full); the last is reported")
+    app.add_option("--repeat", repeat, "Rounds of (bare, no behaviour, full); the last is reported")
             ->check(CLI::Range(1, 100));
     app.add_option("--set", overrides, "Override one config key: key=value (repeatable)");
     app.add_option("--json", json_path, "Also write the figures as JSON here");
