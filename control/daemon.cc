@@ -242,6 +242,7 @@ private:
     // What a scrape reads that the control loop owns, copied under the lock each second.
     struct ControlView {
         std::vector<const dataplane::WorkerCounters*> counters;
+        std::vector<const dataplane::AppCounters*> app;
         std::vector<std::pair<uint16_t, std::string>> ports;  // port id, label
         std::array<detectors::Severity, detectors::kContentClassCount> severity{};
         std::vector<double> busy_ratio;
@@ -251,6 +252,7 @@ private:
         std::map<std::tuple<std::string, std::string, std::string>, uint64_t> alerts;
         std::vector<PortErrors> port_errors;
         uint64_t alert_write_failures = 0;
+        std::vector<TableUse> behaviour_tables;
     };
     mutable std::mutex view_mutex_;
     ControlView view_;
@@ -638,6 +640,11 @@ void Daemon::refresh_metrics() {
                 std::string(command_result_name(row.result)), row.count});
     }
     view.follow_dropped = server_->stats().follow_lines_dropped;
+    const detectors::BehaviourStats behaviour = feed_->stats();
+    view.behaviour_tables = {{"hosts", behaviour.hosts, behaviour.host_evictions},
+            {"flows", behaviour.flows, behaviour.flow_evictions},
+            {"domains", behaviour.domains, behaviour.domain_evictions},
+            {"login_keys", behaviour.login_keys, behaviour.login_evictions}};
     // Busy ratio over the last interval.
     const uint64_t tsc = rte_rdtsc();
     busy_ratio_.assign(worker_list_.size(), 0.0);
@@ -654,6 +661,7 @@ void Daemon::refresh_metrics() {
     tsc_before_ = tsc;
     const std::lock_guard lock(view_mutex_);
     view.counters = std::move(view_.counters);
+    view.app = std::move(view_.app);
     view.busy_ratio = busy_ratio_;
     view_ = std::move(view);
 }
@@ -741,6 +749,23 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     }
     s.blocklist = view_.blocklist;
     s.commands = view_.commands;
+    std::array<uint64_t, detectors::kAppProtoCount> app_flows{};
+    uint64_t slots_exhausted = 0;
+    uint64_t decoders_exhausted = 0;
+    for (const dataplane::AppCounters* a : view_.app) {
+        for (size_t p = 0; p < detectors::kAppProtoCount; ++p) {
+            app_flows[p] += a->flows_by_proto[p].get();
+        }
+        slots_exhausted += a->slots_exhausted.get();
+        decoders_exhausted += a->decoders_exhausted.get();
+    }
+    for (size_t p = 0; p < detectors::kAppProtoCount; ++p) {
+        s.app_flows.push_back(
+                {std::string(detectors::app_proto_name(static_cast<detectors::AppProto>(p))),
+                        app_flows[p]});
+    }
+    s.app_exhausted = {{"parser_slots", slots_exhausted}, {"body_decoders", decoders_exhausted}};
+    s.behaviour_tables = view_.behaviour_tables;
     s.output_drops.push_back({"alerts_file", view_.alert_write_failures});
     s.output_drops.push_back({"control_follow", view_.follow_dropped});
 }
@@ -1004,6 +1029,9 @@ int Daemon::run() {
                     const std::lock_guard lock(view_mutex_);
                     for (const dataplane::Worker* w : list) {
                         view_.counters.push_back(&w->counters());
+                        if (w->app_layer() != nullptr) {
+                            view_.app.push_back(&w->app_layer()->counters());
+                        }
                     }
                 }
                 return tick(list);
@@ -1052,6 +1080,7 @@ int Daemon::run() {
     {
         const std::lock_guard lock(view_mutex_);
         view_.counters.clear();
+        view_.app.clear();
     }
     workers_.clear();
     blocks_.reset();

@@ -197,6 +197,16 @@ std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& s) {
     add_rows(at(index_of("exfiltap_output_dropped_records_total")), s.output_drops,
             {{"output", &OD::output}}, &OD::records);
 
+    add_rows(at(index_of("exfiltap_app_flows_total")), s.app_flows, {{"proto", &RC::reason}},
+            &RC::packets);
+    add_rows(at(index_of("exfiltap_app_exhausted_total")), s.app_exhausted,
+            {{"resource", &RC::reason}}, &RC::packets);
+    using TU = TableUse;
+    add_rows(at(index_of("exfiltap_behaviour_table_entries")), s.behaviour_tables,
+            {{"table", &TU::table}}, &TU::entries);
+    add_rows(at(index_of("exfiltap_behaviour_table_evictions_total")), s.behaviour_tables,
+            {{"table", &TU::table}}, &TU::evictions);
+
     prometheus::ClientMetric build;
     build.label.push_back({"version", s.version});
     build.gauge.value = 1;

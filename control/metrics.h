@@ -101,6 +101,13 @@ struct CommandMetric {
     uint64_t count = 0;
 };
 
+/// A behaviour engine table: entries now and entries evicted because it was full.
+struct TableUse {
+    std::string table;
+    uint64_t entries = 0;
+    uint64_t evictions = 0;
+};
+
 struct OutputDrops {
     std::string output;
     uint64_t records = 0;
@@ -121,6 +128,9 @@ struct MetricsSnapshot {
     std::vector<BlocklistKind> blocklist;    // blocklist_entries, blocklist_hits_total
     std::vector<CommandMetric> commands;     // control_commands_total
     std::vector<OutputDrops> output_drops;   // output_dropped_records_total
+    std::vector<ReasonCount> app_flows;      // app_flows_total{proto}
+    std::vector<ReasonCount> app_exhausted;  // app_exhausted_total{resource}
+    std::vector<TableUse> behaviour_tables;  // behaviour_table_entries, _evictions_total
     std::string version;                     // build_info{version}
 };
 
@@ -179,6 +189,19 @@ inline constexpr std::array kMetricSpecs = {
                 "Share of the worker's time spent on packets (0 to 1).", MetricType::Gauge},
         MetricSpec{"exfiltap_output_dropped_records_total",
                 "Records an output dropped because its queue was full.", MetricType::Counter},
+        MetricSpec{"exfiltap_app_flows_total",
+                "Flows whose application protocol was identified, by protocol.",
+                MetricType::Counter},
+        MetricSpec{"exfiltap_app_exhausted_total",
+                "Flows left unparsed (parser_slots) or bodies left undecoded (body_decoders) "
+                "because the worker's pool was empty.",
+                MetricType::Counter},
+        MetricSpec{"exfiltap_behaviour_table_entries",
+                "Entries in a behaviour engine table (hosts, flows, domains, login_keys).",
+                MetricType::Gauge},
+        MetricSpec{"exfiltap_behaviour_table_evictions_total",
+                "Least recently used entries a full behaviour table dropped.",
+                MetricType::Counter},
         MetricSpec{"exfiltap_build_info", "Always 1; the version label names the build.",
                 MetricType::Gauge},
 };

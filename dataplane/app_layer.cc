@@ -397,6 +397,9 @@ void AppLayer::feed(Flow& flow, Slot& slot, unsigned dir, std::span<const uint8_
                 }
             },
             slot.parser);
+    if (flow.app_proto == static_cast<uint8_t>(AppProto::Http)) {
+        counters_.decoders_exhausted.set(inflate_->exhausted());
+    }
     if (done) {
         release(flow);
     }

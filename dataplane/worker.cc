@@ -61,7 +61,7 @@ public:
             remember(bytes, gap_before);
         }
         if (worker_.app_ != nullptr && AppLayer::wants_stream(flow_)) {
-            worker_.app_->on_stream(flow_, dir_, bytes, gap_before, worker_.now_ns_);
+            worker_.app_->on_stream(flow_, dir_, bytes, gap_before, worker_.event_ns_);
         }
     }
 
@@ -520,6 +520,7 @@ bool Worker::starts_new_connection(
 
 bool Worker::handle_packet(
         const uint8_t* frame, uint32_t len, uint64_t now_ns, ExceptionReason& reason) noexcept {
+    event_ns_ = now_ns;
     PacketInfo info;
     if (!decode_packet(frame, len, info)) {
         counters_.malformed[static_cast<size_t>(info.malformed)].add();
@@ -653,6 +654,11 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
         reset_requested_ = false;  // a flow ended by eviction above is not this packet's
         if (inspectable && handle_tcp(index, dir, info, frame, now_ns, reason)) {
             exception = true;
+        }
+        if (app_ != nullptr && (info.tcp_flags & (kTcpFin | kTcpRst)) != 0
+                && flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0) {
+            // The flow is closing: its bytes count now, not when it times out.
+            emit_progress(flow, now_ns, false);
         }
         if (reset_requested_) {
             reset_requested_ = false;
@@ -798,6 +804,10 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
         counters_.flows_evicted_full.add();
     }
     const uint64_t end_ns = std::max(flow.last_ns, now_ns_);
+    // A flow can end while another packet is being handled (eviction, a reused 5-tuple):
+    // that packet's events keep their own time.
+    const uint64_t packet_ns = event_ns_;
+    event_ns_ = end_ns;
     for (unsigned dir = 0; dir < 2; ++dir) {
         release_payload(flow, dir);
         if (findings_.count > 0 || findings_.overflow > 0) {
@@ -811,6 +821,7 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
             emit_progress(flow, end_ns, true);
         }
     }
+    event_ns_ = packet_ns;
     if (flow.reported) {
         WorkerEvent event;
         event.type = WorkerEvent::Type::FlowEnd;
@@ -862,7 +873,7 @@ void Worker::emit_app_event(
     WorkerEvent event;
     event.type = WorkerEvent::Type::App;
     event.app = app;
-    emit_event(flow, from_server ? 1 : 0, now_ns_, event);
+    emit_event(flow, from_server ? 1 : 0, event_ns_, event);
 }
 
 bool Worker::open_object_stream(detectors::ContentStream& stream, uint8_t& db_slot) noexcept {
@@ -884,7 +895,7 @@ void Worker::scan_object(Flow& flow, unsigned dir, detectors::ContentStream& str
     stream.scan(data, scratch_, findings_);
     counters_.scanned_bytes.add(data.size());
     if (findings_.count > 0 || findings_.overflow > 0) {
-        emit_findings(flow, dir, now_ns_);
+        emit_findings(flow, dir, event_ns_);
     }
 }
 
@@ -893,7 +904,7 @@ void Worker::close_object_stream(
     stream.close(scratch_, findings_);
     stream_closed(db_slot);
     if (findings_.count > 0 || findings_.overflow > 0) {
-        emit_findings(flow, dir, now_ns_);
+        emit_findings(flow, dir, event_ns_);
     }
 }
 

@@ -349,6 +349,10 @@ private:
     detectors::FindingSink findings_;
     std::unique_ptr<uint8_t[]> linear_;  // a chained frame made contiguous for decode
     uint64_t now_ns_ = 0;
+    // Time of what is being handled: the current packet, or a flow's end. Events carry it
+    // (now_ns_ is the burst's latest time: an event stamped with it could close a behaviour
+    // window before the events of earlier packets of the same burst arrive).
+    uint64_t event_ns_ = 0;
     uint64_t flow_seq_ = 0;
     // The packet being handled: what the response policy says about it.
     DropCause packet_cause_ = DropCause::None;

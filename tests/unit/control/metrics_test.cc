@@ -82,6 +82,9 @@ MetricsSnapshot full_snapshot() {
     s.blocklist = {{"exact", 11, 21}, {"prefix", 2, 0}};
     s.commands = {{"block", "ok", 4}, {"block", "nok", 1}};
     s.output_drops = {{"syslog", 17}};
+    s.app_flows = {{"http", 40}, {"dns", 12}};
+    s.app_exhausted = {{"parser_slots", 2}, {"body_decoders", 0}};
+    s.behaviour_tables = {{"hosts", 30, 1}, {"domains", 8, 0}};
     s.version = "0.1.0";
     return s;
 }
@@ -200,7 +203,7 @@ TEST(MetricsFamiliesTest, NamesFollowTheConventions) {
         const bool ends_total = spec.name.ends_with("_total");
         EXPECT_EQ(ends_total, spec.type == MetricType::Counter) << spec.name;
     }
-    EXPECT_EQ(kMetricNames.size(), 20U);
+    EXPECT_EQ(kMetricNames.size(), 24U);
 }
 
 // Exporter over HTTP
@@ -238,6 +241,11 @@ TEST(MetricsExporterTest, ServesExactSamplesAndTypes) {
                  R"(exfiltap_worker_busy_ratio{worker="0"} 0.25)",
                  R"(exfiltap_worker_busy_ratio{worker="1"} 0.5)",
                  R"(exfiltap_output_dropped_records_total{output="syslog"} 17)",
+                 R"(exfiltap_app_flows_total{proto="http"} 40)",
+                 R"(exfiltap_app_exhausted_total{resource="parser_slots"} 2)",
+                 "# TYPE exfiltap_behaviour_table_entries gauge",
+                 R"(exfiltap_behaviour_table_entries{table="hosts"} 30)",
+                 R"(exfiltap_behaviour_table_evictions_total{table="hosts"} 1)",
                  "# TYPE exfiltap_build_info gauge",
                  R"(exfiltap_build_info{version="0.1.0"} 1)",
          }) {
