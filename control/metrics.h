@@ -200,8 +200,7 @@ inline constexpr std::array kMetricSpecs = {
                 "Entries in a behaviour engine table (hosts, flows, domains, login_keys).",
                 MetricType::Gauge},
         MetricSpec{"exfiltap_behaviour_table_evictions_total",
-                "Least recently used entries a full behaviour table dropped.",
-                MetricType::Counter},
+                "Least recently used entries a full behaviour table dropped.", MetricType::Counter},
         MetricSpec{"exfiltap_build_info", "Always 1; the version label names the build.",
                 MetricType::Gauge},
 };
