@@ -61,6 +61,7 @@ struct AppLayer::Expected {
     // The data flow once linked: its table index stands for it while the flow id matches.
     uint64_t data_flow_id = 0;
     std::array<char, AppEvent::kNameCap> name{};
+    std::array<char, AppEvent::kUserCap> user{};  // the control connection's login
 };
 
 struct AppLayer::Slot {
@@ -81,6 +82,8 @@ struct AppLayer::Slot {
     bool object_scanned = false;  // the object has its own content stream
     bool object_first = false;    // the next object bytes are its first
     bool object_http = false;     // an HTTP body (the parser checks those for archives)
+    // FTP: the user name of the latest login, for the transfers of this control connection.
+    std::array<char, AppEvent::kUserCap> user{};
     uint8_t object_dir = 0;
     uint8_t object_db_slot = 0;
 };
@@ -200,6 +203,7 @@ AppLayer::Slot* AppLayer::slot_for(Flow& flow) noexcept {
     slot.head_len = {};
     slot.object_active = false;
     slot.object_scanned = false;
+    slot.user[0] = '\0';
     return &slot;
 }
 
@@ -446,6 +450,9 @@ void AppLayer::on_parser_event(Flow& flow, const AppEvent& event) noexcept {
         e.control_client_is_hi = flow.client_is_hi;
         e.control_flow_id = flow.flow_id;
         e.port = event.data_port;
+        if (flow.app_status == static_cast<uint8_t>(AppStatus::Active)) {
+            e.user = slots_[flow.app_slot].user;
+        }
         if (event.data_addr_len == 0) {
             // EPSV: the control connection's server listens.
             e.ip_version = flow.key.ip_version;
@@ -460,11 +467,19 @@ void AppLayer::on_parser_event(Flow& flow, const AppEvent& event) noexcept {
         link_ftp_transfer(flow, event);
         return;
     }
+    if (event.kind == AppEventKind::Login && event.proto == AppProto::Ftp
+            && flow.app_status == static_cast<uint8_t>(AppStatus::Active)) {
+        slots_[flow.app_slot].user = event.user;
+    }
     counters_.events.add();
     host_.emit_app_event(flow, event, false);
 }
 
-void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& event) noexcept {
+void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& transfer) noexcept {
+    AppEvent event = transfer;
+    if (control.app_status == static_cast<uint8_t>(AppStatus::Active)) {
+        event.user = slots_[control.app_slot].user;
+    }
     // The newest channel of this control flow carries the transfer.
     Expected* channel = nullptr;
     for (size_t i = 0; i < kExpectedChannels; ++i) {
@@ -518,6 +533,7 @@ void AppLayer::report_ftp_data(Flow& data, Slot& slot) noexcept {
     event.bytes = data.dir[event.upload ? client_dir : client_dir ^ 1U].payload_bytes;
     event.final = true;
     std::memcpy(event.name.data(), e.name.data(), event.name.size());
+    event.user = e.user;
     // Reported in the control connection's name: its addresses and flow id.
     Flow control{};
     control.key = e.control_key;

@@ -134,7 +134,7 @@ private:
     void feed(Flow& flow, Slot& slot, unsigned dir, std::span<const uint8_t> bytes) noexcept;
     void check_archive(Flow& flow, unsigned dir, std::span<const uint8_t> head) noexcept;
     void on_parser_event(Flow& flow, const detectors::AppEvent& event) noexcept;
-    void link_ftp_transfer(Flow& control, const detectors::AppEvent& event) noexcept;
+    void link_ftp_transfer(Flow& control, const detectors::AppEvent& transfer) noexcept;
     void report_ftp_data(Flow& data, Slot& slot) noexcept;
 
     AppLayerConfig config_;

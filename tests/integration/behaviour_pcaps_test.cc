@@ -218,6 +218,7 @@ TEST(BehaviourPcapsTest, ActiveFtpStoresAreCreditedToTheUploaderWithTheirSizes) 
     EXPECT_EQ(writes[0]["dest_ip"], "192.168.100.230");
     EXPECT_EQ(writes[0]["dest_port"], 21);
     EXPECT_EQ(writes[0]["exfil"]["file_name"], "notepad.exe");
+    EXPECT_EQ(writes[0]["exfil"]["user"], "anonymous");
     EXPECT_EQ(writes[0]["exfil"]["bytes"], 69120);
     EXPECT_EQ(writes[1]["exfil"]["file_name"], "test.pdf");
     EXPECT_EQ(writes[1]["exfil"]["bytes"], 118196);
