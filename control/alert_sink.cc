@@ -180,7 +180,17 @@ void AlertSink::flush_all() {
     state_.clear();
 }
 
-void AlertSink::write_record(AlertRecord record) {
+void AlertSink::write_record(AlertRecord record, uint64_t time_ns) {
+    // Detectors that report per event of a flow (an archive, a file written) are suppressed
+    // like content classes: one record per flow direction and detector per interval, the
+    // rest folded into the next record's count (a flow with 200,000 pipelined uploads must
+    // not write 200,000 records). The windowed detectors raise once per window already.
+    if (record.detector == "archive_out" || record.detector == "unexpected_file_write") {
+        const Key key{record.flow_id, record.src_port, address_prefix(record.src),
+                "behaviour:" + record.detector};
+        account(key, std::move(record), true, time_ns);
+        return;
+    }
     write(record, record.count);
 }
 

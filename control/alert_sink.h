@@ -32,10 +32,14 @@ public:
     /// Writes every pending record (end of run).
     void flush_all();
 
-    /// Writes a record made elsewhere (the behaviour detectors): assets, the hook, the
-    /// writer and the counts as for content records; no suppression (the detector has its
-    /// own windows).
-    void write_record(AlertRecord record);
+    /// Writes a record made elsewhere (the behaviour detectors) at packet time `time_ns`:
+    /// assets, the hook, the writer and the counts as for content records. Per-event
+    /// detectors (archive_out, unexpected_file_write) are suppressed per flow direction like
+    /// content classes; windowed detectors are written as they come.
+    void write_record(AlertRecord record, uint64_t time_ns);
+
+    /// A flow ended (its last Progress event): pending suppressed records go out.
+    void flow_ended(uint64_t flow_id) { on_flow_end(flow_id); }
 
     /// Where App and Progress events go (the behaviour feed); null: ignored.
     void set_app_handler(std::function<void(const dataplane::WorkerEvent&)> handler) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -310,7 +311,19 @@ void apply_dns_tunnel(Problems& problems, const Entry& section, detectors::DnsTu
         } else if (e.name == "min_score") {
             read_u32(problems, e, 0, 3, c.min_score);
         } else {
-            read_string(problems, e, c.public_suffix_list);
+            // Checked here so that --test-config refuses a device or a directory (the
+            // engine would only fall back to the last two labels, silently).
+            if (read_string(problems, e, c.public_suffix_list) && !c.public_suffix_list.empty()) {
+                // A missing file falls back with a warning at start (the package may come
+                // later); something that exists and is not a file is a mistake.
+                std::error_code ec;
+                const auto status = std::filesystem::status(c.public_suffix_list, ec);
+                if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+                    problems.add(e.where, "'" + c.public_suffix_list
+                                    + "' is not a regular file (Debian's list is "
+                                      "/usr/share/publicsuffix/public_suffix_list.dat)");
+                }
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
 #include "control/behaviour_feed.h"
 
+#include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "common/log.h"
@@ -82,6 +84,16 @@ BehaviourFeed::BehaviourFeed(const Config& config, AlertSink& sink)
     : sink_(sink), assets_(std::make_unique<detectors::AssetInventory>(config.assets)) {
     engine_ = std::make_unique<detectors::BehaviourEngine>(config.behaviour, assets_.get(),
             to_prefixes(config.internal_networks), sanctioned_of(config));
+    warn_suffixes();
+}
+
+void BehaviourFeed::warn_suffixes() const {
+    const std::string warning = engine_->stats().public_suffix_warning;
+    if (!warning.empty()) {
+        log_warning("behaviour", warning
+                        + "; DNS tunnels are grouped by the last two labels of each name instead "
+                          "(install Debian's publicsuffix package)");
+    }
 }
 
 void BehaviourFeed::reconfigure(const Config& config) {
@@ -91,6 +103,7 @@ void BehaviourFeed::reconfigure(const Config& config) {
     engine_->reconfigure(config.behaviour, assets.get(), to_prefixes(config.internal_networks),
             sanctioned_of(config));
     assets_ = std::move(assets);
+    warn_suffixes();
 }
 
 BehaviourFeed::FlowState& BehaviourFeed::flow_state(uint64_t flow_id) {
@@ -111,6 +124,35 @@ BehaviourFeed::FlowState& BehaviourFeed::flow_state(uint64_t flow_id) {
 }
 
 void BehaviourFeed::on_event(const dataplane::WorkerEvent& event) {
+    if (event.type != dataplane::WorkerEvent::Type::App
+            && event.type != dataplane::WorkerEvent::Type::Progress) {
+        return;
+    }
+    pending_.push_back(event);
+    if (pending_.size() >= kMaxPending) {
+        // Time stands still (a stalled worker): do not hold events without bound.
+        process_until(UINT64_MAX);
+    }
+}
+
+void BehaviourFeed::process_until(uint64_t time_ns) {
+    // Workers' rings are drained in whatever order they come; the detectors that join flows
+    // (logins per service, DNS per domain, host windows) must see them in packet-time order,
+    // or the same capture would give other findings on two workers than on one. Ties go by
+    // the flow's addresses and ports (flow ids differ with the worker count), then arrival.
+    const auto later = [](const dataplane::WorkerEvent& a, const dataplane::WorkerEvent& b) {
+        return std::tie(a.time_ns, a.ip_version, a.src, a.dst, a.src_port, a.dst_port)
+                < std::tie(b.time_ns, b.ip_version, b.src, b.dst, b.src_port, b.dst_port);
+    };
+    std::stable_sort(pending_.begin(), pending_.end(), later);
+    size_t done = 0;
+    for (; done < pending_.size() && pending_[done].time_ns <= time_ns; ++done) {
+        process(pending_[done]);
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+void BehaviourFeed::process(const dataplane::WorkerEvent& event) {
     if (event.type == dataplane::WorkerEvent::Type::App) {
         const detectors::AppEvent& app = event.app;
         if (app.kind == detectors::AppEventKind::ProtocolSeen
@@ -136,19 +178,27 @@ void BehaviourFeed::on_event(const dataplane::WorkerEvent& event) {
     state.to_client = event.reverse_bytes;
     engine_->on_flow_bytes(tuple_of(event), static_cast<detectors::AppProto>(event.app_proto),
             state.sni, event.time_ns, up, down, event.flow_ended);
+    emit_findings();
     if (event.flow_ended) {
         lru_.erase(state.lru);
         flows_.erase(event.flow_id);
+        sink_.flow_ended(event.flow_id);
     }
-    emit_findings();
 }
 
 void BehaviourFeed::advance(uint64_t time_ns) {
+    if (time_ns == 0) {
+        // No worker has seen a packet yet: time has not started. Advancing from 0 would fold
+        // decades of empty windows into every loaded baseline.
+        return;
+    }
+    process_until(time_ns);
     engine_->advance(time_ns);
     emit_findings();
 }
 
 void BehaviourFeed::flush() {
+    process_until(UINT64_MAX);
     emit_findings();
 }
 
@@ -190,7 +240,7 @@ void BehaviourFeed::emit_findings() {
             record.dst_asset_classification =
                     std::string(detectors::classification_name(f.dst_asset->classification));
         }
-        sink_.write_record(std::move(record));
+        sink_.write_record(std::move(record), f.time_ns);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/result.h"
 #include "control/alert_sink.h"
@@ -27,7 +28,8 @@ public:
     /// `config` is copied where the engine needs it; `sink` must outlive the feed.
     BehaviourFeed(const Config& config, AlertSink& sink);
 
-    /// An App or Progress event (others are ignored).
+    /// An App or Progress event (others are ignored). Held until advance() passes its time,
+    /// then handed to the engine in packet-time order.
     void on_event(const dataplane::WorkerEvent& event);
 
     /// Packet time moved on to `time_ns` (the workers' lowest): windows close, findings go
@@ -59,15 +61,20 @@ private:
     };
 
     FlowState& flow_state(uint64_t flow_id);
+    void process_until(uint64_t time_ns);
+    void process(const dataplane::WorkerEvent& event);
+    void warn_suffixes() const;
     void emit_findings();
 
     static constexpr size_t kMaxFlows = 262144;
+    static constexpr size_t kMaxPending = 1U << 18;
 
     AlertSink& sink_;
     std::unique_ptr<detectors::AssetInventory> assets_;
     std::unique_ptr<detectors::BehaviourEngine> engine_;
     std::unordered_map<uint64_t, FlowState> flows_;
-    std::list<uint64_t> lru_;  // least recently used first
+    std::list<uint64_t> lru_;                      // least recently used first
+    std::vector<dataplane::WorkerEvent> pending_;  // not yet in time order
     uint64_t forgotten_ = 0;
 };
 

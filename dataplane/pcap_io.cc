@@ -120,7 +120,9 @@ bool PcapReader::next(CapturedPacket& packet) {
     const u_char* data = nullptr;
     const int ret = pcap_next_ex(handle_, &header, &data);
     if (ret == 1) {
-        packet.time_ns = static_cast<uint64_t>(header->ts.tv_sec) * 1000000000ULL
+        // The file's seconds are an unsigned 32-bit field (good to 2106); libpcap hands them
+        // over sign-extended, which turned times after 2038-01-19 into the year 2500.
+        packet.time_ns = uint64_t{static_cast<uint32_t>(header->ts.tv_sec)} * 1000000000ULL
                 + static_cast<uint64_t>(header->ts.tv_usec);
         packet.caplen = header->caplen;
         packet.wire_len = header->len;

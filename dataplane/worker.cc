@@ -497,8 +497,10 @@ void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is
     const bool content = db_slots_[current_slot_].db != nullptr && scratch_ != nullptr;
     flow.dir[0].inspect = content && flow.dir[0].outbound;
     flow.dir[1].inspect = content && flow.dir[1].outbound;
+    // From the flow's key and start only, so the same capture gives the same ids whatever
+    // the worker count (a per-worker sequence number did not).
     flow.flow_id = ((uint64_t{rte_hash_crc(&flow.key, sizeof(flow.key), 0x9e3779b9)} << 20)
-                           ^ (flow.first_ns >> 10) ^ ++flow_seq_)
+                           ^ (flow.first_ns >> 10))
             & ((uint64_t{1} << 52) - 1);
 }
 

@@ -353,7 +353,6 @@ private:
     // (now_ns_ is the burst's latest time: an event stamped with it could close a behaviour
     // window before the events of earlier packets of the same burst arrive).
     uint64_t event_ns_ = 0;
-    uint64_t flow_seq_ = 0;
     // The packet being handled: what the response policy says about it.
     DropCause packet_cause_ = DropCause::None;
     bool binding_passive_ = false;

@@ -1,6 +1,7 @@
 #include "detectors/public_suffix.h"
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -35,9 +36,23 @@ std::vector<size_t> label_starts(std::string_view name) {
     return starts;
 }
 
+constexpr uintmax_t kMaxFileBytes = 16 * 1000 * 1000;
+
 }  // namespace
 
 Result<PublicSuffixList> PublicSuffixList::load_file(const std::string& path) {
+    // A device (/dev/zero) or a directory would be read forever or fail oddly: only a
+    // regular file of a sane size is a list (Debian's is about 230 KB).
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::is_regular_file(status)) {
+        return make_error(path + ": not a regular file; the public suffix list is a text file");
+    }
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec || size > kMaxFileBytes) {
+        return make_error(path + ": larger than " + std::to_string(kMaxFileBytes / 1000000)
+                + " MB; the public suffix list is about 0.25 MB");
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         return make_error(path + ": cannot open the public suffix list: "

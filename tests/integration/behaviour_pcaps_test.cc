@@ -1,6 +1,8 @@
 // The behaviour detectors and protocol parsers through the whole pipeline, on the real
 // captures of ../shared/pcaps and the cases of ../shared/cases, with the outcomes
 // MANIFEST.md and expected.json give (and the settings under which they apply).
+#include <cstdlib>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -244,6 +246,70 @@ TEST(BehaviourPcapsTest, GzipRequestBodyIsScannedDecoded) {
     EXPECT_EQ(custom[0]["dest_port"], 80);
     EXPECT_EQ(run.summary["app"]["objects"], 1);
     EXPECT_EQ(run.summary["app"]["object_bytes"], 25);
+}
+
+TEST(BehaviourPcapsTest, TwoWorkersGiveTheSameBehaviourAlertsAsOne) {
+    // Logins from several sources join across flows: the feed orders the workers' events by
+    // packet time, and flow ids come from the flow alone (the break test saw both differ).
+    const char* prefix = getenv("EXFILTAP_BEHAVIOUR_PREFIX");  // NOLINT(concurrency-mt-unsafe)
+    ASSERT_NE(prefix, nullptr) << "EXFILTAP_BEHAVIOUR_PREFIX not set (meson test sets it)";
+    const std::string pcap = std::string(prefix) + "-external_login-alert.pcap";
+    const auto key = [](const RunOutput& run) {
+        std::multiset<std::string> keys;
+        for (const auto& a : run.alerts) {
+            keys.insert(a["timestamp"].get<std::string>() + " "
+                    + std::to_string(a["flow_id"].get<uint64_t>()) + " "
+                    + a["exfil"]["reason"].get<std::string>());
+        }
+        return keys;
+    };
+    const RunOutput one = run_exfiltap(pcap, {"--workers", "1"});
+    ASSERT_EQ(one.exit_code, 0) << one.out;
+    ASSERT_FALSE(one.alerts.empty());
+    for (int round = 0; round < 3; ++round) {
+        const RunOutput two = run_exfiltap(pcap, {"--workers", "2"});
+        ASSERT_EQ(two.exit_code, 0) << two.out;
+        EXPECT_EQ(key(two), key(one)) << dump(two);
+    }
+}
+
+TEST(BehaviourPcapsTest, TimesAfter2038SurviveReadingAndWriting) {
+    // A pcap's seconds are unsigned 32 bits; libpcap sign-extends them. One UDP packet at
+    // 2700000000 s (2055-07-24) must keep that time in the output and in alerts.
+    const std::string dir = ::testing::TempDir();
+    const std::string path = dir + "/y2055.pcap";
+    {
+        std::ofstream out(path, std::ios::binary);
+        const auto u32 = [&](uint32_t v) {
+            out.write(reinterpret_cast<const char*>(&v), 4);
+        };
+        const auto u16 = [&](uint16_t v) {
+            out.write(reinterpret_cast<const char*>(&v), 2);
+        };
+        u32(0xa1b2c3d4);
+        u16(2);
+        u16(4);
+        u32(0);
+        u32(0);
+        u32(65535);
+        u32(1);
+        const std::vector<uint8_t> frame = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, 0x45,
+                0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0x30,
+                0x3a, 0, 12, 0, 0, 'a', 'b', 'c', 'd'};
+        u32(2700000000U);
+        u32(1000);
+        u32(static_cast<uint32_t>(frame.size()));
+        u32(static_cast<uint32_t>(frame.size()));
+        out.write(reinterpret_cast<const char*>(frame.data()),
+                static_cast<std::streamsize>(frame.size()));
+    }
+    const RunOutput run = run_exfiltap(path, {"--set", "flows.checksum_validation=no"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const auto records = read_pcap(run.dir + "/out.pcap");
+    ASSERT_EQ(records.size(), 1U);
+    EXPECT_EQ(records[0].sec, 2700000000U);
+    EXPECT_EQ(records[0].frac, 1000U);
+    EXPECT_NEAR(run.summary["capture_span_s"].get<double>(), 0.0, 1e-9);
 }
 
 }  // namespace

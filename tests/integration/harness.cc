@@ -140,7 +140,7 @@ std::vector<PcapRecord> read_pcap(const std::string& path) {
     const u_char* d = nullptr;
     while (pcap_next_ex(p, &h, &d) == 1) {
         PcapRecord r;
-        r.sec = static_cast<uint64_t>(h->ts.tv_sec);
+        r.sec = uint64_t{static_cast<uint32_t>(h->ts.tv_sec)};  // unsigned in the file
         r.frac = static_cast<uint64_t>(h->ts.tv_usec);
         r.caplen = h->caplen;
         r.len = h->len;

@@ -100,6 +100,16 @@ TEST(BehaviourConfigTest, ReadsEveryDetector) {
     EXPECT_EQ(b.limits.max_sources_per_key, 8U);
 }
 
+TEST(BehaviourConfigTest, PublicSuffixListThatIsADeviceIsRefused) {
+    // /dev/zero was read forever (the break test's hang); a device or folder is refused.
+    const std::string error =
+            parse_error("behaviour:\n  dns_tunnel:\n    public_suffix_list: /dev/zero\n");
+    EXPECT_NE(error.find("test.yaml:3: behaviour.dns_tunnel.public_suffix_list: '/dev/zero' is "
+                         "not a regular file"),
+            std::string::npos)
+            << error;
+}
+
 TEST(BehaviourConfigTest, BadByteSizeNamesFileLineAndKey) {
     const std::string error =
             parse_error("behaviour:\n  external_upload:\n    flow_bytes: 1.5GB\n");
