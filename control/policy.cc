@@ -6,6 +6,8 @@
 #include <tuple>
 #include <utility>
 
+#include "detectors/behaviour.h"
+
 namespace exfiltap::control {
 namespace {
 
@@ -20,13 +22,9 @@ constexpr uint32_t kMaxPrefixCapacity = 1024U * 1024;
 constexpr uint32_t kMaxSnapshotChanges = 10U * 1000 * 1000;
 constexpr uint32_t kMaxSnapshotIntervalS = 24U * 3600;
 constexpr size_t kMaxSanctioned = 4096;
-
-bool is_identifier(std::string_view text) {
-    return !text.empty() && text.size() <= kMaxNameLen
-            && std::all_of(text.begin(), text.end(), [](char c) {
-                   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-               });
-}
+// The widest sanctioned prefixes accepted (the shipped list's widest is Apple's /8).
+constexpr uint8_t kWidestSanctionedV4 = 8;
+constexpr uint8_t kWidestSanctionedV6 = 16;
 
 bool is_rule_name(std::string_view text) {
     return !text.empty() && text.size() <= kMaxNameLen
@@ -108,6 +106,31 @@ void apply_journal(Problems& problems, const Entry& section, ResponseConfig& out
     }
 }
 
+bool is_behaviour_detector(std::string_view name) {
+    for (size_t d = 0; d < detectors::kBehaviourDetectorCount; ++d) {
+        if (detectors::behaviour_detector_name(static_cast<detectors::BehaviourDetector>(d))
+                == name) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool known_detector(std::string_view name) {
+    return name == kDetectorContent || name == kDetectorTcpOverlap || name == kDetectorIpFragment
+            || name == kDetectorAny || is_behaviour_detector(name);
+}
+
+std::string detector_list() {
+    std::string list = std::string(kDetectorAny) + ", " + std::string(kDetectorContent) + ", "
+            + std::string(kDetectorTcpOverlap) + ", " + std::string(kDetectorIpFragment);
+    for (size_t d = 0; d < detectors::kBehaviourDetectorCount; ++d) {
+        list += ", ";
+        list += detectors::behaviour_detector_name(static_cast<detectors::BehaviourDetector>(d));
+    }
+    return list;
+}
+
 /// `detector` (an identifier) or `class` (a class or custom rule name) of a policy item.
 bool read_rule_match(Problems& problems, const Entry& entry, PolicyRule& rule) {
     const bool detector = entry.name == "detector";
@@ -115,11 +138,9 @@ bool read_rule_match(Problems& problems, const Entry& entry, PolicyRule& rule) {
     if (!read_string(problems, entry, out)) {
         return false;
     }
-    if (detector && !is_identifier(out)) {
-        problems.add(entry.where,
-                "'" + out
-                        + "': a detector name of [a-z0-9_] (content, tcp_overlap, ip_fragment, "
-                          "any, ...)");
+    if (detector && !known_detector(out)) {
+        // A misspelt detector would make a policy that never matches, silently.
+        problems.add(entry.where, "unknown detector '" + out + "'; known: " + detector_list());
         return false;
     }
     if (!detector && !is_rule_name(out)) {
@@ -206,6 +227,23 @@ bool read_rule(Problems& problems, const Entry& item, PolicyRule& rule) {
                 "block-source)");
         ok = false;
     }
+    if (is_behaviour_detector(rule.detector)) {
+        // The behaviour detectors decide on the control thread, after the packets went:
+        // there is no flow left to drop, only addresses to block.
+        if (rule.action == PolicyAction::DropFlow) {
+            problems.add(item.where,
+                    "detector '" + rule.detector
+                            + "' is decided on the control thread: drop-flow cannot act on it; "
+                              "use block-remote or block-source");
+            ok = false;
+        }
+        if (!rule.class_name.empty() && rule.class_name != rule.detector) {
+            problems.add(item.where,
+                    "detector '" + rule.detector + "' has no content classes (class '"
+                            + rule.class_name + "' never matches)");
+            ok = false;
+        }
+    }
     if (reset_entry != nullptr && rule.reset && rule.action == PolicyAction::Alert) {
         problems.add(reset_entry->where,
                 "reset needs action drop-flow, block-remote or "
@@ -282,6 +320,17 @@ bool read_sanctioned_item(Problems& problems, const Entry& item, SanctionedPrefi
         auto prefix = Prefix::parse(text);
         if (!prefix) {
             problems.add(entry.where, "bad prefix: " + prefix.error());
+            ok = false;
+            continue;
+        }
+        // A service is a few networks; 0.0.0.0/0 would quietly switch the volume detectors
+        // off for everything.
+        const uint8_t widest = prefix->ip_version == 4 ? kWidestSanctionedV4 : kWidestSanctionedV6;
+        if (prefix->length < widest) {
+            problems.add(entry.where,
+                    prefix->to_string() + " is wider than /" + std::to_string(widest)
+                            + ": a sanctioned service is a few networks, not a share of the "
+                              "address space");
             ok = false;
             continue;
         }

@@ -18,18 +18,6 @@
 namespace exfiltap::detectors {
 namespace {
 
-constexpr std::array<std::string_view, kBehaviourDetectorCount> kDetectorNames = {
-        "external_upload",
-        "internal_transfer",
-        "baseline_deviation",
-        "encrypted_asymmetry",
-        "archive_out",
-        "unexpected_file_write",
-        "external_login",
-        "mail_attachment_out",
-        "dns_tunnel",
-};
-
 /// Windows of silence folded into a baseline at most: after this many the mean is close to
 /// zero anyway, and a host back after months costs no long loop.
 constexpr uint64_t kMaxZeroWindows = 64;
@@ -110,11 +98,6 @@ bool parse_number(std::string_view text, T& out) {
 }
 
 }  // namespace
-
-std::string_view behaviour_detector_name(BehaviourDetector detector) noexcept {
-    const auto index = static_cast<size_t>(detector);
-    return index < kDetectorNames.size() ? kDetectorNames[index] : std::string_view("unknown");
-}
 
 std::string address_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr) {
     std::array<char, INET6_ADDRSTRLEN> buf{};

@@ -38,10 +38,18 @@ enum class BehaviourDetector : uint8_t {
     DnsTunnel = 8,
 };
 inline constexpr size_t kBehaviourDetectorCount = 9;
-/// "external_upload", "internal_transfer", "baseline_deviation", "encrypted_asymmetry",
-/// "archive_out", "unexpected_file_write", "external_login", "mail_attachment_out",
-/// "dns_tunnel".
-std::string_view behaviour_detector_name(BehaviourDetector detector) noexcept;
+inline constexpr std::array<std::string_view, kBehaviourDetectorCount> kBehaviourDetectorNames = {
+        "external_upload", "internal_transfer", "baseline_deviation", "encrypted_asymmetry",
+        "archive_out", "unexpected_file_write", "external_login", "mail_attachment_out",
+        "dns_tunnel"};
+
+/// The detector's stable name (kBehaviourDetectorNames); header-only, so config checks can
+/// use it without the engine.
+constexpr std::string_view behaviour_detector_name(BehaviourDetector detector) noexcept {
+    const auto index = static_cast<size_t>(detector);
+    return index < kBehaviourDetectorNames.size() ? kBehaviourDetectorNames[index]
+                                                  : std::string_view("unknown");
+}
 
 /// A flow as the worker reports it: client = the connection's initiator. Addresses in
 /// network order, IPv4 in the first 4 bytes.

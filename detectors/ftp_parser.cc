@@ -267,10 +267,16 @@ void FtpParser::on_command(std::string_view line, bool cut, AppEventSink& events
     const Verb verb = classify(line.substr(0, space));
     switch (verb) {
     case Verb::User: {
-        const size_t n = arg.size() < user_.size() - 1 ? arg.size() : user_.size() - 1;
-        std::memcpy(user_.data(), arg.data(), n);
+        // A user name is one word: what follows a space may be the password ("USER name
+        // password"), so only the first word is kept and the rest is never looked at.
+        const std::string_view words = trim(arg);
+        const size_t word_end = words.find(' ');
+        const bool one_word = word_end == std::string_view::npos;
+        const std::string_view name = one_word ? words : words.substr(0, word_end);
+        const size_t n = name.size() < user_.size() - 1 ? name.size() : user_.size() - 1;
+        std::memcpy(user_.data(), name.data(), n);
         user_len_ = static_cast<uint8_t>(n);
-        user_cut_ = n < arg.size() || cut;
+        user_cut_ = n < name.size() || (cut && one_word);
         login_pending_ = true;
         pass_sent_ = false;
         return;

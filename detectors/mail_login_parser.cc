@@ -73,6 +73,11 @@ void append_line(std::array<char, N>& head, uint16_t& len, std::array<char, T>& 
 
 }  // namespace
 
+void ImapParser::clear_user(Pending& p) noexcept {
+    wipe(p.user.data(), p.user.size());
+    p.user_len = 0;
+}
+
 static_assert(sizeof(Pop3Parser) <= 4096, "Pop3Parser must fit its pool slot");
 static_assert(sizeof(ImapParser) <= 4096, "ImapParser must fit its pool slot");
 
@@ -95,38 +100,63 @@ uint8_t sasl_responses(SaslMech mech) noexcept {
     return mech == SaslMech::Login ? 2 : 1;
 }
 
-size_t sasl_user(
-        SaslMech mech, uint8_t index, std::string_view response, std::span<char> out) noexcept {
+SaslAnswer sasl_challenge(std::string_view challenge) noexcept {
+    challenge = trim(challenge);
+    // "User Name:" is 16 base64 characters; longer challenges are not the prompt.
+    constexpr size_t kMaxChallenge = 32;
+    if (challenge.empty() || challenge.size() > kMaxChallenge) {
+        return SaslAnswer::Unknown;
+    }
+    Base64Decoder decoder;
+    std::array<uint8_t, Base64Decoder::max_output(kMaxChallenge) + 2> text{};
+    size_t n = decoder.decode(
+            {reinterpret_cast<const uint8_t*>(challenge.data()), challenge.size()}, text.data());
+    n += decoder.finish(text.data() + n);
+    if (decoder.invalid_bytes() > 0) {
+        return SaslAnswer::Unknown;
+    }
+    std::string_view prompt = trim({reinterpret_cast<const char*>(text.data()), n});
+    if (!prompt.empty() && prompt.back() == ':') {
+        prompt.remove_suffix(1);
+    }
+    prompt = trim(prompt);
+    return iequals(prompt, "Username") || iequals(prompt, "User Name") ? SaslAnswer::UserPrompt
+                                                                       : SaslAnswer::Unknown;
+}
+
+size_t sasl_user(SaslMech mech, uint8_t index, SaslAnswer answer, std::string_view response,
+        std::span<char> out) noexcept {
     response = trim(response);
     if (index != 0 || mech == SaslMech::Other || response.empty() || response == "*"
             || response == "=" || out.empty()) {
         return 0;
     }
+    if (mech == SaslMech::Login && answer != SaslAnswer::Initial
+            && answer != SaslAnswer::UserPrompt) {
+        return 0;  // answers "Password:" or a prompt we do not know: may be the password
+    }
     Base64Decoder decoder;
     std::array<uint8_t, 8> scratch{};
-    size_t n = 0;
+    size_t n = 0;        // length of the name being read in out
+    size_t written = 0;  // how far out was written (wiped when the response is refused)
     size_t authzid_len = 0;
-    int field = 0;  // PLAIN: 0 authzid, 1 authcid
-    bool authcid_seen = false;
+    int nuls = 0;  // PLAIN: NULs seen (1: the authcid is being read)
     bool stop = false;
     const auto take = [&](size_t produced) {
         for (size_t j = 0; j < produced && !stop; ++j) {
             const uint8_t b = scratch[j];
             if (mech == SaslMech::Plain && b == 0) {
-                if (field == 0) {
+                if (++nuls == 1) {
                     authzid_len = n;
-                    field = 1;
+                    n = 0;
                     continue;
                 }
-                stop = true;  // the password follows: not read
+                stop = true;  // the password follows: never decoded further
                 break;
-            }
-            if (field == 1 && !authcid_seen) {
-                authcid_seen = true;
-                n = 0;
             }
             if (n < out.size()) {
                 out[n++] = static_cast<char>(b);
+                written = std::max(written, n);
             }
         }
     };
@@ -141,17 +171,15 @@ size_t sasl_user(
     const bool bad = decoder.invalid_bytes() > 0;
     wipe(scratch.data(), scratch.size());
     wipe(&decoder, sizeof(decoder));
-    if (bad) {
-        wipe(out.data(), n);
+    // PLAIN needs both NULs: with one, what follows it may be the password ("user\0pw",
+    // "\0pw", "pw\0").
+    if (bad || (mech == SaslMech::Plain && !stop)) {
+        wipe(out.data(), written);
         return 0;
     }
     if (mech == SaslMech::Plain) {
-        if (field == 0) {
-            wipe(out.data(), n);
-            return 0;  // no NUL: not a PLAIN response
-        }
-        if (!authcid_seen) {
-            n = authzid_len;
+        if (n == 0) {
+            n = authzid_len;  // empty authcid: the authzid names the user
         }
     } else if (mech == SaslMech::CramMd5) {
         size_t space = n;
@@ -198,6 +226,7 @@ void Pop3Parser::on_data(AppDir dir, std::span<const uint8_t> data, AppEventSink
                     if (auth_responses_ < 255) {
                         ++auth_responses_;
                     }
+                    auth_answer_ = SaslAnswer::Unknown;
                     auth_active_ = auth_responses_ < sasl_responses(auth_mech_);
                 } else {
                     push(Cmd::Other);
@@ -236,11 +265,13 @@ void Pop3Parser::client_line(std::string_view line) noexcept {
     line = trim(line);
     if (auth_active_) {
         if (user_len_ == 0) {
-            user_len_ = static_cast<uint8_t>(sasl_user(auth_mech_, auth_responses_, line, user_));
+            user_len_ = static_cast<uint8_t>(
+                    sasl_user(auth_mech_, auth_responses_, auth_answer_, line, user_));
         }
         if (auth_responses_ < 255) {
             ++auth_responses_;
         }
+        auth_answer_ = SaslAnswer::Unknown;  // the next response needs its own challenge
         auth_active_ = auth_responses_ < sasl_responses(auth_mech_) && line != "*";
         return;
     }
@@ -263,9 +294,11 @@ void Pop3Parser::client_line(std::string_view line) noexcept {
         }
         auth_mech_ = sasl_mech(next_word(args));
         auth_responses_ = 0;
+        auth_answer_ = SaslAnswer::Unknown;
         user_len_ = 0;
         if (!args.empty()) {
-            user_len_ = static_cast<uint8_t>(sasl_user(auth_mech_, 0, args, user_));
+            user_len_ = static_cast<uint8_t>(
+                    sasl_user(auth_mech_, 0, SaslAnswer::Initial, args, user_));
             auth_responses_ = 1;
         }
         auth_active_ = auth_responses_ < sasl_responses(auth_mech_);
@@ -301,8 +334,11 @@ void Pop3Parser::server_line(AppEventSink& events) noexcept {
     } else if (head.substr(0, 4) == "-ERR") {
         ok = false;
     } else if (head[0] == '+') {
-        // SASL continuation: the next client line is a response (NTLM takes several).
+        // SASL continuation: the next client line is a response (NTLM takes several). A
+        // challenge longer than reply_head_ holds is not the user name prompt.
         auth_active_ = cmd == Cmd::Auth;
+        auth_answer_ = reply_len_ <= reply_head_.size() ? sasl_challenge(head.substr(1))
+                                                        : SaslAnswer::Unknown;
         return;
     } else {
         return;  // not a status line
@@ -445,11 +481,12 @@ void ImapParser::client_fragment(bool literal_follows) noexcept {
     if (auth_active_ && !in_command_) {
         if (current_.user_len == 0) {
             current_.user_len = static_cast<uint8_t>(
-                    sasl_user(auth_mech_, auth_responses_, line, current_.user));
+                    sasl_user(auth_mech_, auth_responses_, auth_answer_, line, current_.user));
         }
         if (auth_responses_ < 255) {
             ++auth_responses_;
         }
+        auth_answer_ = SaslAnswer::Unknown;  // the next response needs its own challenge
         auth_active_ = auth_responses_ < sasl_responses(auth_mech_) && trim(line) != "*";
         if (pending_count_ > 0) {
             Pending& last = pending_[pending_count_ - 1];
@@ -460,9 +497,18 @@ void ImapParser::client_fragment(bool literal_follows) noexcept {
         }
         return;
     }
+    if (in_command_ && login_user_literal_) {
+        // The line goes on after the LOGIN user name literal: without a second argument the
+        // only one was the password (or a client error), never reported as the user.
+        login_user_literal_ = false;
+        if (trim(line).empty()) {
+            clear_user(current_);
+        }
+    }
     if (!in_command_) {
         current_ = Pending{};
         tracked_ = false;
+        login_user_literal_ = false;
         std::string_view args = line;
         const std::string_view tag = next_word(args);
         const std::string_view command = next_word(args);
@@ -470,6 +516,8 @@ void ImapParser::client_fragment(bool literal_follows) noexcept {
         if (iequals(command, "LOGIN")) {
             tracked_ = true;
             current_.kind = Kind::Login;
+            // LOGIN user password: with one argument only, that one may be the password and
+            // no user is reported.
             if (!args.empty() && args[0] == '"') {
                 size_t k = 1;
                 while (k < args.size() && args[k] != '"') {
@@ -481,21 +529,29 @@ void ImapParser::client_fragment(bool literal_follows) noexcept {
                     }
                     ++k;
                 }
+                if (k + 1 >= args.size() || trim(args.substr(k + 1)).empty()) {
+                    clear_user(current_);
+                }
             } else if (!args.empty() && args[0] == '{') {
                 literal_use_ = literal_follows && args.find(' ') == std::string_view::npos
                         ? LiteralUse::User
                         : LiteralUse::Skip;
+                login_user_literal_ = literal_use_ == LiteralUse::User;
             } else {
-                current_.user_len = static_cast<uint8_t>(copy_text(next_word(args), current_.user));
+                const std::string_view user = next_word(args);
+                if (!args.empty()) {
+                    current_.user_len = static_cast<uint8_t>(copy_text(user, current_.user));
+                }
             }
         } else if (iequals(command, "AUTHENTICATE")) {
             tracked_ = true;
             current_.kind = Kind::Authenticate;
             auth_mech_ = sasl_mech(next_word(args));
             auth_responses_ = 0;
+            auth_answer_ = SaslAnswer::Unknown;
             if (!args.empty()) {
-                current_.user_len =
-                        static_cast<uint8_t>(sasl_user(auth_mech_, 0, args, current_.user));
+                current_.user_len = static_cast<uint8_t>(
+                        sasl_user(auth_mech_, 0, SaslAnswer::Initial, args, current_.user));
                 auth_responses_ = 1;
             }
         } else if (iequals(command, "STARTTLS")) {
@@ -521,10 +577,13 @@ void ImapParser::server_line(AppEventSink& events) noexcept {
     std::string_view args(reply_.data(), reply_len_);
     const std::string_view tag = next_word(args);
     if (!tag.empty() && tag[0] == '+') {
-        // A continuation: during AUTHENTICATE it asks for the next SASL response.
+        // A continuation: during AUTHENTICATE it asks for the next SASL response. "+" and
+        // the challenge may be written together ("+VXNl..."); a cut line is not the prompt.
         for (size_t k = 0; k < pending_count_; ++k) {
             auth_active_ = auth_active_ || pending_[k].kind == Kind::Authenticate;
         }
+        const std::string_view challenge = tag.size() > 1 ? tag.substr(1) : args;
+        auth_answer_ = reply_cut_ ? SaslAnswer::Unknown : sasl_challenge(challenge);
         return;
     }
     if (tag.empty() || tag == "*") {
@@ -588,6 +647,7 @@ void ImapParser::on_gap(AppDir dir) noexcept {
     if (d == 0) {
         skip_client_line_ = true;
         in_command_ = false;
+        login_user_literal_ = false;
         literal_use_ = LiteralUse::Skip;
     } else {
         skip_server_line_ = true;

@@ -31,14 +31,32 @@ SaslMech sasl_mech(std::string_view name) noexcept;
 /// Client responses the mechanism takes before the server's verdict (Other: 1).
 uint8_t sasl_responses(SaslMech mech) noexcept;
 
+/// What a client SASL response answers, as far as the parser saw the exchange.
+enum class SaslAnswer : uint8_t {
+    Unknown = 0,     // a challenge that is not the user name prompt, or none was seen
+    Initial = 1,     // the initial response sent with the command (SASL-IR, AUTH LOGIN <b64>)
+    UserPrompt = 2,  // a LOGIN challenge asking for the user name ("Username:")
+};
+
+/// What the server's challenge `challenge` (base64 as sent after "334 " or "+ ", white space
+/// around it allowed) asks for: UserPrompt when it decodes to "Username", "User Name" (any
+/// case, a trailing ':' allowed), Unknown for anything else ("Password:" included).
+SaslAnswer sasl_challenge(std::string_view challenge) noexcept;
+
 /// The user name in client response number `index` (0 first) of `mech`, given as sent
-/// (base64, white space around it allowed). Writes it to `out` (cut to out.size()) and
-/// returns its length; 0 when that response carries no user name (LOGIN's second is the
-/// password), is "*" (cancel) or does not decode. PLAIN gives the authcid, or the authzid
-/// when the authcid is empty; decoding stops at the NUL before the password and the scratch
-/// bytes are wiped, so the password is never copied anywhere.
-size_t sasl_user(
-        SaslMech mech, uint8_t index, std::string_view response, std::span<char> out) noexcept;
+/// (base64, white space around it allowed); `answer` says what the response answers. Writes
+/// it to `out` (cut to out.size()) and returns its length; 0 when that response carries no
+/// user name, is "*" (cancel) or does not decode. Nothing that may be a password is ever
+/// reported:
+/// - PLAIN (first response) must be authzid NUL authcid NUL password: the authcid (or the
+///   authzid when the authcid is empty). With fewer than two NULs: 0. Decoding stops at the
+///   second NUL, so the password is never decoded.
+/// - LOGIN: only the first response, and only when it is the initial response or answers the
+///   user name prompt; an answer to "Password:" or to an unknown prompt gives 0.
+/// - CRAM-MD5: the name before the digest.
+/// Scratch bytes, and on failure everything written to `out`, are wiped.
+size_t sasl_user(SaslMech mech, uint8_t index, SaslAnswer answer, std::string_view response,
+        std::span<char> out) noexcept;
 
 /// POP3 client logins: USER/PASS, APOP, AUTH (PLAIN, LOGIN, CRAM-MD5 user names; SASL-IR
 /// initial responses too). One Login event per attempt when the server answers (+OK
@@ -83,7 +101,7 @@ private:
     std::array<char, kLineCap> line_{};
     std::array<char, AppEvent::kUserCap> user_{};
     std::array<Cmd, kMaxPending> pending_{};  // ring; [0] starts as the greeting
-    std::array<char, 4> reply_head_{};
+    std::array<char, 40> reply_head_{};       // the server line's start (a SASL challenge fits)
     uint32_t lines_cut_ = 0;
     uint32_t pending_overflow_ = 0;
     uint16_t line_len_ = 0;
@@ -93,18 +111,20 @@ private:
     uint8_t pending_count_ = 1;
     uint8_t auth_responses_ = 0;  // client responses read in the AUTH exchange
     SaslMech auth_mech_ = SaslMech::Other;
-    bool auth_active_ = false;    // client lines are SASL responses
-    bool login_pending_ = false;  // an attempt awaits its verdict (for on_end)
-    bool line_skip_ = false;      // the client line was cut: skip to its end
-    bool multiline_ = false;      // inside a multi-line reply
-    bool reply_skip_ = false;     // server bytes lost: skip to the next line
+    SaslAnswer auth_answer_ = SaslAnswer::Unknown;  // what the next SASL response answers
+    bool auth_active_ = false;                      // client lines are SASL responses
+    bool login_pending_ = false;                    // an attempt awaits its verdict (for on_end)
+    bool line_skip_ = false;                        // the client line was cut: skip to its end
+    bool multiline_ = false;                        // inside a multi-line reply
+    bool reply_skip_ = false;                       // server bytes lost: skip to the next line
     bool tls_ = false;
     bool logged_in_ = false;
 };
 
 /// IMAP client logins: `tag LOGIN user password` (atoms, quoted strings and literals
 /// {n} / {n+}) and `tag AUTHENTICATE mech [initial-response]` (PLAIN, LOGIN, CRAM-MD5 user
-/// names). The tagged OK gives Success, NO or BAD Failure; an attempt still unanswered when
+/// names). A LOGIN with one argument only reports no user (that argument may be the
+/// password). The tagged OK gives Success, NO or BAD Failure; an attempt still unanswered when
 /// the flow ends is reported as Attempt. Literals of both directions are skipped by count
 /// (a LOGIN user name in a literal is read from it). done() after STARTTLS is accepted or
 /// after a successful login.
@@ -148,6 +168,7 @@ private:
     void server_line(AppEventSink& events) noexcept;
     void emit(const Pending& p, LoginOutcome outcome, AppEventSink& events) noexcept;
     void add_pending() noexcept;
+    static void clear_user(Pending& p) noexcept;
 
     std::array<char, kLineCap> line_{};
     std::array<char, 24> tail_{};  // the last bytes of a line cut at kLineCap ("{n}")
@@ -165,10 +186,12 @@ private:
     uint8_t pending_count_ = 0;
     uint8_t auth_responses_ = 0;
     SaslMech auth_mech_ = SaslMech::Other;
+    SaslAnswer auth_answer_ = SaslAnswer::Unknown;  // what the next SASL response answers
     LiteralUse literal_use_ = LiteralUse::Skip;
-    bool in_command_ = false;   // a fragment of the command was read; a literal follows
-    bool tracked_ = false;      // current_ is a LOGIN, AUTHENTICATE or STARTTLS
-    bool auth_active_ = false;  // client lines are SASL responses
+    bool in_command_ = false;          // a fragment of the command was read; a literal follows
+    bool login_user_literal_ = false;  // LOGIN's user came in a literal: a password must follow
+    bool tracked_ = false;             // current_ is a LOGIN, AUTHENTICATE or STARTTLS
+    bool auth_active_ = false;         // client lines are SASL responses
     bool line_cut_ = false;
     bool reply_cut_ = false;
     bool skip_client_line_ = false;

@@ -45,6 +45,9 @@ Result<PublicSuffixList> PublicSuffixList::load_file(const std::string& path) {
     // regular file of a sane size is a list (Debian's is about 230 KB).
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
+    if (status.type() == std::filesystem::file_type::not_found) {
+        return make_error(path + ": cannot open the public suffix list: no such file");
+    }
     if (ec || !std::filesystem::is_regular_file(status)) {
         return make_error(path + ": not a regular file; the public suffix list is a text file");
     }

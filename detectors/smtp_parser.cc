@@ -257,10 +257,13 @@ void SmtpParser::command(
         auth_mech_ = sasl_mech(next_word(args));
         auth_responses_ = 0;
         auth_user_len_ = 0;
+        auth_answer_ = SaslAnswer::Unknown;
         auth_active_ = true;
         auth_pending_ = true;
+        auth_cancelled_ = false;
         push(Cmd::Auth);
         if (!args.empty()) {
+            auth_answer_ = SaslAnswer::Initial;
             auth_response(args);  // initial response
         }
     } else if (iequals(verb, "STARTTLS")) {
@@ -278,11 +281,17 @@ void SmtpParser::command(
 
 void SmtpParser::auth_response(std::string_view line) noexcept {
     if (auth_user_len_ == 0) {
-        auth_user_len_ =
-                static_cast<uint8_t>(sasl_user(auth_mech_, auth_responses_, line, auth_user_));
+        auth_user_len_ = static_cast<uint8_t>(
+                sasl_user(auth_mech_, auth_responses_, auth_answer_, line, auth_user_));
     }
     if (auth_responses_ < 255) {
         ++auth_responses_;
+    }
+    auth_answer_ = SaslAnswer::Unknown;  // the next response needs its own challenge
+    if (line == "*") {
+        // The client gave up the exchange (RFC 4954): no credentials were checked, so the
+        // server's 501 is not a failed login; a retry reports its own.
+        auth_cancelled_ = true;
     }
     // Past the responses the mechanism takes, lines are commands again (a capture without
     // the server's side never shows the verdict).
@@ -299,6 +308,7 @@ void SmtpParser::server(std::span<const uint8_t> data, AppEventSink& events) noe
             reply_pos_ = 0;
             reply_code_ = 0;
             reply_sep_ = 0;
+            reply_text_len_ = 0;
             reply_skip_ = false;
             continue;
         }
@@ -320,6 +330,12 @@ void SmtpParser::server(std::span<const uint8_t> data, AppEventSink& events) noe
                 reply_skip_ = true;
                 ++bad_replies_;
             }
+        } else if (reply_text_len_ <= reply_text_.size()) {
+            // The reply text's start (a 334 challenge); one byte past the buffer marks it cut.
+            if (reply_text_len_ < reply_text_.size()) {
+                reply_text_[reply_text_len_] = static_cast<char>(b);
+            }
+            ++reply_text_len_;
         }
     }
 }
@@ -333,6 +349,10 @@ void SmtpParser::reply(uint16_t code, AppEventSink& events) noexcept {
     const unsigned klass = code / 100U;
     if (p.cmd == Cmd::Auth && klass == 3) {
         auth_active_ = true;  // 334: the next client line is a response (NTLM takes several)
+        // What it asks for: only an answer to the user name prompt names the user (LOGIN).
+        auth_answer_ = reply_text_len_ <= reply_text_.size()
+                ? sasl_challenge({reply_text_.data(), reply_text_len_})
+                : SaslAnswer::Unknown;
         return;
     }
     pending_head_ = static_cast<uint8_t>((pending_head_ + 1) % kMaxPending);
@@ -380,7 +400,10 @@ void SmtpParser::reply(uint16_t code, AppEventSink& events) noexcept {
     case Cmd::Auth:
         auth_active_ = false;
         auth_pending_ = false;
-        report_login(events, ok ? LoginOutcome::Success : LoginOutcome::Failure);
+        if (!auth_cancelled_ || ok) {
+            report_login(events, ok ? LoginOutcome::Success : LoginOutcome::Failure);
+        }
+        auth_cancelled_ = false;
         break;
     case Cmd::StartTls:
         tls_ = ok;
@@ -520,10 +543,10 @@ void SmtpParser::on_end(AppEventSink& events, ObjectSink* objects) noexcept {
         report_message(events);
         awaiting_reply_ = false;
     }
-    if (auth_pending_) {
+    if (auth_pending_ && !auth_cancelled_) {
         report_login(events, LoginOutcome::Attempt);
-        auth_pending_ = false;
     }
+    auth_pending_ = false;
 }
 
 }  // namespace exfiltap::detectors

@@ -21,7 +21,8 @@ namespace exfiltap::detectors {
 /// One SMTP flow. Reports:
 /// - Login (proto Smtp) per AUTH exchange: the user name of PLAIN, LOGIN or CRAM-MD5 (never
 ///   the password), outcome from the final reply (2xx Success, 4xx/5xx Failure); Attempt
-///   when the flow ends before the reply.
+///   when the flow ends before the reply. An exchange the client cancels ("*") is not
+///   reported unless the server accepts it (no credentials were checked).
 /// - MailMessage per message the server accepts (2xx after the data), and one FileTransfer
 ///   (upload, name, decoded bytes) per attachment: a leaf MIME part with a file name or
 ///   Content-Disposition attachment. The first kMaxFiles attachments get FileTransfer
@@ -126,7 +127,8 @@ private:
     std::array<char, kLineCap> line_{};
     std::array<Pending, kMaxPending> pending_{};  // ring; [0] starts as the greeting
     std::array<char, AppEvent::kUserCap - 1> auth_user_{};
-    uint64_t data_bytes_ = 0;  // DATA as sent (dots included), or BDAT chunk bytes
+    std::array<char, 40> reply_text_{};  // the reply line's text start (a SASL challenge)
+    uint64_t data_bytes_ = 0;            // DATA as sent (dots included), or BDAT chunk bytes
     uint64_t sent_bytes_ = 0;
     uint64_t bdat_left_ = 0;
     uint64_t attachment_bytes_ = 0;
@@ -144,17 +146,20 @@ private:
     uint8_t pending_count_ = 1;
     uint8_t auth_user_len_ = 0;
     uint8_t auth_responses_ = 0;
+    uint8_t reply_text_len_ = 0;  // bytes of reply_text_ (one more when the text is longer)
     uint8_t files_len_ = 0;
     SaslMech auth_mech_ = SaslMech::Other;
+    SaslAnswer auth_answer_ = SaslAnswer::Unknown;  // what the next SASL response answers
     Client client_ = Client::Command;
     char reply_sep_ = 0;
-    bool line_skip_ = false;     // the command line's start was lost: skip to its end
-    bool line_cut_ = false;      // the command line is longer than kLineCap
-    bool reply_skip_ = false;    // the reply line is not a reply (or was lost)
-    bool auth_active_ = false;   // client lines are SASL responses
-    bool auth_pending_ = false;  // an AUTH awaits its final reply
-    bool in_message_ = false;    // message bytes were seen (the MIME walker runs)
-    bool message_gap_ = false;   // bytes of the message were lost
+    bool line_skip_ = false;       // the command line's start was lost: skip to its end
+    bool line_cut_ = false;        // the command line is longer than kLineCap
+    bool reply_skip_ = false;      // the reply line is not a reply (or was lost)
+    bool auth_active_ = false;     // client lines are SASL responses
+    bool auth_pending_ = false;    // an AUTH awaits its final reply
+    bool auth_cancelled_ = false;  // the client cancelled the exchange ("*")
+    bool in_message_ = false;      // message bytes were seen (the MIME walker runs)
+    bool message_gap_ = false;     // bytes of the message were lost
     bool sent_gap_ = false;
     bool bdat_open_ = false;  // a BDAT message is being sent
     bool bdat_last_ = false;

@@ -150,6 +150,36 @@ response:
     EXPECT_EQ(rule.source, "test.yaml:12");
 }
 
+TEST(PolicyConfigTest, MisspeltDetectorIsRefused) {
+    const std::string text = parse_response(
+            "response:\n  policies:\n    - {name: t, detector: dns_tunel, action: alert}\n")
+                                     .problems;
+    EXPECT_NE(text.find("response.policies[0].detector: unknown detector 'dns_tunel'"),
+            std::string::npos)
+            << text;
+}
+
+TEST(PolicyConfigTest, BehaviourDetectorCannotDropTheFlowOrNameAClass) {
+    const std::string text = parse_response(
+            "response:\n  policies:\n"
+            "    - {name: a, detector: archive_out, action: drop-flow}\n"
+            "    - {name: b, detector: archive_out, class: payment_card, action: alert}\n")
+                                     .problems;
+    EXPECT_NE(text.find("detector 'archive_out' is decided on the control thread: drop-flow "
+                        "cannot act on it"),
+            std::string::npos)
+            << text;
+    EXPECT_NE(text.find("detector 'archive_out' has no content classes"), std::string::npos)
+            << text;
+}
+
+TEST(PolicyConfigTest, SanctionedPrefixWiderThanASlashEightIsRefused) {
+    const std::string text = parse_response(
+            "response:\n  sanctioned:\n    prefixes: [{name: all, prefix: 0.0.0.0/0}]\n")
+                                     .problems;
+    EXPECT_NE(text.find("0.0.0.0/0 is wider than /8"), std::string::npos) << text;
+}
+
 TEST(PolicyConfigTest, ReportsEveryBadValueWithFileLineAndKey) {
     const Parsed parsed = parse_response(R"(
 response:
@@ -190,8 +220,9 @@ response:
                         "test.yaml:6)"),
             std::string::npos)
             << text;
-    EXPECT_NE(
-            text.find("test.yaml:12: response.policies[2].detector: 'Bad-Name'"), std::string::npos)
+    EXPECT_NE(text.find("test.yaml:12: response.policies[2].detector: unknown detector "
+                        "'Bad-Name'; known: any, content, tcp_overlap"),
+            std::string::npos)
             << text;
     EXPECT_NE(text.find("test.yaml:14: response.policies[2].reset: reset needs action"),
             std::string::npos)

@@ -155,6 +155,21 @@ TEST(FtpParserTest, NeverReportsThePassword) {
     EXPECT_EQ(events[1].outcome, LoginOutcome::Attempt);  // the second PASS was not answered
 }
 
+// Break-test regression: "USER name password" must not carry the password into the event.
+TEST(FtpParserTest, UserWithSeveralWordsReportsOnlyTheFirst) {
+    const auto events =
+            run({{kS, "220 hi\r\n"}, {kC, "USER alice PWXftpuserpw0\r\n"}, {kS, "530 no\r\n"}});
+    ASSERT_EQ(events.size(), 1U);
+    EXPECT_EQ(events[0].kind, AppEventKind::Login);
+    EXPECT_EQ(events[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(events[0].user_view(), "alice");
+    EXPECT_FALSE(events[0].truncated);
+    for (const AppEvent& event : events) {
+        const std::string_view raw(reinterpret_cast<const char*>(&event), sizeof(AppEvent));
+        EXPECT_EQ(raw.find("PWX"), std::string_view::npos);
+    }
+}
+
 TEST(FtpParserTest, UnansweredPassAtEndIsAttempt) {
     const auto events = run({{kC, "USER erin\r\n"}, {kS, "331 ok\r\n"}, {kC, "PASS x\r\n"}});
     ASSERT_EQ(events.size(), 1U);

@@ -104,9 +104,30 @@ bool shared_required() {
 
 // --- SASL ------------------------------------------------------------------------------------
 
-std::string user_of(SaslMech mech, uint8_t index, std::string_view response) {
+std::string user_of(SaslMech mech, uint8_t index, std::string_view response,
+        SaslAnswer answer = SaslAnswer::Initial) {
     std::array<char, 64> out{};
-    const size_t n = sasl_user(mech, index, response, out);
+    const size_t n = sasl_user(mech, index, answer, response, out);
+    return {out.data(), n};
+}
+
+// True when `secret` occurs anywhere in the bytes of one of the events.
+bool any_event_holds(const std::vector<AppEvent>& events, std::string_view secret) {
+    for (const AppEvent& event : events) {
+        const std::string_view raw(reinterpret_cast<const char*>(&event), sizeof(AppEvent));
+        if (raw.find(secret) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// sasl_user() on PLAIN `response`: the user, and whether `secret` was left anywhere in the
+// output buffer.
+std::string plain_user_leaving(std::string_view response, std::string_view secret, bool& left) {
+    std::array<char, 64> out{};
+    const size_t n = sasl_user(SaslMech::Plain, 0, SaslAnswer::Initial, response, out);
+    left = std::string_view(out.data(), out.size()).find(secret) != std::string_view::npos;
     return {out.data(), n};
 }
 
@@ -127,14 +148,65 @@ TEST(SaslUserTest, PlainWithoutNulIsRefused) {
 TEST(SaslUserTest, PlainNeverCopiesPassword) {
     std::array<char, 64> out{};
     // "\0u\0SECRETPASSWORD"
-    const size_t n = sasl_user(SaslMech::Plain, 0, "AHUAU0VDUkVUUEFTU1dPUkQ=", out);
+    const size_t n =
+            sasl_user(SaslMech::Plain, 0, SaslAnswer::Initial, "AHUAU0VDUkVUUEFTU1dPUkQ=", out);
     EXPECT_EQ(std::string_view(out.data(), n), "u");
     EXPECT_EQ(std::string_view(out.data(), out.size()).find("SECRET"), std::string_view::npos);
 }
 
 TEST(SaslUserTest, LoginFirstResponseIsUserSecondIsNot) {
-    EXPECT_EQ(user_of(SaslMech::Login, 0, "Ym9i"), "bob");
-    EXPECT_EQ(user_of(SaslMech::Login, 1, "aHVudGVyMg=="), "");
+    EXPECT_EQ(user_of(SaslMech::Login, 0, "Ym9i", SaslAnswer::UserPrompt), "bob");
+    EXPECT_EQ(user_of(SaslMech::Login, 1, "aHVudGVyMg==", SaslAnswer::UserPrompt), "");
+}
+
+// Break-test regressions: PLAIN needs authzid NUL authcid NUL password.
+TEST(SaslUserTest, PlainUserNulPasswordGivesNoUser) {
+    bool left = true;
+    // "alice\0PWXsecret"
+    EXPECT_EQ(plain_user_leaving("YWxpY2UAUFdYc2VjcmV0", "PWX", left), "");
+    EXPECT_FALSE(left);
+}
+
+TEST(SaslUserTest, PlainNulPasswordGivesNoUser) {
+    bool left = true;
+    // "\0PWXsecret"
+    EXPECT_EQ(plain_user_leaving("AFBXWHNlY3JldA==", "PWX", left), "");
+    EXPECT_FALSE(left);
+}
+
+TEST(SaslUserTest, PlainPasswordNulGivesNoUser) {
+    bool left = true;
+    // "PWXsecret\0"
+    EXPECT_EQ(plain_user_leaving("UFdYc2VjcmV0AA==", "PWX", left), "");
+    EXPECT_FALSE(left);
+}
+
+TEST(SaslUserTest, PlainEmptyAuthzidGivesAuthcid) {
+    // "\0alice\0PWXsecret"
+    EXPECT_EQ(user_of(SaslMech::Plain, 0, "AGFsaWNlAFBXWHNlY3JldA=="), "alice");
+}
+
+TEST(SaslUserTest, LoginInitialResponseIsUser) {
+    EXPECT_EQ(user_of(SaslMech::Login, 0, "Ym9i", SaslAnswer::Initial), "bob");
+}
+
+TEST(SaslUserTest, LoginAnswerToUnknownPromptIsNotUser) {
+    // What answers "Password:" (or any prompt not recognised) may be the password.
+    EXPECT_EQ(user_of(SaslMech::Login, 0, "UFdYc2VjcmV0", SaslAnswer::Unknown), "");
+}
+
+TEST(SaslChallengeTest, UsernamePromptVariantsAreRecognised) {
+    EXPECT_EQ(sasl_challenge("VXNlcm5hbWU6"), SaslAnswer::UserPrompt);          // "Username:"
+    EXPECT_EQ(sasl_challenge(" VXNlciBOYW1lOg== \r"), SaslAnswer::UserPrompt);  // "User Name:"
+    EXPECT_EQ(sasl_challenge("dXNlcm5hbWU="), SaslAnswer::UserPrompt);          // "username"
+    EXPECT_EQ(sasl_challenge("VVNFUk5BTUU6"), SaslAnswer::UserPrompt);          // "USERNAME:"
+}
+
+TEST(SaslChallengeTest, PasswordAndOtherPromptsAreNotTheUserPrompt) {
+    EXPECT_EQ(sasl_challenge("UGFzc3dvcmQ6"), SaslAnswer::Unknown);  // "Password:"
+    EXPECT_EQ(sasl_challenge(""), SaslAnswer::Unknown);
+    EXPECT_EQ(sasl_challenge("VXNlcm5hbWUgcGxlYXNl"), SaslAnswer::Unknown);  // "Username please"
+    EXPECT_EQ(sasl_challenge("not base64!"), SaslAnswer::Unknown);
 }
 
 TEST(SaslUserTest, CramMd5GivesNameBeforeDigest) {
@@ -263,6 +335,44 @@ TEST(Pop3ParserTest, PasswordNeverReachesAnEvent) {
     EXPECT_EQ(raw.find("Tr0ub4dor"), std::string_view::npos);
 }
 
+// Break-test regressions: a password must never be reported as the user.
+TEST(Pop3ParserTest, AuthPlainWithOneNulReportsNoUser) {
+    // "alice\0PWXpopplain" (no authzid field)
+    const Result r = run<Pop3Parser>({{kS, "+OK hi\r\n"},
+            {kC, "AUTH PLAIN YWxpY2UAUFdYcG9wcGxhaW4=\r\n"}, {kS, "-ERR no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(Pop3ParserTest, AuthPlainContinuationWithOneNulReportsNoUser) {
+    // "\0PWXpopplain"
+    const Result r = run<Pop3Parser>({{kS, "+OK hi\r\n"}, {kC, "AUTH PLAIN\r\n"}, {kS, "+ \r\n"},
+            {kC, "AFBXWHBvcHBsYWlu\r\n"}, {kS, "-ERR no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(Pop3ParserTest, AuthLoginPasswordPromptFirstReportsNoUser) {
+    // "PWXpoplogin" answers "Password:"
+    const Result r = run<Pop3Parser>({{kS, "+OK hi\r\n"}, {kC, "AUTH LOGIN\r\n"},
+            {kS, "+ UGFzc3dvcmQ6\r\n"}, {kC, "UFdYcG9wbG9naW4=\r\n"}, {kS, "-ERR no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(Pop3ParserTest, AuthLoginInitialResponseIsUser) {
+    // "alice" with the command, then "PWXpoploginir" answers "Password:"
+    const Result r = run<Pop3Parser>({{kS, "+OK hi\r\n"}, {kC, "AUTH LOGIN YWxpY2U=\r\n"},
+            {kS, "+ UGFzc3dvcmQ6\r\n"}, {kC, "UFdYcG9wbG9naW5pcg==\r\n"}, {kS, "-ERR no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "alice");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
 // --- IMAP captures ---------------------------------------------------------------------------
 
 TEST(ImapParserCaptureTest, LoginSucceeds) {
@@ -362,6 +472,111 @@ TEST(ImapParserTest, GapResynchronisesAtNextLine) {
     parser->on_data(kS, bytes("b OK\r\n"), events, nullptr);
     ASSERT_EQ(events.events.size(), 1U);
     EXPECT_EQ(events.events[0].user_view(), "heidi");
+}
+
+// Break-test regressions: a password must never be reported as the user.
+TEST(ImapParserTest, AuthenticatePlainInitialResponseWithOneNulReportsNoUser) {
+    // "alice\0PWXimapplain" (no authzid field)
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"},
+            {kC, "a1 AUTHENTICATE PLAIN YWxpY2UAUFdYaW1hcHBsYWlu\r\n"}, {kS, "a1 NO no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, AuthenticatePlainContinuationWithTrailingNulOnlyReportsNoUser) {
+    // "PWXimapplain\0"
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"}, {kC, "a1 AUTHENTICATE PLAIN\r\n"},
+            {kS, "+ \r\n"}, {kC, "UFdYaW1hcHBsYWluAA==\r\n"}, {kS, "a1 NO no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, AuthenticateLoginPasswordPromptFirstReportsNoUser) {
+    // "PWXimaplogin" answers "Password:"
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"}, {kC, "a1 AUTHENTICATE LOGIN\r\n"},
+            {kS, "+ UGFzc3dvcmQ6\r\n"}, {kC, "UFdYaW1hcGxvZ2lu\r\n"}, {kS, "a1 NO no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, AuthenticateLoginUnknownPromptReportsNoUser) {
+    // "+ go ahead" is no user name prompt: its answer may be the password.
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"}, {kC, "a1 AUTHENTICATE LOGIN\r\n"},
+            {kS, "+ go ahead\r\n"}, {kC, "UFdYaW1hcGxvZ2lu\r\n"}, {kS, "a1 NO no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, AuthenticateLoginLowerCaseUsernamePromptGivesUser) {
+    // "dXNlcm5hbWU=" is "username"; "YWxpY2U=" is "alice".
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"}, {kC, "a1 AUTHENTICATE LOGIN\r\n"},
+            {kS, "+ dXNlcm5hbWU=\r\n"}, {kC, "YWxpY2U=\r\n"}, {kS, "+ UGFzc3dvcmQ6\r\n"},
+            {kC, "UFdYaW1hcGxvZ2lu\r\n"}, {kS, "a1 NO no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "alice");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, LoginWithOneAtomArgumentReportsNoUser) {
+    const Result r = run<ImapParser>(
+            {{kS, "* OK hi\r\n"}, {kC, "a1 LOGIN PWXimaponearg\r\n"}, {kS, "a1 BAD no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, LoginWithOneQuotedArgumentReportsNoUser) {
+    const Result r = run<ImapParser>(
+            {{kS, "* OK hi\r\n"}, {kC, "a1 LOGIN \"PWXimaponearg\"\r\n"}, {kS, "a1 BAD no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, LoginWithOneLiteralArgumentReportsNoUser) {
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"},
+            {kC, "a1 LOGIN {13+}\r\nPWXimaponearg\r\n"}, {kS, "a1 BAD no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, LoginQuotedUserWithLiteralPasswordGivesUser) {
+    const Result r = run<ImapParser>({{kS, "* OK hi\r\n"}, {kC, "a1 LOGIN \"alice\" {13}\r\n"},
+            {kS, "+ go\r\n"}, {kC, "PWXimaponearg\r\n"}, {kS, "a1 NO no\r\n"}});
+    ASSERT_EQ(r.events.size(), 1U);
+    EXPECT_EQ(r.events[0].user_view(), "alice");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(ImapParserTest, AuthenticateLoginPromptsSameResultAtEveryPieceSize) {
+    const std::vector<Turn> turns{{kS, "* OK hi\r\n"}, {kC, "a1 AUTHENTICATE LOGIN\r\n"},
+            {kS, "+ VXNlcm5hbWU6\r\n"}, {kC, "YWxpY2U=\r\n"}, {kS, "+ UGFzc3dvcmQ6\r\n"},
+            {kC, "UFdYaW1hcGxvZ2lu\r\n"}, {kS, "a1 NO no\r\n"}};
+    for (size_t piece = 1; piece < 8; ++piece) {
+        const Result r = run<ImapParser>(turns, piece);
+        ASSERT_EQ(r.events.size(), 1U) << "piece " << piece;
+        EXPECT_EQ(r.events[0].user_view(), "alice") << "piece " << piece;
+        EXPECT_FALSE(any_event_holds(r.events, "PWX")) << "piece " << piece;
+    }
+}
+
+TEST(Pop3ParserTest, AuthLoginPromptsSameResultAtEveryPieceSize) {
+    const std::vector<Turn> turns{{kS, "+OK hi\r\n"}, {kC, "AUTH LOGIN\r\n"},
+            {kS, "+ VXNlcm5hbWU6\r\n"}, {kC, "YWxpY2U=\r\n"}, {kS, "+ UGFzc3dvcmQ6\r\n"},
+            {kC, "UFdYcG9wbG9naW4=\r\n"}, {kS, "-ERR no\r\n"}};
+    for (size_t piece = 1; piece < 8; ++piece) {
+        const Result r = run<Pop3Parser>(turns, piece);
+        ASSERT_EQ(r.events.size(), 1U) << "piece " << piece;
+        EXPECT_EQ(r.events[0].user_view(), "alice") << "piece " << piece;
+        EXPECT_FALSE(any_event_holds(r.events, "PWX")) << "piece " << piece;
+    }
 }
 
 TEST(ImapParserTest, GarbageNeverCrashes) {

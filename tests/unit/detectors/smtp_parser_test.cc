@@ -339,6 +339,99 @@ TEST(SmtpParserTest, PasswordNeverReachesAnEvent) {
     EXPECT_EQ(r.events[0].user_view(), "bob");
 }
 
+// True when `secret` occurs anywhere in the bytes of one of the events.
+bool any_event_holds(const std::vector<AppEvent>& events, std::string_view secret) {
+    for (const AppEvent& event : events) {
+        const std::string_view raw(reinterpret_cast<const char*>(&event), sizeof(AppEvent));
+        if (raw.find(secret) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Break-test regressions: a password must never be reported as the user.
+TEST(SmtpParserTest, AuthPlainInitialResponseWithOneNulReportsNoUser) {
+    // "alice\0PWXsmtpplain" (no authzid field)
+    const Result r = run({{kS, "220 hi\r\n"}, {kC, "EHLO x\r\n"}, {kS, "250 AUTH PLAIN\r\n"},
+            {kC, "AUTH PLAIN YWxpY2UAUFdYc210cHBsYWlu\r\n"}, {kS, "535 no\r\n"}});
+    const auto logins = of(r, AppEventKind::Login);
+    ASSERT_EQ(logins.size(), 1U);
+    EXPECT_EQ(logins[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(logins[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(SmtpParserTest, AuthPlainContinuationWithOneNulReportsNoUser) {
+    // "\0PWXsmtpplain"
+    const Result r = run({{kS, "220 hi\r\n"}, {kC, "AUTH PLAIN\r\n"}, {kS, "334 \r\n"},
+            {kC, "AFBXWHNtdHBwbGFpbg==\r\n"}, {kS, "535 no\r\n"}});
+    const auto logins = of(r, AppEventKind::Login);
+    ASSERT_EQ(logins.size(), 1U);
+    EXPECT_EQ(logins[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(SmtpParserTest, AuthLoginPasswordPromptFirstReportsNoUser) {
+    // "PWXsmtploginpwfirst" answers "Password:"
+    const Result r = run({{kS, "220 hi\r\n"}, {kC, "EHLO x\r\n"}, {kS, "250 AUTH LOGIN\r\n"},
+            {kC, "AUTH LOGIN\r\n"}, {kS, "334 UGFzc3dvcmQ6\r\n"},
+            {kC, "UFdYc210cGxvZ2lucHdmaXJzdA==\r\n"}, {kS, "535 no\r\n"}});
+    const auto logins = of(r, AppEventKind::Login);
+    ASSERT_EQ(logins.size(), 1U);
+    EXPECT_EQ(logins[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(SmtpParserTest, AuthLoginUnknownPromptReportsNoUser) {
+    // "Username please" is not the user name prompt.
+    const Result r =
+            run({{kS, "220 hi\r\n"}, {kC, "AUTH LOGIN\r\n"}, {kS, "334 VXNlcm5hbWUgcGxlYXNl\r\n"},
+                    {kC, "UFdYc210cGxvZ2lucHdmaXJzdA==\r\n"}, {kS, "535 no\r\n"}});
+    const auto logins = of(r, AppEventKind::Login);
+    ASSERT_EQ(logins.size(), 1U);
+    EXPECT_EQ(logins[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(SmtpParserTest, AuthLoginWithoutServerPromptsReportsNoUser) {
+    // A one-sided capture shows no prompt: neither response is known to be the user name.
+    const Result r = run({{kS, "220 hi\r\n"},
+            {kC, "EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\r\nUFdYc210cGNhbmNlbA==\r\n"}});
+    const auto logins = of(r, AppEventKind::Login);
+    ASSERT_EQ(logins.size(), 1U);
+    EXPECT_EQ(logins[0].outcome, LoginOutcome::Attempt);
+    EXPECT_EQ(logins[0].user_view(), "");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(SmtpParserTest, AuthCancelThenRetryReportsTheRetryUser) {
+    const Result r = run({{kS, "220 hi\r\n"}, {kC, "EHLO x\r\n"}, {kS, "250 AUTH LOGIN\r\n"},
+            {kC, "AUTH LOGIN\r\n"}, {kS, "334 VXNlcm5hbWU6\r\n"}, {kC, "*\r\n"},
+            {kS, "501 cancelled\r\n"}, {kC, "AUTH LOGIN\r\n"}, {kS, "334 VXNlcm5hbWU6\r\n"},
+            {kC, "YWxpY2U=\r\n"}, {kS, "334 UGFzc3dvcmQ6\r\n"}, {kC, "UFdYc210cGNhbmNlbA==\r\n"},
+            {kS, "535 no\r\n"}});
+    // The cancelled exchange checked no credentials: it is no login.
+    const auto logins = of(r, AppEventKind::Login);
+    ASSERT_EQ(logins.size(), 1U);
+    EXPECT_EQ(logins[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(logins[0].user_view(), "alice");
+    EXPECT_FALSE(any_event_holds(r.events, "PWX"));
+}
+
+TEST(SmtpParserTest, AuthLoginPromptsSameResultAtEveryPieceSize) {
+    const std::vector<Turn> turns{{kS, "220 hi\r\n"}, {kC, "AUTH LOGIN\r\n"},
+            {kS, "334 VXNlcm5hbWU6\r\n"}, {kC, "YWxpY2U=\r\n"}, {kS, "334 UGFzc3dvcmQ6\r\n"},
+            {kC, "UFdYc210cGNhbmNlbA==\r\n"}, {kS, "535 no\r\n"}};
+    for (size_t piece = 1; piece < 8; ++piece) {
+        const Result r = run(turns, piece);
+        const auto logins = of(r, AppEventKind::Login);
+        ASSERT_EQ(logins.size(), 1U) << "piece " << piece;
+        EXPECT_EQ(logins[0].user_view(), "alice") << "piece " << piece;
+        EXPECT_FALSE(any_event_holds(r.events, "PWX")) << "piece " << piece;
+    }
+}
+
 TEST(SmtpParserTest, MultiStepAuthKeepsRepliesInStep) {
     // NTLM takes two client responses; later pipelined replies must still match.
     const Result r = run({{kS, "220 mx\r\n"}, {kC, "AUTH NTLM TlRMTVNTUAABAAAA\r\n"},
