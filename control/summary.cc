@@ -109,14 +109,17 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
             s.protocols[name] += a->flows_by_proto[p].get();
         }
     }
-    for (const char* name : {"events", "slots_exhausted", "decoders_exhausted", "objects",
-                 "object_bytes", "dns_messages", "dns_malformed", "ftp_data_linked"}) {
+    for (const char* name : {"events", "slots_exhausted", "decoders_exhausted", "bodies_capped",
+                 "bodies_failed", "objects", "object_bytes", "dns_messages", "dns_malformed",
+                 "ftp_data_linked"}) {
         s.app[name] = 0;
     }
     for (const dataplane::AppCounters* a : result.app) {
         s.app["events"] += a->events.get();
         s.app["slots_exhausted"] += a->slots_exhausted.get();
         s.app["decoders_exhausted"] += a->decoders_exhausted.get();
+        s.app["bodies_capped"] += a->bodies_capped.get();
+        s.app["bodies_failed"] += a->bodies_failed.get();
         s.app["objects"] += a->objects.get();
         s.app["object_bytes"] += a->object_bytes.get();
         s.app["dns_messages"] += a->dns_messages.get();
@@ -202,10 +205,14 @@ std::string summary_text(const RunSummary& s) {
     for (const auto& [detector, n] : s.behaviour) {
         add("    %-28s %" PRIu64 "\n", detector.c_str(), n);
     }
-    if (s.app.at("slots_exhausted") + s.app.at("decoders_exhausted") > 0) {
+    if (s.app.at("slots_exhausted") + s.app.at("decoders_exhausted") + s.app.at("bodies_capped")
+                    + s.app.at("bodies_failed")
+            > 0) {
         add("  WARNING        %" PRIu64 " flows unparsed (parser slots exhausted), %" PRIu64
-            " bodies not decoded (decoders exhausted)\n",
-                s.app.at("slots_exhausted"), s.app.at("decoders_exhausted"));
+            " bodies not decoded (decoders exhausted), %" PRIu64
+            " decoded only in part (1 MiB or 100:1 cap), %" PRIu64 " corrupt\n",
+                s.app.at("slots_exhausted"), s.app.at("decoders_exhausted"),
+                s.app.at("bodies_capped"), s.app.at("bodies_failed"));
     }
     if (c.at("findings_lost") + c.at("events_dropped") + c.at("stream_memory_exhausted")
                     + c.at("content_memory_exhausted")

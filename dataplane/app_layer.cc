@@ -73,15 +73,16 @@ struct AppLayer::Slot {
     bool decided = false;
     uint8_t segments = 0;
     uint8_t first_dir = 0;
-    std::array<bool, 2> started{};  // a direction delivered bytes (archive check done)
+    // Each direction's first bytes, until an archive signature can be judged.
+    std::array<detectors::ArchiveHead, 2> stream_head{};
     std::array<uint8_t, 2> head_len{};
     std::array<std::array<uint8_t, kHeadBytes>, 2> head{};
     // The decoded object being scanned (objects do not nest within one flow).
     detectors::ContentStream object;
     bool object_active = false;
-    bool object_scanned = false;  // the object has its own content stream
-    bool object_first = false;    // the next object bytes are its first
-    bool object_http = false;     // an HTTP body (the parser checks those for archives)
+    bool object_scanned = false;         // the object has its own content stream
+    detectors::ArchiveHead object_head;  // the current object's first bytes
+    bool object_http = false;            // an HTTP body (the parser checks those for archives)
     // FTP: the user name of the latest login, for the transfers of this control connection.
     std::array<char, AppEvent::kUserCap> user{};
     uint8_t object_dir = 0;
@@ -120,7 +121,7 @@ public:
         }
         const auto d = static_cast<uint8_t>(dir);
         slot_.object_active = true;
-        slot_.object_first = true;
+        slot_.object_head.reset();
         slot_.object_http = kind == detectors::ObjectKind::HttpBody;
         slot_.object_dir = d;
         slot_.object_scanned = flow_.dir[d].inspect
@@ -132,12 +133,10 @@ public:
         if (!slot_.object_active || data.empty()) {
             return;
         }
-        if (slot_.object_first) {
-            slot_.object_first = false;
-            // HTTP reports archives in upload bodies itself (plain bodies never come here).
-            if (!slot_.object_http) {
-                layer_.check_archive(flow_, slot_.object_dir, data);
-            }
+        // HTTP reports archives in upload bodies itself (plain bodies never come here).
+        if (!slot_.object_http && slot_.object_head.add(data)) {
+            slot_.object_head.judged = true;
+            layer_.check_archive(flow_, slot_.object_dir, slot_.object_head.view(), data);
         }
         layer_.counters_.object_bytes.add(data.size());
         if (slot_.object_scanned) {
@@ -148,6 +147,12 @@ public:
     void object_end() noexcept override {
         if (!slot_.object_active) {
             return;
+        }
+        if (!slot_.object_http && !slot_.object_head.judged && slot_.object_head.len > 0) {
+            // A short object: judge what there is.
+            slot_.object_head.judged = true;
+            layer_.check_archive(
+                    flow_, slot_.object_dir, slot_.object_head.view(), slot_.object_head.view());
         }
         if (slot_.object_scanned) {
             layer_.host_.close_object_stream(
@@ -199,7 +204,9 @@ AppLayer::Slot* AppLayer::slot_for(Flow& flow) noexcept {
     slot.parser.emplace<std::monostate>();
     slot.decided = false;
     slot.segments = 0;
-    slot.started = {};
+    slot.stream_head[0].reset();
+    slot.stream_head[1].reset();
+    slot.object_head.reset();
     slot.head_len = {};
     slot.object_active = false;
     slot.object_scanned = false;
@@ -212,6 +219,14 @@ void AppLayer::release(Flow& flow) noexcept {
         return;
     }
     Slot& slot = slots_[flow.app_slot];
+    for (unsigned dir = 0; dir < 2; ++dir) {
+        // Streams that ended (or stopped being followed) before enough bytes came.
+        detectors::ArchiveHead& head = slot.stream_head[dir];
+        if (!head.judged && head.len > 0) {
+            head.judged = true;
+            check_archive(flow, dir, head.view(), head.view());
+        }
+    }
     if (slot.object_active) {
         Objects objects(*this, flow, slot);
         objects.object_end();
@@ -269,12 +284,10 @@ void AppLayer::on_stream(Flow& flow, unsigned dir, std::span<const uint8_t> byte
     if (slot == nullptr) {
         return;
     }
-    if (!slot->started[dir]) {
-        slot->started[dir] = true;
-        if (flow.app_proto != static_cast<uint8_t>(AppProto::Http)
-                && flow.app_proto != static_cast<uint8_t>(AppProto::Smtp)) {
-            check_archive(flow, dir, bytes);
-        }
+    detectors::ArchiveHead& head = slot->stream_head[dir];
+    if (head.add(bytes)) {
+        head.judged = true;
+        check_archive(flow, dir, head.view(), bytes);
     }
     if (!slot->decided) {
         if (gap_before) {
@@ -403,13 +416,18 @@ void AppLayer::feed(Flow& flow, Slot& slot, unsigned dir, std::span<const uint8_
             slot.parser);
     if (flow.app_proto == static_cast<uint8_t>(AppProto::Http)) {
         counters_.decoders_exhausted.set(inflate_->exhausted());
+        counters_.bodies_capped.set(inflate_->capped());
+        counters_.bodies_failed.set(inflate_->failed());
     }
     if (done) {
         release(flow);
     }
 }
 
-void AppLayer::check_archive(Flow& flow, unsigned dir, std::span<const uint8_t> head) noexcept {
+void AppLayer::check_archive(Flow& flow, unsigned dir, std::span<const uint8_t> head,
+        std::span<const uint8_t> sample) noexcept {
+    // A stream that starts with protocol text (HTTP, SMTP) is no archive; their bodies and
+    // attachments are judged as objects.
     std::string_view format;
     if (!detectors::archive_format(head, format)) {
         return;
@@ -418,8 +436,9 @@ void AppLayer::check_archive(Flow& flow, unsigned dir, std::span<const uint8_t> 
     event.kind = AppEventKind::Archive;
     event.proto = static_cast<AppProto>(flow.app_proto);
     event.upload = dir == 0;
+    const std::span<const uint8_t> measured = sample.size() >= head.size() ? sample : head;
     event.entropy_milli =
-            detectors::entropy_milli(head.first(std::min(head.size(), kEntropyBytes)));
+            detectors::entropy_milli(measured.first(std::min(measured.size(), kEntropyBytes)));
     event.set(event.name, format);
     counters_.events.add();
     host_.emit_app_event(flow, event, false);

@@ -48,6 +48,8 @@ struct AppCounters {
     Counter events;
     Counter slots_exhausted;
     Counter decoders_exhausted;
+    Counter bodies_capped;  // decoding stopped at the output or ratio cap (bombs)
+    Counter bodies_failed;  // corrupt compressed data
     Counter objects;
     Counter object_bytes;
     Counter dns_messages;
@@ -132,7 +134,10 @@ private:
     void identify(Flow& flow, Slot& slot, unsigned dir, std::span<const uint8_t> bytes) noexcept;
     void start_parser(Flow& flow, Slot& slot) noexcept;
     void feed(Flow& flow, Slot& slot, unsigned dir, std::span<const uint8_t> bytes) noexcept;
-    void check_archive(Flow& flow, unsigned dir, std::span<const uint8_t> head) noexcept;
+    /// An Archive event when `head` (a stream's or object's first bytes) starts with an
+    /// archive signature; the entropy is measured on `sample` (the first piece, if larger).
+    void check_archive(Flow& flow, unsigned dir, std::span<const uint8_t> head,
+            std::span<const uint8_t> sample) noexcept;
     void on_parser_event(Flow& flow, const detectors::AppEvent& event) noexcept;
     void link_ftp_transfer(Flow& control, const detectors::AppEvent& transfer) noexcept;
     void report_ftp_data(Flow& data, Slot& slot) noexcept;

@@ -6,6 +6,9 @@
 // pass over its input plus 256 logarithms, with a 2 KiB table on the stack. No allocation.
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -15,6 +18,27 @@ namespace exfiltap::detectors {
 /// The number of leading bytes archive_format() may look at: pass at least this many when
 /// the object has them, fewer only at the object's end.
 inline constexpr size_t kArchiveMagicBytes = 10;
+
+/// The first bytes of a stream or object, gathered across pieces until an archive signature
+/// can be judged (a sender may put the first byte of a file in a segment of its own).
+struct ArchiveHead {
+    std::array<uint8_t, 16> bytes{};
+    uint8_t len = 0;
+    bool judged = false;
+
+    void reset() noexcept {
+        len = 0;
+        judged = false;
+    }
+    /// Adds the start of `data`; true once enough bytes are there to judge (judge once).
+    bool add(std::span<const uint8_t> data) noexcept {
+        const size_t take = std::min(bytes.size() - len, data.size());
+        std::copy_n(data.begin(), take, bytes.begin() + len);
+        len = static_cast<uint8_t>(len + take);
+        return !judged && len >= kArchiveMagicBytes;
+    }
+    std::span<const uint8_t> view() const noexcept { return {bytes.data(), len}; }
+};
 
 /// True when `head` (the first bytes of an object) starts with the magic number of an archive
 /// or compressed format; `format` is then set to one of "zip" (PK\3\4 local file, PK\5\6 empty

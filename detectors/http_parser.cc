@@ -804,9 +804,10 @@ void HttpParser::decoded_bytes(AppDir dir, std::span<const uint8_t> data, Contex
     if (side(dir).to_objects) {
         object_data(dir, data, ctx);
     }
-    if (dir == AppDir::ToServer && !multipart_.active && !archive_checked_) {
-        archive_checked_ = true;
-        check_archive(data, request_pending_ || request_put_ ? request_.bytes : 0, ctx);
+    if (dir == AppDir::ToServer && !multipart_.active && archive_head_.add(data)) {
+        archive_head_.judged = true;
+        check_archive(archive_head_.view(), data,
+                request_pending_ || request_put_ ? request_.bytes : 0, ctx);
     }
     if (dir == AppDir::ToServer && multipart_.active) {
         multipart_scan(data, ctx);
@@ -816,7 +817,11 @@ void HttpParser::decoded_bytes(AppDir dir, std::span<const uint8_t> data, Contex
 void HttpParser::finish_body(AppDir dir, bool complete, Context& ctx) noexcept {
     Side& s = side(dir);
     if (dir == AppDir::ToServer) {
-        archive_checked_ = false;
+        // A body shorter than a signature is judged on what it had.
+        if (!multipart_.active && !archive_head_.judged && archive_head_.len > 0) {
+            check_archive(archive_head_.view(), archive_head_.view(), s.body_bytes, ctx);
+        }
+        archive_head_.reset();
     }
     s.inflater.end();
     s.decoding = false;
@@ -878,8 +883,8 @@ void HttpParser::object_close(AppDir dir, Context& ctx) noexcept {
     open_object_ = 0;
 }
 
-void HttpParser::check_archive(
-        std::span<const uint8_t> head, uint64_t size, Context& ctx) noexcept {
+void HttpParser::check_archive(std::span<const uint8_t> head, std::span<const uint8_t> sample,
+        uint64_t size, Context& ctx) noexcept {
     std::string_view format;
     if (!archive_format(head, format)) {
         return;
@@ -889,7 +894,8 @@ void HttpParser::check_archive(
     event.proto = AppProto::Http;
     event.upload = true;
     event.bytes = size;
-    event.entropy_milli = entropy_milli(head.first(std::min<size_t>(head.size(), 4096)));
+    const std::span<const uint8_t> measured = sample.size() >= head.size() ? sample : head;
+    event.entropy_milli = entropy_milli(measured.first(std::min<size_t>(measured.size(), 4096)));
     event.set(event.name, format);
     ctx.events.on_app_event(event);
 }
@@ -929,8 +935,19 @@ void HttpParser::multipart_begin(std::string_view boundary) noexcept {
     m.part_bytes = 0;
 }
 
+void HttpParser::part_head(std::span<const uint8_t> data, Context& ctx) noexcept {
+    if (part_head_ && archive_head_.add(data)) {
+        archive_head_.judged = true;
+        part_head_ = false;
+        check_archive(archive_head_.view(), data, 0, ctx);
+    }
+}
+
 void HttpParser::multipart_scan(std::span<const uint8_t> data, Context& ctx) noexcept {
     Multipart& m = multipart_;
+    if (part_head_ && m.phase == Part::Data) {
+        part_head(data, ctx);  // the part's first bytes came in an earlier piece
+    }
     size_t at = 0;
     while (at < data.size() && m.active) {
         switch (m.phase) {
@@ -1008,8 +1025,10 @@ void HttpParser::multipart_scan(std::span<const uint8_t> data, Context& ctx) noe
                 m.part_bytes = 0;
                 m.match = 0;
                 if (m.file) {
-                    // A file part's content starts here (when this segment carries it).
-                    check_archive(data.subspan(at), 0, ctx);
+                    // A file part's content starts here; its first bytes may come later.
+                    archive_head_.reset();
+                    part_head_ = true;
+                    part_head(data.subspan(at), ctx);
                 }
             }
             client_.line_len = 0;
@@ -1103,6 +1122,10 @@ void HttpParser::multipart_part_header(std::string_view line) noexcept {
 
 void HttpParser::emit_part(bool complete, Context& ctx) noexcept {
     Multipart& m = multipart_;
+    if (part_head_ && archive_head_.len > 0) {
+        check_archive(archive_head_.view(), archive_head_.view(), m.part_bytes, ctx);
+    }
+    part_head_ = false;
     if (m.file) {
         AppEvent event = m.file_event;
         event.bytes = m.part_bytes;

@@ -35,6 +35,7 @@
 #include <string_view>
 
 #include "detectors/app_event.h"
+#include "detectors/archive_magic.h"
 #include "detectors/inflate_pool.h"
 
 namespace exfiltap::detectors {
@@ -187,7 +188,10 @@ private:
     void object_close(AppDir dir, Context& ctx) noexcept;
     /// Reports an Archive event when `head` (the first decoded bytes of an uploaded body
     /// or multipart part) starts with an archive signature.
-    void check_archive(std::span<const uint8_t> head, uint64_t size, Context& ctx) noexcept;
+    void check_archive(std::span<const uint8_t> head, std::span<const uint8_t> sample,
+            uint64_t size, Context& ctx) noexcept;
+    /// Adds a multipart file part's first bytes (pending since its headers ended).
+    void part_head(std::span<const uint8_t> data, Context& ctx) noexcept;
 
     // Multipart request bodies.
     void multipart_begin(std::string_view boundary) noexcept;
@@ -211,9 +215,10 @@ private:
     bool request_connect_ = false;
     uint16_t status_ = 0;      // of the response in progress
     uint8_t open_object_ = 0;  // 0: none, else the object's AppDir + 1
-    // The request body's (or current multipart part's) first decoded bytes were checked
-    // for an archive signature.
-    bool archive_checked_ = false;
+    // The request body's (or current multipart file part's) first decoded bytes, gathered
+    // until an archive signature can be judged; `part_head_` while a part's are pending.
+    ArchiveHead archive_head_;
+    bool part_head_ = false;
     uint8_t pending_head_ = 0;
     uint8_t pending_count_ = 0;
     uint8_t hold_len_ = 0;

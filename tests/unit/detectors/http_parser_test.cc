@@ -397,6 +397,22 @@ TEST(HttpParserTest, PutReportsFileTransferWithLastPathSegment) {
     EXPECT_TRUE(files[0].final);
 }
 
+TEST(HttpParserTest, ZipPutWhoseFirstByteComesAloneIsAnArchive) {
+    // The break test's evasion: the signature split over segments hid the archive.
+    HttpParser parser;
+    Events events;
+    const std::string zip = std::string("PK\x03\x04", 4) + std::string(60, 'z');
+    feed(parser,
+            {{kUp, "PUT /x.bin HTTP/1.1\r\nContent-Length: 64\r\n\r\n"}, {kUp, zip.substr(0, 1)},
+                    {kUp, zip.substr(1, 2)}, {kUp, zip.substr(3)}},
+            events, nullptr);
+    const auto archives = events.of(AppEventKind::Archive);
+    ASSERT_EQ(archives.size(), 1U);
+    EXPECT_EQ(archives[0].name_view(), "zip");
+    EXPECT_EQ(archives[0].bytes, 64U);
+    EXPECT_TRUE(archives[0].upload);
+}
+
 TEST(HttpParserTest, ChunkedPutReportsDechunkedSize) {
     HttpParser parser;
     Events events;
@@ -426,6 +442,21 @@ std::string multipart_request(const std::string& body) {
     return "POST /upload HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=\"XyZ\"\r\n"
            "Content-Length: "
             + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+TEST(HttpParserTest, MultipartZipPartSplitAfterItsHeadersIsAnArchive) {
+    HttpParser parser;
+    Events events;
+    const std::string body =
+            "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; "
+            "filename=\"a.zip\"\r\n\r\nP"
+            + std::string("K\x03\x04", 3) + "0123456789\r\n--XyZ--\r\n";
+    const std::string request = multipart_request(body);
+    const size_t split = request.find("\r\n\r\nP") + 5;  // the part's first byte alone
+    feed(parser, {{kUp, request.substr(0, split)}, {kUp, request.substr(split)}}, events, nullptr);
+    const auto archives = events.of(AppEventKind::Archive);
+    ASSERT_EQ(archives.size(), 1U);
+    EXPECT_EQ(archives[0].name_view(), "zip");
 }
 
 TEST(HttpParserTest, MultipartFilenameStarIsDecoded) {
