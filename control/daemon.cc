@@ -610,7 +610,8 @@ Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
     }
     log_info("control",
             "reload: content generation " + std::to_string(reloader_->generation())
-                    + ", response policy and allowlist applied");
+                    + ", networks, assets, behaviour, response policy, sanctioned destinations "
+                      "and allowlist applied");
     return Ok{};
 }
 
@@ -953,8 +954,9 @@ Reply Daemon::handle(const Request& request, const Peer& peer) {
     case Command::Reload: {
         Status st = reload(worker_list_);
         return st ? Reply::success(
-                       "reloaded: content, networks, response policy and allowlist "
-                       "applied (the daemon log lists what needs a restart)")
+                       "reloaded: content, networks, assets, behaviour, response policy, "
+                       "sanctioned destinations and allowlist applied (settings that need a "
+                       "restart keep their running values; the daemon log names them)")
                   : Reply::failure(st.error());
     }
     case Command::ReopenLogFiles: {
