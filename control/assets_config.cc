@@ -63,28 +63,21 @@ bool read_prefixes(
     std::vector<Prefix> prefixes;
     bool ok = true;
     for (const auto& item : items_of(problems, entry)) {
-        std::string text;
-        if (!item.value.IsScalar() || !read_string(problems, item, text) || text.empty()) {
-            problems.add(item.where, "expected an address or prefix, got " + describe(item.value));
-            ok = false;
-            continue;
-        }
-        auto prefix = Prefix::parse(text);
-        if (!prefix) {
-            problems.add(item.where, "bad prefix: " + prefix.error());
+        Prefix parsed;
+        if (!read_prefix(problems, item, parsed)) {
             ok = false;
             continue;
         }
         const bool repeated = std::any_of(prefixes.begin(), prefixes.end(), [&](const Prefix& p) {
-            return p.ip_version == prefix->ip_version && p.length == prefix->length
-                    && p.addr == prefix->addr;
+            return p.ip_version == parsed.ip_version && p.length == parsed.length
+                    && p.addr == parsed.addr;
         });
         if (repeated) {
-            problems.add(item.where, prefix->to_string() + " is listed twice");
+            problems.add(item.where, parsed.to_string() + " is listed twice");
             ok = false;
             continue;
         }
-        prefixes.push_back(*prefix);
+        prefixes.push_back(parsed);
     }
     if (!ok) {
         return false;

@@ -156,22 +156,15 @@ void apply_workers(Problems& problems, const Entry& section, WorkersConfig& work
 
 void apply_networks(Problems& problems, const Entry& section, std::vector<Prefix>& internal) {
     for (const auto& entry : entries_of(problems, section.value, section.where, {"internal"})) {
-        std::vector<std::string> texts;
-        if (!read_string_list(problems, entry, 64, texts)) {
-            continue;
-        }
         std::vector<Prefix> prefixes;
-        bool ok = true;
-        for (size_t i = 0; i < texts.size(); ++i) {
-            auto prefix = Prefix::parse(texts[i]);
-            if (!prefix) {
-                problems.add({entry.where.path + "[" + std::to_string(i) + "]",
-                                     line_of(entry.value[i], entry.where.line)},
-                        "bad prefix: " + prefix.error());
+        bool ok = entry.value.IsNull() || entry.value.IsSequence();
+        for (const auto& item : items_of(problems, entry)) {
+            Prefix prefix;
+            if (read_prefix(problems, item, prefix)) {
+                prefixes.push_back(prefix);
+            } else {
                 ok = false;
-                continue;
             }
-            prefixes.push_back(*prefix);
         }
         if (ok) {
             internal = std::move(prefixes);

@@ -59,25 +59,18 @@ void apply_allowlist(Problems& problems, const Entry& entry, std::vector<Prefix>
     std::set<std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>>> seen;
     bool ok = true;
     for (const auto& item : items_of(problems, entry)) {
-        std::string text;
-        if (!item.value.IsScalar() || !read_string(problems, item, text) || text.empty()) {
-            problems.add(item.where, "expected an address or prefix, got " + describe(item.value));
-            ok = false;
-            continue;
-        }
-        auto prefix = Prefix::parse(text);
-        if (!prefix) {
-            problems.add(item.where, prefix.error());
+        Prefix parsed;
+        if (!read_prefix(problems, item, parsed)) {
             ok = false;
             continue;
         }
         // A set, not a scan of the list: an allowlist may hold tens of thousands of entries.
-        if (!seen.emplace(prefix->ip_version, prefix->length, prefix->addr).second) {
-            problems.add(item.where, prefix->to_string() + " is listed twice");
+        if (!seen.emplace(parsed.ip_version, parsed.length, parsed.addr).second) {
+            problems.add(item.where, parsed.to_string() + " is listed twice");
             ok = false;
             continue;
         }
-        prefixes.push_back(*prefix);
+        prefixes.push_back(parsed);
     }
     if (ok) {
         out = std::move(prefixes);
@@ -310,31 +303,23 @@ bool read_sanctioned_item(Problems& problems, const Entry& item, SanctionedPrefi
             continue;
         }
         has_prefix = true;
-        std::string text;
-        if (!entry.value.IsScalar() || !read_string(problems, entry, text) || text.empty()) {
-            problems.add(
-                    entry.where, "expected an address or prefix, got " + describe(entry.value));
-            ok = false;
-            continue;
-        }
-        auto prefix = Prefix::parse(text);
-        if (!prefix) {
-            problems.add(entry.where, "bad prefix: " + prefix.error());
+        Prefix parsed;
+        if (!read_prefix(problems, entry, parsed)) {
             ok = false;
             continue;
         }
         // A service is a few networks; 0.0.0.0/0 would quietly switch the volume detectors
         // off for everything.
-        const uint8_t widest = prefix->ip_version == 4 ? kWidestSanctionedV4 : kWidestSanctionedV6;
-        if (prefix->length < widest) {
+        const uint8_t widest = parsed.ip_version == 4 ? kWidestSanctionedV4 : kWidestSanctionedV6;
+        if (parsed.length < widest) {
             problems.add(entry.where,
-                    prefix->to_string() + " is wider than /" + std::to_string(widest)
+                    parsed.to_string() + " is wider than /" + std::to_string(widest)
                             + ": a sanctioned service is a few networks, not a share of the "
                               "address space");
             ok = false;
             continue;
         }
-        out.prefix = *prefix;
+        out.prefix = parsed;
     }
     if (!has_name || !has_prefix) {
         std::string missing = has_name ? "a prefix" : "a name";

@@ -81,4 +81,22 @@ std::string Prefix::to_string() const {
     return std::string(text.data()) + "/" + std::to_string(length);
 }
 
+bool read_prefix(
+        config_reader::Problems& problems, const config_reader::Entry& entry, Prefix& out) {
+    std::string text;
+    if (!entry.value.IsScalar() || !config_reader::read_string(problems, entry, text)
+            || text.empty()) {
+        problems.add(entry.where,
+                "expected an address or prefix, got " + config_reader::describe(entry.value));
+        return false;
+    }
+    auto prefix = Prefix::parse(text);
+    if (!prefix) {
+        problems.add(entry.where, "bad prefix: " + prefix.error());
+        return false;
+    }
+    out = *prefix;
+    return true;
+}
+
 }  // namespace exfiltap::control

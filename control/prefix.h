@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "control/config_reader.h"
 
 namespace exfiltap::control {
 
@@ -20,5 +21,9 @@ struct Prefix {
     bool contains(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept;
     std::string to_string() const;
 };
+
+/// One config value that must be an address or prefix ("10.0.0.0/8", "fd00::1"): reported
+/// as "expected an address or prefix, got ..." or "bad prefix: why" at its key and line.
+bool read_prefix(config_reader::Problems& problems, const config_reader::Entry& entry, Prefix& out);
 
 }  // namespace exfiltap::control

@@ -205,11 +205,13 @@ response:
     EXPECT_NE(text.find("test.yaml:3: response.min_prefix_v4: 33 is out of range 1..32"),
             std::string::npos)
             << text;
-    EXPECT_NE(text.find("test.yaml:4: response.allowlist[0]: '10.1.2.3/8' has host bits set "
+    EXPECT_NE(text.find("test.yaml:4: response.allowlist[0]: bad prefix: '10.1.2.3/8' has host "
+                        "bits set "
                         "beyond /8 (did you mean 10.0.0.0/8?)"),
             std::string::npos)
             << text;
-    EXPECT_NE(text.find("test.yaml:4: response.allowlist[1]: 'nonsense' is not an IPv4"),
+    EXPECT_NE(
+            text.find("test.yaml:4: response.allowlist[1]: bad prefix: 'nonsense' is not an IPv4"),
             std::string::npos)
             << text;
     EXPECT_NE(text.find("test.yaml:8: response.policies[0].action: expected one of alert, "
