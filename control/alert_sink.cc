@@ -1,7 +1,10 @@
 #include "control/alert_sink.h"
 
 #include <cstring>
+#include <string>
 #include <utility>
+
+#include "detectors/edm_index.h"
 
 namespace exfiltap::control {
 
@@ -22,6 +25,9 @@ uint64_t address_prefix(const std::array<uint8_t, 16>& address) {
 uint32_t content_signature_id(detectors::ContentClass cls, uint16_t rule) {
     if (cls == detectors::ContentClass::Custom) {
         return 2100100 + rule;
+    }
+    if (cls == detectors::ContentClass::Edm) {
+        return 2100300 + rule;
     }
     return 2100001 + static_cast<uint32_t>(cls);
 }
@@ -49,6 +55,9 @@ std::string content_signature_text(detectors::ContentClass cls, std::string_view
     case detectors::ContentClass::Custom:
         return "EXFIL custom rule '" + std::string(rule_name) + "' matched data sent to an "
                "external network";
+    case detectors::ContentClass::Edm:
+        return "EXFIL records of the protected table '" + std::string(rule_name)
+                + "' sent to an external network";
     }
     return "EXFIL sensitive data sent to an external network";
 }
@@ -109,18 +118,36 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     const detectors::Finding& finding = event.finding;
     const detectors::ContentConfig& content = config_.content;
     AlertRecord record = base_record(event);
+    const bool edm = finding.cls == detectors::ContentClass::Edm;
+    const std::string_view rule_name =
+            edm ? content.edm_table_name(finding.rule) : content.rule_name(finding.rule);
     record.signature_id = content_signature_id(finding.cls, finding.rule);
-    record.signature = content_signature_text(finding.cls, content.rule_name(finding.rule));
+    record.signature = content_signature_text(finding.cls, rule_name);
     record.severity = content.severity_of(finding.cls, finding.rule);
     record.detector = "content";
     record.cls = std::string(detectors::content_class_name(finding.cls));
     record.confidence = finding.confidence;
-    record.sample = mask_value(finding.value_view());
-    record.sample_hmac = key_.hmac_hex(finding.value_view());
-    // Custom rules count and suppress apart from each other.
-    const std::string key_class = finding.cls == detectors::ContentClass::Custom
-            ? record.cls + ":" + std::string(content.rule_name(finding.rule))
-            : record.cls;
+    if (edm) {
+        // A record match carries no value: the table, its matched columns and the count.
+        record.edm_table = std::string(rule_name);
+        record.edm_records = finding.distinct_count;
+        const auto& tables = content.edm_tables;
+        if (finding.rule >= 1 && finding.rule <= tables.size()
+                && tables[finding.rule - 1].index != nullptr) {
+            const auto& columns = tables[finding.rule - 1].index->schema().columns;
+            for (size_t i = 0; i < columns.size() && i < 32; ++i) {
+                if ((finding.columns & (1U << i)) != 0) {
+                    record.edm_columns.push_back(columns[i].name);
+                }
+            }
+        }
+    } else {
+        record.sample = mask_value(finding.value_view());
+        record.sample_hmac = key_.hmac_hex(finding.value_view());
+    }
+    // Custom rules and EDM tables count and suppress apart from each other.
+    const bool by_rule = finding.cls == detectors::ContentClass::Custom || edm;
+    const std::string key_class = by_rule ? record.cls + ":" + std::string(rule_name) : record.cls;
     const Key key{event.flow_id, event.src_port, address_prefix(event.src), key_class};
     account(key, std::move(record),
             finding.distinct_count >= content.threshold_of(finding.cls, finding.rule),

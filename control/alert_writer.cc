@@ -410,6 +410,10 @@ std::string alert_to_json(const AlertRecord& record) {
     if (record.threshold > 0) {
         exfil["threshold"] = record.threshold;
     }
+    if (!record.edm_table.empty()) {
+        exfil["edm"] = {{"table", record.edm_table}, {"columns", record.edm_columns},
+                {"records", record.edm_records}};
+    }
 
     const auto asset = [](const std::string& name, const std::string& classification) {
         nlohmann::ordered_json out = {{"name", name}};

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "detectors/content_types.h"
@@ -79,6 +80,11 @@ struct AlertRecord {
     std::string reason;  // one sentence with the figures
     uint32_t window_s = 0;
     uint64_t threshold = 0;
+    // Exact data match: the table, the columns matched in its records, records so far in
+    // the flow direction (never a value).
+    std::string edm_table;
+    std::vector<std::string> edm_columns;
+    uint64_t edm_records = 0;
 };
 
 /// Renders the record as one JSON line (no newline).

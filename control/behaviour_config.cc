@@ -17,18 +17,6 @@ constexpr uint32_t kMaxWindowS = 7 * 24 * 3600;
 constexpr uint32_t kMaxCount = 1000000;
 constexpr uint32_t kMaxTableSize = 16 * 1024 * 1024;
 
-bool read_severity(Problems& problems, const Entry& entry, detectors::Severity& out) {
-    detectors::Severity severity{};
-    if (entry.value.IsScalar()
-            && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
-        out = severity;
-        return true;
-    }
-    problems.add(entry.where,
-            "expected one of low, medium, high, critical, got " + describe(entry.value));
-    return false;
-}
-
 /// Bytes: "1000000", "500MB", "2 GiB" (case-insensitive unit).
 bool read_bytes(Problems& problems, const Entry& entry, uint64_t& out) {
     static constexpr std::array<std::pair<std::string_view, uint64_t>, 10> kUnits = {{

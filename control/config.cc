@@ -19,6 +19,7 @@
 #include "control/assets_config.h"
 #include "control/behaviour_config.h"
 #include "control/config_reader.h"
+#include "control/edm_config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -226,22 +227,6 @@ void apply_flows(Problems& problems, const Entry& section, FlowsConfig& flows) {
                 std::to_string(flows.reorder_flow_bytes) + " is more than reorder_worker_bytes ("
                         + std::to_string(flows.reorder_worker_bytes) + ")");
     }
-}
-
-bool read_severity(Problems& problems, const Entry& entry, detectors::Severity& out) {
-    detectors::Severity severity{};
-    if (entry.value.IsScalar()
-            && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
-        out = severity;
-        return true;
-    }
-    std::string names;
-    for (const auto s : {detectors::Severity::Low, detectors::Severity::Medium,
-                 detectors::Severity::High, detectors::Severity::Critical}) {
-        names += (names.empty() ? "" : ", ") + std::string(detectors::severity_name(s));
-    }
-    problems.add(entry.where, "expected one of " + names + ", got " + describe(entry.value));
-    return false;
 }
 
 void apply_class(Problems& problems, const Entry& section, detectors::ContentClass id,
@@ -475,8 +460,7 @@ void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outp
 void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
     const auto entries = entries_of(problems, root, {"", 0},
             {"dpdk", "ports", "workers", "networks", "assets", "flows", "content", "behaviour",
-                    "exceptions", "outputs", "response", "control", "metrics", "state_dir"},
-            {"edm"});
+                    "exceptions", "outputs", "response", "control", "metrics", "state_dir", "edm"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "dpdk") {
@@ -501,6 +485,8 @@ void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
             apply_content(problems, entry, config.content);
         } else if (name == "behaviour") {
             apply_behaviour(problems, entry, config.behaviour);
+        } else if (name == "edm") {
+            apply_edm(problems, entry, config.edm, config.content.edm_tables);
         } else if (name == "exceptions") {
             apply_exceptions(problems, entry, config.exceptions);
         } else if (name == "outputs") {
@@ -565,6 +551,10 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
         return make_error(problems.joined());
     }
     return config;
+}
+
+Status load_edm(Config& config) {
+    return load_edm(config.state_dir, config.edm, config.content.edm_tables);
 }
 
 Result<Config> load_config(const std::string& path) {

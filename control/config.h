@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "control/control_server.h"
+#include "control/edm_config.h"
 #include "control/metrics.h"
 #include "control/policy.h"
 #include "control/prefix.h"
@@ -102,6 +103,9 @@ struct Config {
     ControlConfig control;
     MetricsConfig metrics;
     std::string state_dir = "/var/lib/exfiltap";
+    /// Exact data match key file and state blocks (`edm`); its tables are
+    /// content.edm_tables, loaded by load_edm() after the whole file is read.
+    EdmSettings edm;
 
     /// True when the address is inside one of internal_networks.
     bool is_internal(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept;
@@ -109,6 +113,11 @@ struct Config {
 
 /// The built-in configuration (what an empty file gives).
 Config default_config();
+
+/// Loads the index of every configured EDM table (control/edm_config.h) with the key of
+/// config.edm.key_file or STATE_DIR/edm.key. Call after the file and every --set are
+/// applied, before compiling the content database.
+Status load_edm(Config& config);
 
 /// Loads and validates `path`. On error the message lists every problem found, each as
 /// "FILE:LINE: KEY: what is wrong".

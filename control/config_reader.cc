@@ -408,6 +408,18 @@ std::vector<Entry> items_of(Problems& problems, const Entry& entry) {
     return items;
 }
 
+bool read_severity(Problems& problems, const Entry& entry, detectors::Severity& out) {
+    detectors::Severity severity{};
+    if (entry.value.IsScalar()
+            && detectors::severity_from_name(lower(entry.value.Scalar()), severity)) {
+        out = severity;
+        return true;
+    }
+    problems.add(entry.where,
+            "expected one of low, medium, high, critical, got " + describe(entry.value));
+    return false;
+}
+
 int read_choice(Problems& problems, const Entry& entry, Names choices) {
     if (entry.value.IsScalar()) {
         const std::string text = lower(entry.value.Scalar());

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "detectors/content_types.h"
+
 #include <yaml-cpp/yaml.h>
 
 namespace exfiltap::control::config_reader {
@@ -98,6 +100,8 @@ bool read_string(Problems& problems, const Entry& entry, std::string& out);
 /// A list of non-empty strings (at most kMaxListItems); each item is reported on its own line.
 bool read_string_list(
         Problems& problems, const Entry& entry, size_t max_len, std::vector<std::string>& out);
+/// low, medium, high or critical (case-insensitive).
+bool read_severity(Problems& problems, const Entry& entry, detectors::Severity& out);
 /// One of `choices` (case-insensitive); returns its index or -1 after reporting.
 int read_choice(Problems& problems, const Entry& entry, Names choices);
 

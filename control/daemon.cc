@@ -540,6 +540,11 @@ Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
             }
         }
     }
+    if (loaded) {
+        if (Status st = load_edm(*loaded); !st) {
+            loaded = make_error(st.error());
+        }
+    }
     if (!loaded) {
         log_error("control", "reload refused, the old configuration stays:\n" + loaded.error());
         return make_error("reload refused, the old configuration stays: " + loaded.error());
@@ -573,7 +578,8 @@ Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
             || loaded->control.max_connections != config_.control.max_connections
             || loaded->control.rate_per_s != config_.control.rate_per_s
             || loaded->control.max_line_bytes != config_.control.max_line_bytes
-            || loaded->metrics.enabled != config_.metrics.enabled;
+            || loaded->metrics.enabled != config_.metrics.enabled
+            || loaded->edm.state_slots != config_.edm.state_slots;
     if (restart_needed) {
         log_warning("control",
                 "reload: dpdk, ports, workers, table sizes, state_dir, the alerts file "

@@ -84,6 +84,11 @@ void reload_content(const Options& opt, exfiltap::control::Config& running,
             }
         }
     }
+    if (loaded) {
+        if (Status st = control::load_edm(*loaded); !st) {
+            loaded = make_error(st.error());
+        }
+    }
     if (!loaded) {
         log_error("control",
                 "reload refused, configuration error; still running the old one:\n"
@@ -152,6 +157,10 @@ int run(const Options& opt) {
             fprintf(stderr, "exfiltap: --set %s: %s\n", assignment.c_str(), st.error().c_str());
             return kExitConfig;
         }
+    }
+    if (Status st = control::load_edm(config); !st) {
+        fprintf(stderr, "exfiltap: configuration error\n%s\n", st.error().c_str());
+        return kExitConfig;
     }
     auto patterns = detectors::PatternDatabase::compile(config.content);
     if (!patterns) {

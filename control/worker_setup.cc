@@ -26,6 +26,7 @@ dataplane::WorkerConfig worker_template(const Config& config, const dataplane::N
     w.reorder_flow_bytes = config.flows.reorder_flow_bytes;
     w.reorder_worker_bytes = config.flows.reorder_worker_bytes;
     w.app_layer = config.flows.parsers;
+    w.edm_state_slots = config.edm.state_slots;
     w.app.slots = config.flows.parser_slots;
     w.app.decoders = config.flows.body_decoders;
     switch (config.flows.checksum_validation) {

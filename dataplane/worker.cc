@@ -138,6 +138,7 @@ std::unique_ptr<Worker> Worker::create(
     // Two streams per flow direction at most later (raw and decoded object); one now.
     worker->stream_pool_ = std::make_unique<detectors::StreamPool>(
             size_t{config.payload_slots} * kStreamsPerDirection, worker->stream_block_bytes_);
+    worker->edm_pool_ = std::make_unique<detectors::EdmStatePool>(config.edm_state_slots);
     worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
     if (config.app_layer) {
         worker->app_ = AppLayer::create(config.app, *worker);
@@ -156,6 +157,7 @@ int Worker::lcore_main(void* worker) noexcept {
 
 void Worker::run() noexcept {
     stream_pool_->bind_to_this_thread();
+    edm_pool_->bind_to_this_thread();
     if (config_.blocks != nullptr) {
         config_.blocks->reader_online(config_.id);
     }

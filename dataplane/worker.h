@@ -25,6 +25,7 @@
 #include "dataplane/tcp_stream.h"
 #include "detectors/app_event.h"
 #include "detectors/content_scanner.h"
+#include "detectors/edm_matcher.h"
 
 struct rte_mbuf;
 struct rte_ring;
@@ -202,6 +203,8 @@ struct WorkerConfig {
     uint32_t reorder_flow_bytes = 256 * 1024;
     uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
     uint32_t payload_slots = 16384;
+    /// Exact-data-match state blocks (a few KiB each, touched only when used).
+    uint32_t edm_state_slots = 4096;
     IpReassemblyConfig reassembly;
     rte_ring* events = nullptr;
     const NetworkSet* internal = nullptr;
@@ -227,6 +230,8 @@ public:
     uint16_t poll_once() noexcept;
 
     const WorkerCounters& counters() const noexcept { return counters_; }
+    /// Exact data match counters of this worker (read by any thread).
+    const detectors::EdmCounters& edm_counters() const noexcept { return edm_pool_->counters(); }
 
     /// Publishes a new flow verdict table (control thread). The worker picks it up at its
     /// next burst; the caller keeps every table it published alive until the worker stops.
@@ -343,6 +348,7 @@ private:
     TcpReassembler reassembler_;
     IpReassembler reassembler_ip_;
     std::unique_ptr<detectors::StreamPool> stream_pool_;
+    std::unique_ptr<detectors::EdmStatePool> edm_pool_;
     std::unique_ptr<AppLayer> app_;
     std::unique_ptr<PayloadState[]> payload_;
     std::vector<uint32_t> payload_free_;

@@ -126,6 +126,7 @@ Names values_of(ContentClass cls, std::span<const ValuePattern>& out) {
         out = kMarkerPatterns;
         return kMarkerKeywords;
     case ContentClass::Custom:
+    case ContentClass::Edm:
         break;
     }
     out = {};
@@ -275,7 +276,7 @@ Result<PatternSet> collect_patterns(const ContentConfig& config) {
     }
     for (size_t c = 0; c < kContentClassCount; ++c) {
         const auto cls = static_cast<ContentClass>(c);
-        if (!config.classes[c].enabled || cls == ContentClass::Custom) {
+        if (!config.classes[c].enabled || cls == ContentClass::Custom || cls == ContentClass::Edm) {
             continue;
         }
         if (Status added = add_class(set, cls, config); !added) {
@@ -287,7 +288,7 @@ Result<PatternSet> collect_patterns(const ContentConfig& config) {
             return Error{added.error()};
         }
     }
-    if (set.main.empty() && set.som.empty()) {
+    if (set.main.empty() && set.som.empty() && !config.edm_enabled()) {
         return make_error(
                 "content detector: every content class is disabled; enable one or turn content "
                 "inspection off");

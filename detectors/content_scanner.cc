@@ -11,6 +11,7 @@
 #include <hs.h>
 
 #include "detectors/char_class.h"
+#include "detectors/edm_matcher.h"
 #include "detectors/secret_validators.h"
 #include "detectors/validators.h"
 
@@ -193,6 +194,7 @@ Candidate validate(const PatternInfo& info, std::string_view text, size_t end, b
     case ContentClass::ClassificationMarker:
         return extract_marker(text, end);
     case ContentClass::Custom:
+    case ContentClass::Edm:
         break;
     }
     return {};
@@ -706,7 +708,21 @@ bool ContentStream::open(const PatternDatabase& db) noexcept {
         return false;
     }
     open_ = true;
+    if (db.config().edm_enabled()) {
+        // Exact data match rides on the same bytes when the worker has state for it; without
+        // a free block the direction goes on with the patterns only (counted by the pool).
+        edm_pool_ = EdmStatePool::current();
+        edm_ = edm_pool_ != nullptr ? edm_pool_->acquire(db.config().edm_tables) : nullptr;
+    }
     return true;
+}
+
+void ContentStream::release_edm() noexcept {
+    if (edm_ != nullptr && edm_pool_ != nullptr) {
+        edm_pool_->release(edm_);
+    }
+    edm_ = nullptr;
+    edm_pool_ = nullptr;
 }
 
 void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, FindingSink& sink,
@@ -719,6 +735,9 @@ void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, Fin
         context.on_gap();
         history_len_ = 0;
         gap_offset_ = offset_;
+        if (edm_ != nullptr && data.empty()) {
+            edm_->scan({}, offset_, true, sink);
+        }
     }
     if (data.empty()) {
         return;
@@ -743,9 +762,13 @@ void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, Fin
             // Values validated before the failure still go out.
             close_streams();
             context.settle(true);
+            release_edm();
             return;
         }
         done += piece;
+    }
+    if (edm_ != nullptr) {
+        edm_->scan(data, offset_, gap_before, sink);
     }
 
     // Waiting findings whose wait the new bytes decide.
@@ -784,6 +807,10 @@ void ContentStream::close(hs_scratch* scratch, FindingSink& sink) noexcept {
         *s = nullptr;
     }
     context.settle(true);
+    if (edm_ != nullptr) {
+        edm_->finish(offset_, sink);
+        release_edm();
+    }
     open_ = false;
 }
 

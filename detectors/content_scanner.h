@@ -24,6 +24,9 @@ struct hs_stream;
 
 namespace exfiltap::detectors {
 
+class EdmStream;
+class EdmStatePool;
+
 /// Bytes of each direction's stream kept so that a validator can read a value that
 /// straddles scan calls (packets).
 inline constexpr size_t kHistoryBytes = 128;
@@ -205,6 +208,7 @@ private:
     };
 
     void close_streams() noexcept;
+    void release_edm() noexcept;
 
     const PatternDatabase* db_ = nullptr;
     hs_stream* stream_ = nullptr;
@@ -223,6 +227,9 @@ private:
     uint32_t seen_count_ = 0;
     std::array<Pending, kMaxPending> pending_{};
     uint32_t pending_count_ = 0;
+    // Exact data match state of this direction (from the worker's pool), when EDM runs.
+    EdmStream* edm_ = nullptr;
+    EdmStatePool* edm_pool_ = nullptr;
 };
 
 }  // namespace exfiltap::detectors

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "detectors/edm_index.h"
+
 namespace exfiltap::detectors {
 
 namespace {
@@ -18,6 +20,7 @@ constexpr std::array<std::string_view, kContentClassCount> kClassNames = {
         "password_assignment",
         "classification_marker",
         "custom",
+        "edm",
 };
 
 constexpr std::array<Severity, kContentClassCount> kDefaultSeverities = {
@@ -31,6 +34,7 @@ constexpr std::array<Severity, kContentClassCount> kDefaultSeverities = {
         Severity::Medium,    // password_assignment
         Severity::Medium,    // classification_marker
         Severity::Medium,    // custom
+        Severity::High,      // edm
 };
 
 constexpr std::array<std::pair<Severity, std::string_view>, 4> kSeverityNames = {{
@@ -98,6 +102,10 @@ Severity ContentConfig::severity_of(ContentClass cls, uint16_t rule) const noexc
             && custom[rule - 1].severity.has_value()) {
         return *custom[rule - 1].severity;
     }
+    if (cls == ContentClass::Edm && rule >= 1 && rule <= edm_tables.size()
+            && edm_tables[rule - 1].severity.has_value()) {
+        return *edm_tables[rule - 1].severity;
+    }
     const auto index = static_cast<size_t>(cls);
     return index < classes.size() ? classes[index].severity : Severity::High;
 }
@@ -106,6 +114,10 @@ uint32_t ContentConfig::threshold_of(ContentClass cls, uint16_t rule) const noex
     if (cls == ContentClass::Custom && rule >= 1 && rule <= custom.size()
             && custom[rule - 1].threshold.has_value()) {
         return *custom[rule - 1].threshold;
+    }
+    if (cls == ContentClass::Edm && rule >= 1 && rule <= edm_tables.size()
+            && edm_tables[rule - 1].threshold.has_value()) {
+        return *edm_tables[rule - 1].threshold;
     }
     const auto index = static_cast<size_t>(cls);
     return index < classes.size() ? classes[index].threshold : 1;
@@ -116,6 +128,17 @@ std::string_view ContentConfig::rule_name(uint16_t rule) const noexcept {
         return {};
     }
     return custom[rule - 1].name;
+}
+
+std::string_view ContentConfig::edm_table_name(uint16_t rule) const noexcept {
+    if (rule == 0 || rule > edm_tables.size() || edm_tables[rule - 1].index == nullptr) {
+        return {};
+    }
+    return edm_tables[rule - 1].index->schema().table;
+}
+
+bool ContentConfig::edm_enabled() const noexcept {
+    return !edm_tables.empty() && classes[static_cast<size_t>(ContentClass::Edm)].enabled;
 }
 
 }  // namespace exfiltap::detectors

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,12 +26,13 @@ enum class ContentClass : uint8_t {
     PasswordAssignment = 7,
     ClassificationMarker = 8,
     Custom = 9,  // the operator's rules of ContentConfig::custom; Finding::rule names the rule
+    Edm = 10,    // exact data match: records of ContentConfig::edm_tables; rule names the table
 };
-inline constexpr size_t kContentClassCount = 10;
+inline constexpr size_t kContentClassCount = 11;
 
 /// Stable names used in config keys, alerts and metrics: "payment_card", "us_ssn", "iban",
 /// "private_key", "cloud_token", "vcs_token", "jwt", "password_assignment",
-/// "classification_marker", "custom".
+/// "classification_marker", "custom", "edm".
 std::string_view content_class_name(ContentClass cls) noexcept;
 /// Inverse of content_class_name(); false when the name is unknown.
 bool content_class_from_name(std::string_view name, ContentClass& out) noexcept;
@@ -45,8 +47,8 @@ std::string_view severity_name(Severity severity) noexcept;
 bool severity_from_name(std::string_view name, Severity& out) noexcept;
 
 /// Built-in severity of a class: private_key critical; payment_card, us_ssn, iban,
-/// cloud_token, vcs_token high; jwt, password_assignment, classification_marker and custom
-/// medium.
+/// cloud_token, vcs_token, edm high; jwt, password_assignment, classification_marker and
+/// custom medium.
 Severity default_severity(ContentClass cls) noexcept;
 
 enum class Confidence : uint8_t {
@@ -90,6 +92,31 @@ struct CustomRule {
 /// Most custom rules per configuration (each stream counts distinct values per rule).
 inline constexpr size_t kMaxCustomRules = 64;
 
+class EdmIndex;
+
+/// One exact-data-match table (config `edm.tables`): a loaded index and its matching rules.
+struct EdmTableRules {
+    /// The loaded index (shared, immutable); its schema names the table and columns.
+    std::shared_ptr<const EdmIndex> index;
+    /// The .edm file it was loaded from (messages, reload comparison).
+    std::string path;
+    /// Other values of a record (besides its primary value) that must occur near the
+    /// primary value for the record to count.
+    uint32_t min_matches = 2;
+    /// Bytes of one flow direction within which the primary and the other values must lie
+    /// (before or after the primary).
+    uint32_t window_bytes = 1024;
+    /// Unset: the edm class's severity / threshold (content.classes.edm). The threshold
+    /// counts records per flow direction.
+    std::optional<Severity> severity;
+    std::optional<uint32_t> threshold;
+    /// Where the table was configured ("FILE:LINE"), for error messages; may be empty.
+    std::string source;
+};
+
+/// Most exact-data-match tables per configuration.
+inline constexpr size_t kMaxEdmTables = 8;
+
 struct ContentConfig {
     /// Indexed by ContentClass; each starts with its class's default_severity().
     std::array<ClassConfig, kContentClassCount> classes = default_class_configs();
@@ -100,13 +127,20 @@ struct ContentConfig {
     /// included) as whole words, next to the built-in ones.
     std::vector<std::string> classification_markers;
     std::vector<CustomRule> custom;
+    /// Exact data match tables (at most kMaxEdmTables, all built with the state
+    /// directory's key); matched only while the edm class is enabled.
+    std::vector<EdmTableRules> edm_tables;
 
-    /// Severity and threshold that apply to a finding: the custom rule's own when it sets
-    /// them (rule is 1-based, 0 for built-ins), else the class's.
+    /// Severity and threshold that apply to a finding: the custom rule's or EDM table's own
+    /// when it sets them (rule is 1-based, 0 for built-ins), else the class's.
     Severity severity_of(ContentClass cls, uint16_t rule) const noexcept;
     uint32_t threshold_of(ContentClass cls, uint16_t rule) const noexcept;
     /// Name of custom rule `rule` (1-based); "" for 0 or an unknown index.
     std::string_view rule_name(uint16_t rule) const noexcept;
+    /// Name of EDM table `rule` (1-based); "" for 0 or an unknown index.
+    std::string_view edm_table_name(uint16_t rule) const noexcept;
+    /// Whether EDM matching runs: tables configured and the edm class enabled.
+    bool edm_enabled() const noexcept;
 };
 
 /// Longest value a finding carries. A value longer than this (a JWT, a long custom match)
@@ -120,12 +154,17 @@ inline constexpr size_t kMaxValueLen = 64;
 struct Finding {
     ContentClass cls = ContentClass::PaymentCard;
     Confidence confidence = Confidence::Low;
-    /// Custom rule index + 1 for ContentClass::Custom; 0 for built-in classes.
+    /// Custom rule index + 1 for ContentClass::Custom, EDM table index + 1 for
+    /// ContentClass::Edm; 0 for built-in classes.
     uint16_t rule = 0;
+    /// 0 for Edm: an EDM finding carries no value at all.
     uint8_t value_len = 0;
-    /// Distinct values of this class (custom: of this rule) seen so far in this flow
-    /// direction (1 for the first).
+    /// Distinct values of this class (custom: of this rule; edm: records of this table)
+    /// seen so far in this flow direction (1 for the first).
     uint32_t distinct_count = 0;
+    /// Edm: bit i set when schema column i of the table matched in the records counted so
+    /// far (the primary column always). 0 for other classes.
+    uint32_t columns = 0;
     /// Offset of the byte after the value in the direction's stream. Findings may be
     /// reported after later bytes were scanned (keyword proximity after the value).
     uint64_t end_offset = 0;

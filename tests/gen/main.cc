@@ -5,6 +5,9 @@
 //   exfiltap-gen --scenario behaviour --out DIR/bh
 //       (--out is a prefix: writes DIR/bh-<detector>-alert.pcap and DIR/bh-<detector>-near.pcap
 //        for each behaviour detector; --expect and --packets do not apply)
+//   exfiltap-gen --scenario edm --out DIR/edm --rows 1000000
+//       (--out is a prefix: writes DIR/edm-customers.csv, DIR/edm-customers.yaml and the
+//        captures DIR/edm-<capture>.pcap of kEdmCases; --expect and --packets do not apply)
 
 #include <cstdint>
 #include <exception>
@@ -26,18 +29,35 @@ int main(int argc, char** argv) {
     std::string expect_path;
     uint64_t seed = 1;
     uint64_t packets = kLargeDefaultPackets;
-    app.add_option("--scenario", scenario, "demo, large or behaviour")
+    uint64_t rows = kEdmDefaultRows;
+    app.add_option("--scenario", scenario, "demo, large, behaviour or edm")
             ->required()
-            ->check(CLI::IsMember({"demo", "large", "behaviour"}));
-    app.add_option("--out", out_path, "pcap file to write (behaviour: path prefix)")->required();
+            ->check(CLI::IsMember({"demo", "large", "behaviour", "edm"}));
+    app.add_option("--out", out_path, "pcap file to write (behaviour, edm: path prefix)")
+            ->required();
     app.add_option("--expect", expect_path, "JSON file for the expected findings");
     app.add_option("--seed", seed, "PRNG seed; same arguments give the same bytes")
             ->capture_default_str();
     auto* packets_opt = app.add_option("--packets", packets, "packets to write (large only)")
                                 ->capture_default_str();
+    auto* rows_opt = app.add_option("--rows", rows, "rows of the customer table (edm only)")
+                             ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     try {
+        if (scenario != "edm" && rows_opt->count() != 0) {
+            std::cerr << "exfiltap-gen: --rows applies to the edm scenario; ignored\n";
+        }
+        if (scenario == "edm") {
+            if (!expect_path.empty() || packets_opt->count() != 0) {
+                std::cerr << "exfiltap-gen: --expect and --packets do not apply to the "
+                             "edm scenario; ignored\n";
+            }
+            for (const std::string& line : run_edm(out_path, seed, rows)) {
+                std::cout << line << '\n';
+            }
+            return 0;
+        }
         if (scenario == "behaviour") {
             if (!expect_path.empty() || packets_opt->count() != 0) {
                 std::cerr << "exfiltap-gen: --expect and --packets do not apply to the "

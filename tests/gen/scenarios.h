@@ -34,4 +34,35 @@ inline constexpr std::array<std::string_view, 9> kBehaviourDetectorNames = {"ext
 // for each case and the config it is sized for). Returns the paths written.
 std::vector<std::string> run_behaviour(const std::string& prefix, uint64_t seed);
 
+// Exact data match (scenario_edm.cc). Rows of the fake customer table: default, and the range
+// --rows accepts.
+inline constexpr uint64_t kEdmDefaultRows = 1000000;
+inline constexpr uint64_t kEdmMinRows = 1000;
+inline constexpr uint64_t kEdmMaxRows = 1000000000;
+// The 0-based data row whose street_address is "12 Elm Street, Apt 4", quoted in the CSV. It
+// is one of the 50 rows of the csv50 and reordered captures.
+inline constexpr uint64_t kEdmQuotedRow = 6;
+
+// One EDM capture, PREFIX-<capture>.pcap, and the records of table "customers" that the EDM
+// detector must report for it (a record's primary value account_number and its four other
+// values are all in the capture when records > 0); 0: no EDM finding at all.
+struct EdmCase {
+    std::string_view capture;
+    uint32_t records;
+};
+inline constexpr std::array<EdmCase, 6> kEdmCases = {{
+        {"csv50", 50},      // POST text/csv: header + 50 rows, 1460-byte segments
+        {"reordered", 50},  // the same request in 90-200 byte segments, swapped, one resent
+        {"names-only", 0},  // full_name, street_address, city of 50 rows; no account_number
+        {"mixed", 0},       // 50 lines, every value from another row: nothing corroborated
+        {"json5", 5},       // POST application/json, 5 rows, keys in another order
+        {"benign", 0},      // an HTML page download and a POST of ordinary words
+}};
+
+// Writes PREFIX-customers.csv (header line and `rows` rows), PREFIX-customers.yaml (its
+// schema) and PREFIX-<capture>.pcap for every case of kEdmCases; the same seed and rows give
+// the same bytes. Returns one line per file written ("path: what it holds"). Throws
+// std::invalid_argument when rows is out of range.
+std::vector<std::string> run_edm(const std::string& prefix, uint64_t seed, uint64_t rows);
+
 }  // namespace exfiltap::gen

@@ -330,9 +330,63 @@ TEST(ConfigTest, UnknownKeyListsExpectedKeys) {
             << error;
 }
 
-TEST(ConfigTest, ReservedTopLevelKeyIsRejected) {
-    EXPECT_EQ(parse_error("workers:\n  count: 1\nedm:\n  tables: []\n"),
-            "test.yaml:3: edm: not supported yet in this version (reserved)");
+TEST(ConfigTest, EdmTablesAreRead) {
+    auto config = parse_config(
+            "edm:\n  key_file: /tmp/k\n  state_slots: 128\n  tables:\n"
+            "    - index: /tmp/customers.edm\n      min_matches: 3\n"
+            "      window_bytes: 512\n      severity: critical\n"
+            "      threshold: 5\n    - index: /tmp/staff.edm\n",
+            "test.yaml");
+
+    ASSERT_TRUE(config.ok()) << config.error();
+    EXPECT_EQ(config->edm.key_file, "/tmp/k");
+    EXPECT_EQ(config->edm.state_slots, 128U);
+    const auto& tables = config->content.edm_tables;
+    ASSERT_EQ(tables.size(), 2U);
+    EXPECT_EQ(tables[0].path, "/tmp/customers.edm");
+    EXPECT_EQ(tables[0].min_matches, 3U);
+    EXPECT_EQ(tables[0].window_bytes, 512U);
+    EXPECT_EQ(tables[0].severity, Severity::Critical);
+    EXPECT_EQ(tables[0].threshold, 5U);
+    EXPECT_EQ(tables[0].source, "test.yaml:5");
+    EXPECT_EQ(tables[1].min_matches, 2U);  // defaults
+    EXPECT_EQ(tables[1].window_bytes, 1024U);
+    EXPECT_FALSE(tables[1].severity.has_value());
+    EXPECT_EQ(tables[1].index, nullptr);  // loaded by load_edm(), not by the parser
+}
+
+TEST(ConfigTest, EdmTableWithoutIndexIsNamed) {
+    EXPECT_EQ(parse_error("edm:\n  tables:\n    - min_matches: 2\n"),
+            "test.yaml:3: edm.tables[0]: a table needs its index file (index: FILE.edm)");
+}
+
+TEST(ConfigTest, EdmUnknownKeyIsNamed) {
+    const std::string error =
+            parse_error("edm:\n  tables:\n    - index: /x.edm\n      min_match: 2\n");
+
+    EXPECT_NE(error.find("test.yaml:4: edm.tables[0].min_match: unknown key"), std::string::npos)
+            << error;
+}
+
+TEST(ConfigTest, EdmWindowOutOfRangeIsNamed) {
+    const std::string error =
+            parse_error("edm:\n  tables:\n    - index: /x.edm\n      window_bytes: 4\n");
+
+    EXPECT_NE(error.find("test.yaml:4: edm.tables[0].window_bytes:"), std::string::npos) << error;
+}
+
+TEST(ConfigTest, EdmMissingKeyFileFailsLoad) {
+    auto config = parse_config(
+            "state_dir: /nonexistent-exfiltap-dir\nedm:\n  tables:\n"
+            "    - index: /nonexistent-exfiltap-dir/c.edm\n",
+            "test.yaml");
+    ASSERT_TRUE(config.ok()) << config.error();
+
+    const auto loaded = load_edm(*config);
+
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().find("/nonexistent-exfiltap-dir/edm.key"), std::string::npos)
+            << loaded.error();
 }
 
 TEST(ConfigTest, ReservedOutputKeyIsRejected) {
@@ -356,7 +410,7 @@ TEST(ConfigTest, BadClassNameListsClasses) {
     EXPECT_EQ(error,
             "test.yaml:3: content.classes.credit_card: unknown content class, expected one of "
             "payment_card, us_ssn, iban, private_key, cloud_token, vcs_token, jwt, "
-            "password_assignment, classification_marker, custom");
+            "password_assignment, classification_marker, custom, edm");
 }
 
 TEST(ConfigTest, BadSeverityListsNames) {

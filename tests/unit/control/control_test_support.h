@@ -21,31 +21,11 @@
 #include <gtest/gtest.h>
 
 #include "control/control_server.h"
+#include "tests/temp_dir.h"
 
 namespace exfiltap::control::testing {
 
-/// A folder of its own, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = "/tmp/exfiltap_ctl_XXXXXX";
-        if (mkdtemp(pattern.data()) != nullptr) {
-            path_ = pattern;
-        }
-    }
-    ~TempDir() {
-        if (!path_.empty()) {
-            std::filesystem::remove_all(path_);
-        }
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using TempDir = exfiltap::test_support::TempDir;
 
 /// A blocking Unix stream client that reads whole lines with a time limit.
 class LineClient {
