@@ -33,6 +33,7 @@
 #include "dataplane/flow_offload.h"
 #include "dataplane/live.h"
 #include "dataplane/offline.h"
+#include "detectors/edm_index.h"
 
 #include <systemd/sd-daemon.h>
 
@@ -243,6 +244,7 @@ private:
     struct ControlView {
         std::vector<const dataplane::WorkerCounters*> counters;
         std::vector<const dataplane::AppCounters*> app;
+        std::vector<const detectors::EdmCounters*> edm;
         std::vector<std::pair<uint16_t, std::string>> ports;  // port id, label
         std::array<detectors::Severity, detectors::kContentClassCount> severity{};
         std::vector<double> busy_ratio;
@@ -253,6 +255,7 @@ private:
         std::vector<PortErrors> port_errors;
         uint64_t alert_write_failures = 0;
         std::vector<TableUse> behaviour_tables;
+        std::vector<ReasonCount> edm_rows;  // rows of each loaded EDM table
     };
     mutable std::mutex view_mutex_;
     ControlView view_;
@@ -648,6 +651,11 @@ void Daemon::refresh_metrics() {
     }
     view.follow_dropped = server_->stats().follow_lines_dropped;
     const detectors::BehaviourStats behaviour = feed_->stats();
+    for (const detectors::EdmTableRules& table : config_.content.edm_tables) {
+        if (table.index != nullptr) {
+            view.edm_rows.push_back({table.index->schema().table, table.index->rows()});
+        }
+    }
     view.behaviour_tables = {{"hosts", behaviour.hosts, behaviour.host_evictions},
             {"flows", behaviour.flows, behaviour.flow_evictions},
             {"domains", behaviour.domains, behaviour.domain_evictions},
@@ -669,6 +677,7 @@ void Daemon::refresh_metrics() {
     const std::lock_guard lock(view_mutex_);
     view.counters = std::move(view_.counters);
     view.app = std::move(view_.app);
+    view.edm = std::move(view_.edm);
     view.busy_ratio = busy_ratio_;
     view_ = std::move(view);
 }
@@ -773,6 +782,22 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     }
     s.app_exhausted = {{"parser_slots", slots_exhausted}, {"body_decoders", decoders_exhausted}};
     s.behaviour_tables = view_.behaviour_tables;
+    std::array<uint64_t, 4> edm_work{};
+    std::array<uint64_t, 3> edm_exhausted{};
+    for (const detectors::EdmCounters* e : view_.edm) {
+        edm_work[0] += e->words.get();
+        edm_work[1] += e->primary_hits.get();
+        edm_work[2] += e->value_hits.get();
+        edm_work[3] += e->records.get();
+        edm_exhausted[0] += e->state_exhausted.get();
+        edm_exhausted[1] += e->hits_overwritten.get();
+        edm_exhausted[2] += e->candidates_dropped.get();
+    }
+    s.edm_work = {{"words", edm_work[0]}, {"primary_hits", edm_work[1]},
+            {"value_hits", edm_work[2]}, {"records", edm_work[3]}};
+    s.edm_exhausted = {{"state_slots", edm_exhausted[0]}, {"hit_list", edm_exhausted[1]},
+            {"waiting_records", edm_exhausted[2]}};
+    s.edm_rows = view_.edm_rows;
     s.output_drops.push_back({"alerts_file", view_.alert_write_failures});
     s.output_drops.push_back({"control_follow", view_.follow_dropped});
 }
@@ -1037,6 +1062,7 @@ int Daemon::run() {
                     const std::lock_guard lock(view_mutex_);
                     for (const dataplane::Worker* w : list) {
                         view_.counters.push_back(&w->counters());
+                        view_.edm.push_back(&w->edm_counters());
                         if (w->app_layer() != nullptr) {
                             view_.app.push_back(&w->app_layer()->counters());
                         }
@@ -1089,6 +1115,7 @@ int Daemon::run() {
         const std::lock_guard lock(view_mutex_);
         view_.counters.clear();
         view_.app.clear();
+        view_.edm.clear();
     }
     workers_.clear();
     blocks_.reset();

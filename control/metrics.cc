@@ -207,6 +207,13 @@ std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& s) {
     add_rows(at(index_of("exfiltap_behaviour_table_evictions_total")), s.behaviour_tables,
             {{"table", &TU::table}}, &TU::evictions);
 
+    add_rows(at(index_of("exfiltap_edm_work_total")), s.edm_work, {{"stage", &RC::reason}},
+            &RC::packets);
+    add_rows(at(index_of("exfiltap_edm_exhausted_total")), s.edm_exhausted,
+            {{"resource", &RC::reason}}, &RC::packets);
+    add_rows(at(index_of("exfiltap_edm_index_rows")), s.edm_rows, {{"table", &RC::reason}},
+            &RC::packets);
+
     prometheus::ClientMetric build;
     build.label.push_back({"version", s.version});
     build.gauge.value = 1;

@@ -131,6 +131,9 @@ struct MetricsSnapshot {
     std::vector<ReasonCount> app_flows;      // app_flows_total{proto}
     std::vector<ReasonCount> app_exhausted;  // app_exhausted_total{resource}
     std::vector<TableUse> behaviour_tables;  // behaviour_table_entries, _evictions_total
+    std::vector<ReasonCount> edm_work;       // edm_work_total{stage}
+    std::vector<ReasonCount> edm_exhausted;  // edm_exhausted_total{resource}
+    std::vector<ReasonCount> edm_rows;       // edm_index_rows{table}
     std::string version;                     // build_info{version}
 };
 
@@ -201,6 +204,17 @@ inline constexpr std::array kMetricSpecs = {
                 MetricType::Gauge},
         MetricSpec{"exfiltap_behaviour_table_evictions_total",
                 "Least recently used entries a full behaviour table dropped.", MetricType::Counter},
+        MetricSpec{"exfiltap_edm_work_total",
+                "Exact data match work, by stage: words tokenised, primary-value hits, other-"
+                "value hits, records matched.",
+                MetricType::Counter},
+        MetricSpec{"exfiltap_edm_exhausted_total",
+                "Exact data match state that ran out: flow directions left without matching "
+                "(state_slots), value hits overwritten inside their window (hit_list), records "
+                "dropped uncorroborated from a full waiting list (waiting_records).",
+                MetricType::Counter},
+        MetricSpec{"exfiltap_edm_index_rows", "Rows of each loaded exact data match table.",
+                MetricType::Gauge},
         MetricSpec{"exfiltap_build_info", "Always 1; the version label names the build.",
                 MetricType::Gauge},
 };

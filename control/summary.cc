@@ -126,6 +126,19 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
         s.app["dns_malformed"] += a->dns_malformed.get();
         s.app["ftp_data_linked"] += a->ftp_data_linked.get();
     }
+    for (const char* name : {"words", "primary_hits", "value_hits", "records", "state_exhausted",
+                 "hits_overwritten", "candidates_dropped"}) {
+        s.edm[name] = 0;
+    }
+    for (const detectors::EdmCounters* e : result.edm) {
+        s.edm["words"] += e->words.get();
+        s.edm["primary_hits"] += e->primary_hits.get();
+        s.edm["value_hits"] += e->value_hits.get();
+        s.edm["records"] += e->records.get();
+        s.edm["state_exhausted"] += e->state_exhausted.get();
+        s.edm["hits_overwritten"] += e->hits_overwritten.get();
+        s.edm["candidates_dropped"] += e->candidates_dropped.get();
+    }
     for (size_t d = 0; d < detectors::kBehaviourDetectorCount; ++d) {
         s.behaviour[std::string(detectors::behaviour_detector_name(
                 static_cast<detectors::BehaviourDetector>(d)))] = 0;
@@ -201,6 +214,21 @@ std::string summary_text(const RunSummary& s) {
         " FTP data connections linked\n",
             s.app.at("events"), s.app.at("objects"), s.app.at("object_bytes"),
             s.app.at("dns_messages"), s.app.at("dns_malformed"), s.app.at("ftp_data_linked"));
+    if (s.edm.at("words") > 0) {
+        add("  exact data     %" PRIu64 " words, %" PRIu64 " primary hits, %" PRIu64
+            " value hits, %" PRIu64 " records\n",
+                s.edm.at("words"), s.edm.at("primary_hits"), s.edm.at("value_hits"),
+                s.edm.at("records"));
+    }
+    if (s.edm.at("state_exhausted") + s.edm.at("hits_overwritten") + s.edm.at("candidates_dropped")
+            > 0) {
+        add("  WARNING        exact data match: %" PRIu64
+            " flow directions without state "
+            "(edm.state_slots), %" PRIu64 " value hits overwritten, %" PRIu64
+            " waiting records dropped\n",
+                s.edm.at("state_exhausted"), s.edm.at("hits_overwritten"),
+                s.edm.at("candidates_dropped"));
+    }
     add("  behaviour alerts by detector\n");
     for (const auto& [detector, n] : s.behaviour) {
         add("    %-28s %" PRIu64 "\n", detector.c_str(), n);
@@ -249,6 +277,7 @@ nlohmann::json summary_json(const RunSummary& s) {
     j["protocols"] = s.protocols;
     j["app"] = s.app;
     j["behaviour"] = s.behaviour;
+    j["edm"] = s.edm;
     j["memory"] = {{"dpdk_heap_bytes", s.dpdk_heap_bytes}, {"peak_rss_bytes", s.peak_rss_bytes}};
     return j;
 }

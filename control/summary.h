@@ -32,6 +32,7 @@ struct RunSummary {
     std::map<std::string, uint64_t> protocols;           // flows by application protocol
     std::map<std::string, uint64_t> app;                 // application layer counters
     std::map<std::string, uint64_t> behaviour;           // behaviour alerts by detector
+    std::map<std::string, uint64_t> edm;                 // exact data match work
     uint64_t dpdk_heap_bytes = 0;
     uint64_t peak_rss_bytes = 0;
 };

@@ -468,6 +468,7 @@ Result<OfflineResult> run_offline(const OfflineOptions& options, PacketSource& s
     for (const auto& worker : workers) {
         result.counters.push_back(&worker->counters());
         result.reassembly.push_back(&worker->reassembly_stats());
+        result.edm.push_back(&worker->edm_counters());
         if (worker->app_layer() != nullptr) {
             result.app.push_back(&worker->app_layer()->counters());
         }

@@ -66,6 +66,8 @@ struct OfflineResult {
     std::vector<const ReassemblyStats*> reassembly;
     /// Application layer counters per worker (workers without one are left out).
     std::vector<const AppCounters*> app;
+    /// Each worker's exact data match counters.
+    std::vector<const detectors::EdmCounters*> edm;
 };
 
 /// Where offline packets come from. Main lcore only.

@@ -4,8 +4,11 @@
 // without the behaviour layer (no protocol parsers, no behaviour events) and the full
 // pipeline (parsers in the workers, the behaviour engine fed on the main lcore as offline
 // runs do), and prints packets per second, Gbit/s and worker TSC cycles per packet (cycles
-// spent in non-empty bursts), with the ratios. No timing is asserted: figures on a
-// shared machine are noisy; ratios within one run are what later changes are judged by.
+// spent in non-empty bursts), with the ratios. With --config naming exact data match tables,
+// each round also runs the full pipeline with EDM ("full+edm") after the same pipeline without
+// it (every other mode runs without EDM), and prints the EDM counters. No timing is asserted:
+// figures on a shared machine are noisy; ratios within one run are what later changes are
+// judged by.
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,7 +54,29 @@ struct Figures {
     uint64_t app_events = 0;
     uint64_t behaviour_alerts = 0;
     double control_seconds = 0;  // main-lcore time in the behaviour feed
+    bool edm = false;            // EDM ran: the edm_* counters below are summed over workers
+    uint64_t edm_words = 0;
+    uint64_t edm_primary_hits = 0;
+    uint64_t edm_value_hits = 0;
+    uint64_t edm_records = 0;
+    uint64_t edm_hits_overwritten = 0;
+    uint64_t edm_candidates_dropped = 0;
+    uint64_t edm_state_exhausted = 0;
 };
+
+void add_edm_counters(Figures& f, const std::vector<std::unique_ptr<dataplane::Worker>>& workers) {
+    f.edm = true;
+    for (const auto& worker : workers) {
+        const detectors::EdmCounters& c = worker->edm_counters();
+        f.edm_words += c.words.get();
+        f.edm_primary_hits += c.primary_hits.get();
+        f.edm_value_hits += c.value_hits.get();
+        f.edm_records += c.records.get();
+        f.edm_hits_overwritten += c.hits_overwritten.get();
+        f.edm_candidates_dropped += c.candidates_dropped.get();
+        f.edm_state_exhausted += c.state_exhausted.get();
+    }
+}
 
 Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
     Figures f;
@@ -79,12 +104,24 @@ Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
     return f;
 }
 
+nlohmann::json edm_json(const Figures& f) {
+    return {{"words", f.edm_words}, {"primary_hits", f.edm_primary_hits},
+            {"value_hits", f.edm_value_hits}, {"records", f.edm_records},
+            {"hits_overwritten", f.edm_hits_overwritten},
+            {"candidates_dropped", f.edm_candidates_dropped},
+            {"state_exhausted", f.edm_state_exhausted}};
+}
+
 nlohmann::json to_json(const Figures& f) {
-    return {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes}, {"seconds", f.seconds},
-            {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
+    nlohmann::json j = {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes},
+            {"seconds", f.seconds}, {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
             {"cycles_per_packet", f.cycles_per_packet}, {"scanned_bytes", f.scanned_bytes},
             {"findings", f.findings}, {"app_events", f.app_events},
             {"behaviour_alerts", f.behaviour_alerts}, {"control_seconds", f.control_seconds}};
+    if (f.edm) {
+        j["edm"] = edm_json(f);
+    }
+    return j;
 }
 
 // Fills the block table with addresses no benchmark capture uses (198.18.0.0/15, the
@@ -129,10 +166,16 @@ Status fill_blocks(dataplane::BlockTable& table, uint32_t exact, uint32_t prefix
     return Ok{};
 }
 
-int run(const std::string& pcap, unsigned workers, unsigned repeat,
+int run(const std::string& pcap, const std::string& config_path, unsigned workers, unsigned repeat,
         const std::vector<std::string>& overrides, const std::string& json_path,
         uint32_t block_exact, uint32_t block_prefixes) {
-    control::Config config = control::default_config();
+    auto loaded = config_path.empty() ? Result<control::Config>(control::default_config())
+                                      : control::load_config(config_path);
+    if (!loaded) {
+        fprintf(stderr, "exfiltap-bench: configuration error\n%s\n", loaded.error().c_str());
+        return 2;
+    }
+    control::Config config = std::move(*loaded);
     for (const std::string& assignment : overrides) {
         if (Status st = control::apply_override(config, assignment); !st) {
             fprintf(stderr, "exfiltap-bench: --set %s: %s\n", assignment.c_str(),
@@ -140,10 +183,28 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
             return 2;
         }
     }
-    auto patterns = detectors::PatternDatabase::compile(config.content);
+    if (Status st = control::load_edm(config); !st) {
+        fprintf(stderr, "exfiltap-bench: configuration error\n%s\n", st.error().c_str());
+        return 2;
+    }
+    // With EDM tables, every mode but "full+edm" runs on a copy without them (its own
+    // database), so the existing comparisons stay those of the pipeline without EDM.
+    const bool with_edm = !config.content.edm_tables.empty();
+    control::Config config_off = config;
+    config_off.content.edm_tables.clear();
+    auto patterns = detectors::PatternDatabase::compile(config_off.content);
     if (!patterns) {
         fprintf(stderr, "exfiltap-bench: %s\n", patterns.error().c_str());
         return 2;
+    }
+    std::shared_ptr<const detectors::PatternDatabase> edm_patterns;
+    if (with_edm) {
+        auto compiled = detectors::PatternDatabase::compile(config.content);
+        if (!compiled) {
+            fprintf(stderr, "exfiltap-bench: %s\n", compiled.error().c_str());
+            return 2;
+        }
+        edm_patterns = std::move(*compiled);
     }
     auto source = dataplane::MemorySource::load(pcap);
     if (!source) {
@@ -185,6 +246,12 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
             return 1;
         }
         scratches.push_back(*scratch);
+        if (edm_patterns != nullptr) {
+            if (Status st = edm_patterns->grow_scratch(scratches.back()); !st) {
+                fprintf(stderr, "exfiltap-bench: %s\n", st.error().c_str());
+                return 1;
+            }
+        }
     }
 
     printf("exfiltap-bench: %s: %zu packets, %.1f MB preloaded; %u worker(s), TSC %.2f GHz; "
@@ -192,6 +259,11 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
             pcap.c_str(), (*source)->packets(), static_cast<double>((*source)->bytes()) / 1e6,
             workers, static_cast<double>(rte_get_tsc_hz()) / 1e9, table->exact_count(),
             table->prefix_count());
+    for (const detectors::EdmTableRules& t : config.content.edm_tables) {
+        printf("exfiltap-bench: EDM table %s (min_matches %u, window %u bytes)%s\n", t.path.c_str(),
+                t.min_matches, t.window_bytes,
+                config.content.edm_enabled() ? "" : " -- the edm class is disabled");
+    }
     // The behaviour feed of the full runs: alerts counted, not written; the sample key lives
     // in a folder of this run.
     std::string state_dir = "/tmp/exfiltap-bench-XXXXXX";
@@ -208,25 +280,33 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
     enum class Mode {
         Bare,
         NoBehaviour,
-        Full
+        Full,
+        FullEdm
     };
-    const std::array<std::pair<Mode, const char*>, 3> modes = {{{Mode::Bare, "bare forwarding"},
-            {Mode::NoBehaviour, "no behaviour"}, {Mode::Full, "full pipeline"}}};
+    std::vector<std::pair<Mode, const char*>> modes = {{Mode::Bare, "bare forwarding"},
+            {Mode::NoBehaviour, "no behaviour"}, {Mode::Full, "full pipeline"}};
+    if (with_edm) {
+        modes.emplace_back(Mode::FullEdm, "full+edm");
+    }
     std::vector<Figures> results;
     for (unsigned round = 0; round < repeat; ++round) {
         for (const auto& [mode, name] : modes) {
-            control::AlertSink sink(config, *key, nullptr);
-            control::BehaviourFeed feed(config, sink);
+            const bool edm_mode = mode == Mode::FullEdm;
+            const bool full = mode == Mode::Full || edm_mode;
+            const control::Config& mode_config = edm_mode ? config : config_off;
+            control::AlertSink sink(mode_config, *key, nullptr);
+            control::BehaviourFeed feed(mode_config, sink);
             double control_seconds = 0;
             dataplane::OfflineOptions off;
             off.workers = workers;
-            off.worker = control::worker_template(config, internal, *patterns);
+            off.worker = control::worker_template(
+                    mode_config, internal, edm_mode ? edm_patterns : *patterns);
             off.worker.bare_forward = mode == Mode::Bare;
-            off.worker.app_layer = mode == Mode::Full;
+            off.worker.app_layer = full;
             off.worker.blocks = table.get();
             off.worker.flow_policy = &flow_policy;
             off.scratches = scratches;
-            if (mode == Mode::Full) {
+            if (full) {
                 sink.set_app_handler([&](const dataplane::WorkerEvent& event) {
                     const uint64_t start = rte_rdtsc();
                     feed.on_event(event);
@@ -255,6 +335,9 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
                 f.behaviour_alerts += n;
             }
             f.control_seconds = control_seconds;
+            if (edm_mode) {
+                add_edm_counters(f, objects);
+            }
             results.push_back(f);
         }
     }
@@ -269,9 +352,10 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
                 static_cast<unsigned long long>(f.behaviour_alerts), f.control_seconds * 1e3);
     }
     // The last round is the one reported as the ratio (caches and pools warm).
-    const Figures& bare = results[results.size() - 3];
-    const Figures& plain = results[results.size() - 2];
-    const Figures& full = results.back();
+    const size_t last = results.size() - modes.size();
+    const Figures& bare = results[last];
+    const Figures& plain = results[last + 1];
+    const Figures& full = results[last + 2];
     const double cycle_ratio =
             bare.cycles_per_packet > 0 ? full.cycles_per_packet / bare.cycles_per_packet : 0;
     const double pps_ratio = bare.pps > 0 ? full.pps / bare.pps : 0;
@@ -283,6 +367,27 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
     printf("  full / no behaviour: %.2fx the worker cycles per packet, %.2f of the packet rate "
            "(the behaviour layer: %.1f cycles per packet)\n",
             behaviour_cycles, behaviour_pps, full.cycles_per_packet - plain.cycles_per_packet);
+    double edm_cycles = 0;
+    double edm_pps = 0;
+    if (with_edm) {
+        const Figures& edm = results.back();
+        edm_cycles =
+                full.cycles_per_packet > 0 ? edm.cycles_per_packet / full.cycles_per_packet : 0;
+        edm_pps = full.pps > 0 ? edm.pps / full.pps : 0;
+        printf("  full+edm / full: %.2fx the worker cycles per packet, %.2f of the packet rate "
+               "(EDM: %.1f cycles per packet)\n",
+                edm_cycles, edm_pps, edm.cycles_per_packet - full.cycles_per_packet);
+        printf("  EDM counters (full+edm, last round, summed over workers): %llu words, %llu "
+               "primary hits, %llu value hits, %llu records; %llu hits overwritten, %llu "
+               "candidates dropped, %llu directions without state\n",
+                static_cast<unsigned long long>(edm.edm_words),
+                static_cast<unsigned long long>(edm.edm_primary_hits),
+                static_cast<unsigned long long>(edm.edm_value_hits),
+                static_cast<unsigned long long>(edm.edm_records),
+                static_cast<unsigned long long>(edm.edm_hits_overwritten),
+                static_cast<unsigned long long>(edm.edm_candidates_dropped),
+                static_cast<unsigned long long>(edm.edm_state_exhausted));
+    }
     printf("  (the packet rate includes the reader on the main lcore copying into mbufs; the\n"
            "   cycle figures are the workers' own)\n");
 
@@ -301,6 +406,15 @@ int run(const std::string& pcap, unsigned workers, unsigned repeat,
         j["pps_ratio_full_to_bare"] = pps_ratio;
         j["cycles_ratio_full_to_no_behaviour"] = behaviour_cycles;
         j["pps_ratio_full_to_no_behaviour"] = behaviour_pps;
+        if (with_edm) {
+            j["edm_tables"] = nlohmann::json::array();
+            for (const detectors::EdmTableRules& t : config.content.edm_tables) {
+                j["edm_tables"].push_back(t.path);
+            }
+            j["cycles_ratio_full_edm_to_full"] = edm_cycles;
+            j["pps_ratio_full_edm_to_full"] = edm_pps;
+            j["edm"] = edm_json(results.back());
+        }
         std::ofstream(json_path) << j.dump(2) << "\n";
     }
     for (hs_scratch* scratch : scratches) {
@@ -318,6 +432,7 @@ int main(int argc, char** argv) {
             "exfiltap-bench: the offline path on a preloaded capture, against bare "
             "forwarding over the same rings"};
     std::string pcap;
+    std::string config_path;
     unsigned workers = 1;
     unsigned repeat = 2;
     std::vector<std::string> overrides;
@@ -329,11 +444,17 @@ int main(int argc, char** argv) {
     app.add_option("--block-prefixes", block_prefixes,
             "Block prefixes (IPv6 /48s in 3fff::/20) in the table");
     app.add_option("--pcap", pcap, "Capture to preload")->required()->check(CLI::ExistingFile);
+    app.add_option("--config", config_path,
+               "YAML configuration instead of the defaults (--set applies on top); with EDM "
+               "tables a \"full+edm\" mode runs after \"full\", which then runs without EDM")
+            ->check(CLI::ExistingFile);
     app.add_option("--workers", workers, "Worker lcores")->check(CLI::Range(1, 64));
-    app.add_option("--repeat", repeat, "Rounds of (bare, no behaviour, full); the last is reported")
+    app.add_option("--repeat", repeat,
+               "Rounds of (bare, no behaviour, full[, full+edm]); the last is reported")
             ->check(CLI::Range(1, 100));
     app.add_option("--set", overrides, "Override one config key: key=value (repeatable)");
     app.add_option("--json", json_path, "Also write the figures as JSON here");
     CLI11_PARSE(app, argc, argv);
-    return run(pcap, workers, repeat, overrides, json_path, block_exact, block_prefixes);
+    return run(
+            pcap, config_path, workers, repeat, overrides, json_path, block_exact, block_prefixes);
 }

@@ -85,6 +85,9 @@ MetricsSnapshot full_snapshot() {
     s.app_flows = {{"http", 40}, {"dns", 12}};
     s.app_exhausted = {{"parser_slots", 2}, {"body_decoders", 0}};
     s.behaviour_tables = {{"hosts", 30, 1}, {"domains", 8, 0}};
+    s.edm_work = {{"words", 9000}, {"records", 50}};
+    s.edm_exhausted = {{"state_slots", 3}, {"hit_list", 0}};
+    s.edm_rows = {{"customers", 1000000}};
     s.version = "0.1.0";
     return s;
 }
@@ -203,7 +206,7 @@ TEST(MetricsFamiliesTest, NamesFollowTheConventions) {
         const bool ends_total = spec.name.ends_with("_total");
         EXPECT_EQ(ends_total, spec.type == MetricType::Counter) << spec.name;
     }
-    EXPECT_EQ(kMetricNames.size(), 24U);
+    EXPECT_EQ(kMetricNames.size(), 27U);
 }
 
 // Exporter over HTTP
@@ -246,6 +249,10 @@ TEST(MetricsExporterTest, ServesExactSamplesAndTypes) {
                  "# TYPE exfiltap_behaviour_table_entries gauge",
                  R"(exfiltap_behaviour_table_entries{table="hosts"} 30)",
                  R"(exfiltap_behaviour_table_evictions_total{table="hosts"} 1)",
+                 R"(exfiltap_edm_work_total{stage="records"} 50)",
+                 R"(exfiltap_edm_exhausted_total{resource="state_slots"} 3)",
+                 "# TYPE exfiltap_edm_index_rows gauge",
+                 R"(exfiltap_edm_index_rows{table="customers"} 1000000)",
                  "# TYPE exfiltap_build_info gauge",
                  R"(exfiltap_build_info{version="0.1.0"} 1)",
          }) {
