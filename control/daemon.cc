@@ -782,19 +782,20 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     }
     s.app_exhausted = {{"parser_slots", slots_exhausted}, {"body_decoders", decoders_exhausted}};
     s.behaviour_tables = view_.behaviour_tables;
-    std::array<uint64_t, 4> edm_work{};
+    std::array<uint64_t, 5> edm_work{};
     std::array<uint64_t, 3> edm_exhausted{};
     for (const detectors::EdmCounters* e : view_.edm) {
         edm_work[0] += e->words.get();
         edm_work[1] += e->primary_hits.get();
         edm_work[2] += e->value_hits.get();
         edm_work[3] += e->records.get();
+        edm_work[4] += e->words_unknown.get();
         edm_exhausted[0] += e->state_exhausted.get();
         edm_exhausted[1] += e->hits_overwritten.get();
         edm_exhausted[2] += e->candidates_dropped.get();
     }
     s.edm_work = {{"words", edm_work[0]}, {"primary_hits", edm_work[1]},
-            {"value_hits", edm_work[2]}, {"records", edm_work[3]}};
+            {"value_hits", edm_work[2]}, {"records", edm_work[3]}, {"words_unknown", edm_work[4]}};
     s.edm_exhausted = {{"state_slots", edm_exhausted[0]}, {"hit_list", edm_exhausted[1]},
             {"waiting_records", edm_exhausted[2]}};
     s.edm_rows = view_.edm_rows;

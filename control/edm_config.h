@@ -19,7 +19,7 @@ struct EdmSettings {
     std::string key_file;
     /// EDM state blocks per worker (a few KiB each; one per scanned flow direction while
     /// EDM runs). Needs a restart to change.
-    uint32_t state_slots = 4096;
+    uint32_t state_slots = 16384;
 };
 
 /// Applies the `edm` section onto `settings` and `tables` (a `tables` key replaces the list

@@ -122,6 +122,7 @@ int run_index(const IndexOptions& opt) {
     std::cout << "duplicate primaries: " << rep.duplicate_primaries << "\n";
     std::cout << "values stored: " << rep.values << "\n";
     std::cout << "duplicate values: " << rep.duplicate_values << "\n";
+    std::cout << "distinct words: " << rep.distinct_words << "\n";
     std::cout << "short values: " << rep.short_values << (opt.force ? " (kept: --force)" : "")
               << "\n";
     for (size_t i = 0; i < columns.size(); ++i) {
@@ -133,6 +134,7 @@ int run_index(const IndexOptions& opt) {
     std::cout << "bad csv rows: " << csv_rep.bad_rows << "\n";
     std::cout << "index file: " << opt.out << "\n";
     std::cout << "index bytes: " << builder.file_bytes() << "\n";
+    std::cout << "word filter bytes: " << builder.word_filter_bytes() << "\n";
     std::cout << "bytes per stored value: "
               << fixed(static_cast<double>(builder.file_bytes())
                                  / static_cast<double>(std::max<uint64_t>(rep.values, 1)),
@@ -188,6 +190,8 @@ int run_info(const std::string& path) {
     std::cout << "distinct other values: " << index.filter_values() << "\n";
     std::cout << "primary slots: " << index.primary_capacity() << "\n";
     std::cout << "filter slots: " << index.filter_capacity() << "\n";
+    std::cout << "distinct words: " << index.word_count() << "\n";
+    std::cout << "word filter bytes: " << index.word_filter_bytes() << "\n";
     std::cout << "file bytes: " << info.st_size << "\n";
     std::cout << "memory bytes: " << index.memory_bytes() << "\n";
     std::cout << "checksum: ok (key not checked: info needs no key)\n";

@@ -205,8 +205,8 @@ inline constexpr std::array kMetricSpecs = {
         MetricSpec{"exfiltap_behaviour_table_evictions_total",
                 "Least recently used entries a full behaviour table dropped.", MetricType::Counter},
         MetricSpec{"exfiltap_edm_work_total",
-                "Exact data match work, by stage: words tokenised, primary-value hits, other-"
-                "value hits, records matched.",
+                "Exact data match work, by stage: words tokenised, words in no stored value "
+                "(words_unknown), primary-value hits, other-value hits, records matched.",
                 MetricType::Counter},
         MetricSpec{"exfiltap_edm_exhausted_total",
                 "Exact data match state that ran out: flow directions left without matching "

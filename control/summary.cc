@@ -126,12 +126,13 @@ RunSummary summarize(const std::string& input, const dataplane::OfflineResult& r
         s.app["dns_malformed"] += a->dns_malformed.get();
         s.app["ftp_data_linked"] += a->ftp_data_linked.get();
     }
-    for (const char* name : {"words", "primary_hits", "value_hits", "records", "state_exhausted",
-                 "hits_overwritten", "candidates_dropped"}) {
+    for (const char* name : {"words", "words_unknown", "primary_hits", "value_hits", "records",
+                 "state_exhausted", "hits_overwritten", "candidates_dropped"}) {
         s.edm[name] = 0;
     }
     for (const detectors::EdmCounters* e : result.edm) {
         s.edm["words"] += e->words.get();
+        s.edm["words_unknown"] += e->words_unknown.get();
         s.edm["primary_hits"] += e->primary_hits.get();
         s.edm["value_hits"] += e->value_hits.get();
         s.edm["records"] += e->records.get();

@@ -204,7 +204,7 @@ struct WorkerConfig {
     uint32_t reorder_worker_bytes = 64 * 1024 * 1024;
     uint32_t payload_slots = 16384;
     /// Exact-data-match state blocks (a few KiB each, touched only when used).
-    uint32_t edm_state_slots = 4096;
+    uint32_t edm_state_slots = 16384;
     IpReassemblyConfig reassembly;
     rte_ring* events = nullptr;
     const NetworkSet* internal = nullptr;

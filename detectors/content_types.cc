@@ -1,5 +1,6 @@
 #include "detectors/content_types.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "detectors/edm_index.h"
@@ -138,7 +139,9 @@ std::string_view ContentConfig::edm_table_name(uint16_t rule) const noexcept {
 }
 
 bool ContentConfig::edm_enabled() const noexcept {
-    return !edm_tables.empty() && classes[static_cast<size_t>(ContentClass::Edm)].enabled;
+    return !edm_tables.empty() && classes[static_cast<size_t>(ContentClass::Edm)].enabled
+            && std::all_of(edm_tables.begin(), edm_tables.end(),
+                    [](const EdmTableRules& t) { return t.index != nullptr; });
 }
 
 }  // namespace exfiltap::detectors

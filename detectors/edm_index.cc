@@ -15,6 +15,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "detectors/text_util.h"
+
 namespace exfiltap::detectors {
 
 static_assert(std::endian::native == std::endian::little,
@@ -23,7 +25,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 constexpr std::array<uint8_t, 8> kMagic = {'E', 'X', 'F', 'E', 'D', 'M', 0x01, 0x00};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr std::string_view kKeyCheckText = "exfiltap-edm key check";
 /// Smallest table capacity (slots) the builder makes and the loader accepts.
 constexpr uint64_t kMinCapacity = 16;
@@ -127,7 +129,8 @@ EdmIndexBuilder::EdmIndexBuilder(EdmSchema schema, const SipKey& key, bool force
       force_short_(force_short),
       primary_hashes_(kMinCapacity, 0),
       primary_rows_(kMinCapacity, 0),
-      filter_(kMinCapacity, 0) {
+      filter_(kMinCapacity, 0),
+      words_(kMinCapacity, 0) {
     report_.short_per_column.assign(schema_.columns.size(), 0);
 }
 
@@ -193,6 +196,54 @@ bool EdmIndexBuilder::insert_filter(uint32_t fingerprint) {
     return true;
 }
 
+void EdmIndexBuilder::insert_word(uint64_t hash) {
+    if (hash == 0) {
+        if (!zero_word_) {
+            zero_word_ = true;
+            ++report_.distinct_words;
+        }
+        return;
+    }
+    const uint64_t stored = report_.distinct_words - (zero_word_ ? 1 : 0);
+    if (!within_load(stored + 1, words_.size())) {
+        std::vector<uint64_t> grown(words_.size() * 2, 0);
+        const uint64_t mask = grown.size() - 1;
+        for (const uint64_t h : words_) {
+            if (h == 0) {
+                continue;
+            }
+            uint64_t slot = h & mask;
+            while (grown[slot] != 0) {
+                slot = (slot + 1) & mask;
+            }
+            grown[slot] = h;
+        }
+        words_.swap(grown);
+    }
+    const uint64_t mask = words_.size() - 1;
+    uint64_t slot = hash & mask;
+    while (words_[slot] != 0) {
+        if (words_[slot] == hash) {
+            return;
+        }
+        slot = (slot + 1) & mask;
+    }
+    words_[slot] = hash;
+    ++report_.distinct_words;
+}
+
+uint64_t EdmIndexBuilder::add_text_words() {
+    return edm_text_hash(key_, scratch_.text, [this](uint64_t word) { insert_word(word); });
+}
+
+uint32_t EdmIndexBuilder::word_filter_log2(uint64_t words) noexcept {
+    uint32_t b = kEdmWordFilterMinLog2;
+    while (b < kEdmWordFilterMaxLog2 && (uint64_t{1} << b) / kEdmWordFilterBitsPerWord < words) {
+        ++b;
+    }
+    return b;
+}
+
 Result<bool> EdmIndexBuilder::add_row(std::span<const std::string_view> values) {
     const size_t columns = schema_.columns.size();
     if (values.size() != columns) {
@@ -220,8 +271,14 @@ Result<bool> EdmIndexBuilder::add_row(std::span<const std::string_view> values) 
         if (!force_short_ && !edm_long_enough(type, scratch_)) {
             return Cell::Short;
         }
-        hash = edm_value_hash(key_, type, scratch_);
-        if (type != EdmColumnType::Number && scratch_.words > max_words_) {
+        if (type == EdmColumnType::Number) {
+            hash = edm_value_hash(key_, type, scratch_);
+            return Cell::Stored;
+        }
+        // A text value: its words go to the word filter. A repeated primary (row skipped
+        // below) adds nothing new: its words are the first one's.
+        hash = add_text_words();
+        if (scratch_.words > max_words_) {
             max_words_ = static_cast<uint32_t>(scratch_.words);
         }
         return Cell::Stored;
@@ -294,10 +351,32 @@ Status EdmIndexBuilder::write(const std::string& path) {
     put_u32(head, max_words_);
     put_u64(head, primary_hashes_.size());
     put_u64(head, filter_.size());
+    const uint32_t word_log2 = word_filter_log2(report_.distinct_words);
+    put_u32(head, word_log2);
+    put_u64(head, report_.distinct_words);
     put_name(head, schema_.table);
     for (const auto& column : schema_.columns) {
         put_u8(head, static_cast<uint8_t>(column.type));
         put_name(head, column.name);
+    }
+
+    // The word filter from the exact word set.
+    std::vector<uint64_t> word_bits((uint64_t{1} << word_log2) / 64, 0);
+    const uint64_t line_mask = (uint64_t{1} << (word_log2 - kEdmWordFilterLineLog2)) - 1;
+    auto set_word = [&](uint64_t h) {
+        uint64_t* line = word_bits.data() + ((h >> 18) & line_mask) * 8;
+        const uint64_t a = h & 511;
+        const uint64_t b = (h >> 9) & 511;
+        line[a >> 6] |= uint64_t{1} << (a & 63);
+        line[b >> 6] |= uint64_t{1} << (b & 63);
+    };
+    for (const uint64_t h : words_) {
+        if (h != 0) {
+            set_word(h);
+        }
+    }
+    if (zero_word_) {
+        set_word(0);
     }
 
     // A temp file next to the target, renamed over it when complete.
@@ -340,6 +419,7 @@ Status EdmIndexBuilder::write(const std::string& path) {
     pad();
     emit(filter_.data(), filter_.size() * sizeof(uint32_t));
     pad();
+    emit(word_bits.data(), word_bits.size() * sizeof(uint64_t));
     const uint64_t sum = checksum.finish();
     std::vector<uint8_t> tail;
     put_u64(tail, sum);
@@ -358,6 +438,7 @@ Status EdmIndexBuilder::write(const std::string& path) {
                 path + ": cannot move the finished index into place: " + errno_text(rename_err));
     }
     file_bytes_ = offset;
+    word_filter_bytes_ = word_bits.size() * sizeof(uint64_t);
     return Ok{};
 }
 
@@ -437,6 +518,13 @@ private:
         }
         return true;
     }
+    /// The word filter's u64 words, placed so that its lines are 64-byte aligned.
+    bool word_filter(EdmIndex& index, uint64_t count) {
+        index.word_bits_.assign(count + 7, 0);
+        const auto address = reinterpret_cast<uintptr_t>(index.word_bits_.data());
+        index.word_align_ = ((64 - (address & 63)) & 63) / sizeof(uint64_t);
+        return read(index.word_bits_.data() + index.word_align_, count * sizeof(uint64_t)) && pad();
+    }
     template <typename T>
     bool array(std::vector<T>& out, uint64_t count) {
         out.resize(count);
@@ -468,15 +556,18 @@ Result<std::shared_ptr<const EdmIndex>> EdmIndexLoader::load(const SipKey* key) 
     uint32_t max_words = 0;
     uint64_t primary_capacity = 0;
     uint64_t filter_capacity = 0;
+    uint32_t word_log2 = 0;
+    uint64_t words = 0;
     if (!u32(version)) {
         return fail(truncated);
     }
     if (version != kVersion) {
         return fail("index format version " + std::to_string(version) + ", this build reads "
-                + std::to_string(kVersion) + " (rebuild it with this exfiltap-edm)");
+                + std::to_string(kVersion)
+                + ": rebuild the index with this exfiltap-edm (exfiltap-edm index ...)");
     }
     if (!u64(key_check) || !u32(rows) || !u32(columns) || !u32(primary) || !u32(max_words)
-            || !u64(primary_capacity) || !u64(filter_capacity)) {
+            || !u64(primary_capacity) || !u64(filter_capacity) || !u32(word_log2) || !u64(words)) {
         return fail(truncated);
     }
     if (columns == 0 || columns > kEdmMaxColumns || primary >= columns) {
@@ -495,6 +586,14 @@ Result<std::shared_ptr<const EdmIndex>> EdmIndexLoader::load(const SipKey* key) 
         return fail("bad header: table capacities " + std::to_string(primary_capacity) + " and "
                 + std::to_string(filter_capacity) + " for " + std::to_string(rows)
                 + " rows (damaged?)");
+    }
+    // The word filter: each stored value has at most kEdmMaxValueWords words, and the size
+    // is the one the builder picks for that many words.
+    if (words > static_cast<uint64_t>(rows) * columns * kEdmMaxValueWords
+            || word_log2 < kEdmWordFilterMinLog2 || word_log2 > kEdmWordFilterMaxLog2
+            || word_log2 != EdmIndexBuilder::word_filter_log2(words)) {
+        return fail("bad header: word filter of 2^" + std::to_string(word_log2) + " bits for "
+                + std::to_string(words) + " words (damaged?)");
     }
     auto index = std::shared_ptr<EdmIndex>(new EdmIndex());
     EdmSchema& schema = index->schema_;
@@ -524,13 +623,15 @@ Result<std::shared_ptr<const EdmIndex>> EdmIndexLoader::load(const SipKey* key) 
     // products by comparing against the length first.
     const uint64_t other = columns - 1;
     const uint64_t need_max = left();
+    const uint64_t word_bytes = (uint64_t{1} << word_log2) / 8;
     if (primary_capacity > need_max / 12 || filter_capacity > need_max / 4
-            || static_cast<uint64_t>(rows) * other > need_max / 4) {
+            || static_cast<uint64_t>(rows) * other > need_max / 4 || word_bytes > need_max) {
         return fail("truncated: the header's table sizes need more than the file's "
                 + std::to_string(length_) + " bytes");
     }
     const uint64_t need = primary_capacity * 8 + align8(primary_capacity * 4)
-            + align8(static_cast<uint64_t>(rows) * other * 4) + align8(filter_capacity * 4) + 8;
+            + align8(static_cast<uint64_t>(rows) * other * 4) + align8(filter_capacity * 4)
+            + word_bytes + 8;
     if (need != left()) {
         return fail("truncated or has extra bytes: the header says "
                 + std::to_string(offset_ + need) + " bytes, the file has "
@@ -539,7 +640,7 @@ Result<std::shared_ptr<const EdmIndex>> EdmIndexLoader::load(const SipKey* key) 
     if (!array(index->primary_hashes_, primary_capacity)
             || !array(index->primary_rows_, primary_capacity)
             || !array(index->fingerprints_, static_cast<uint64_t>(rows) * other)
-            || !array(index->filter_, filter_capacity)) {
+            || !array(index->filter_, filter_capacity) || !word_filter(*index, word_bytes / 8)) {
         return fail("cannot read the tables (truncated, damaged or unreadable)");
     }
     const uint64_t computed = checksum_.finish();
@@ -578,6 +679,16 @@ Result<std::shared_ptr<const EdmIndex>> EdmIndexLoader::load(const SipKey* key) 
     if (!within_load(values, filter_capacity)) {
         return fail("bad value filter: over-full (damaged?)");
     }
+    // Each word sets at most two bits.
+    uint64_t word_bits_set = 0;
+    for (size_t i = 0; i < word_bytes / 8; ++i) {
+        word_bits_set +=
+                static_cast<uint64_t>(std::popcount(index->word_bits_[index->word_align_ + i]));
+    }
+    if (word_bits_set > 2 * words) {
+        return fail("bad word filter: " + std::to_string(word_bits_set) + " bits set for "
+                + std::to_string(words) + " words (damaged?)");
+    }
     index->key_ = key != nullptr ? *key : SipKey{};
     index->rows_ = rows;
     index->max_words_ = max_words;
@@ -585,6 +696,10 @@ Result<std::shared_ptr<const EdmIndex>> EdmIndexLoader::load(const SipKey* key) 
     index->primary_mask_ = primary_capacity - 1;
     index->filter_mask_ = filter_capacity - 1;
     index->filter_count_ = values;
+    index->word_count_ = words;
+    index->word_filter_log2_ = word_log2;
+    index->word_line_mask_ = (uint64_t{1} << (word_log2 - kEdmWordFilterLineLog2)) - 1;
+    index->has_word_filter_ = true;
     for (const auto& column : schema.columns) {
         index->has_numbers_ = index->has_numbers_ || column.type == EdmColumnType::Number;
     }
@@ -663,28 +778,14 @@ bool EdmIndex::maybe_value(uint32_t fingerprint) const noexcept {
 
 uint64_t EdmIndex::memory_bytes() const noexcept {
     return primary_hashes_.size() * sizeof(uint64_t) + primary_rows_.size() * sizeof(uint32_t)
-            + fingerprints_.size() * sizeof(uint32_t) + filter_.size() * sizeof(uint32_t);
+            + fingerprints_.size() * sizeof(uint32_t) + filter_.size() * sizeof(uint32_t)
+            + word_bits_.size() * sizeof(uint64_t);
 }
 
 // ---------------------------------------------------------------------------------------
 // Key file
 
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<SipKey> edm_read_key(const std::string& path) {
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -8,6 +8,7 @@
 
 #include "detectors/content_scanner.h"
 #include "detectors/edm_index.h"
+#include "detectors/text_util.h"
 
 namespace exfiltap::detectors {
 
@@ -41,14 +42,36 @@ const ByteClasses& byte_classes() noexcept {
 
 thread_local EdmStatePool* t_current_pool = nullptr;
 
-bool is_digit(char c) noexcept {
-    return c >= '0' && c <= '9';
+constexpr uint8_t kLookPrimaryText = 1;
+constexpr uint8_t kLookPrimaryNumber = 2;
+constexpr uint8_t kLookValueText = 4;
+constexpr uint8_t kLookValueNumber = 8;
+
+uint8_t lookups_of(const EdmIndex& index) noexcept {
+    const EdmSchema& schema = index.schema();
+    uint8_t bits = 0;
+    for (size_t c = 0; c < schema.columns.size(); ++c) {
+        const bool number = schema.columns[c].type == EdmColumnType::Number;
+        if (c == schema.primary) {
+            bits |= number ? kLookPrimaryNumber : kLookPrimaryText;
+        } else {
+            bits |= number ? kLookValueNumber : kLookValueText;
+        }
+    }
+    return bits;
 }
+
+constexpr std::string_view kHexDigits = "0123456789ABCDEF";
 
 }  // namespace
 
 void EdmStream::reset(const std::vector<EdmTableRules>& tables, EdmCounters& counters) noexcept {
     tables_ = &tables;
+    for (const EdmTableRules& table : tables) {
+        if (table.index == nullptr) {
+            tables_ = nullptr;  // not loaded (a parse without load_edm): nothing to match
+        }
+    }
     counters_ = &counters;
     max_words_ = 1;
     numbers_ = false;
@@ -57,6 +80,7 @@ void EdmStream::reset(const std::vector<EdmTableRules>& tables, EdmCounters& cou
         if (tables[t].index != nullptr) {
             max_words_ = std::max(max_words_, tables[t].index->max_words());
             numbers_ = numbers_ || tables[t].index->has_numbers();
+            lookups_[t] = lookups_of(*tables[t].index);
         }
     }
     max_words_ = std::min<uint32_t>(max_words_, kEdmMaxValueWords);
@@ -65,6 +89,8 @@ void EdmStream::reset(const std::vector<EdmTableRules>& tables, EdmCounters& cou
     word_too_long_ = false;
     joiner_overflow_ = false;
     joiner_pending_ = false;
+    escape_ = 0;
+    escape_high_ = 0;
     word_count_ = 0;
     word_head_ = 0;
     hit_count_ = 0;
@@ -87,47 +113,75 @@ void EdmStream::scan(std::span<const uint8_t> data, uint64_t offset, bool gap_be
         word_too_long_ = false;
         joiner_overflow_ = false;
         joiner_pending_ = false;
+        escape_ = 0;
         word_count_ = 0;
     }
-    const ByteClasses& classes = byte_classes();
     for (size_t i = 0; i < data.size(); ++i) {
         const uint8_t c = data[i];
-        const uint8_t cls = classes.cls[c];
-        const bool in_word = word_committed_ > 0 || word_too_long_;
-        if (cls == kWordByte) {
-            joiner_pending_ = false;
-            if (word_too_long_) {
+        // URL escapes (%XX) stand for their byte; anything else after '%' is taken as it is.
+        if (escape_ != 0) {
+            const int v = hex_value(static_cast<char>(c));
+            if (v >= 0 && escape_ == 1) {
+                escape_ = 2;
+                escape_high_ = static_cast<uint8_t>(v);
                 continue;
             }
-            if (joiner_overflow_ || word_len_ >= kEdmMaxWordBytes) {
-                word_too_long_ = true;  // not a word; the rest of it is skipped
+            if (v >= 0) {
+                escape_ = 0;
+                feed(static_cast<uint8_t>((escape_high_ << 4) | v), offset + i, sink);
                 continue;
             }
-            word_[word_len_++] = classes.lower[c];
-            word_committed_ = word_len_;
-            continue;
-        }
-        if (!in_word) {
-            continue;
-        }
-        if (cls == kJoiner && !joiner_pending_) {
-            // Kept only when a word byte follows (a second joiner or a separator ends the
-            // word without it).
-            joiner_pending_ = true;
-            if (word_too_long_) {
-                continue;
+            const uint8_t pending = escape_;
+            escape_ = 0;
+            feed('%', offset + i, sink);
+            if (pending == 2) {
+                feed(static_cast<uint8_t>(kHexDigits[escape_high_]), offset + i, sink);
             }
-            if (word_len_ < kEdmMaxWordBytes) {
-                word_[word_len_++] = static_cast<char>(c);
-            } else {
-                joiner_overflow_ = true;
-            }
+        }
+        if (c == '%') {
+            escape_ = 1;
             continue;
         }
-        // A separator, or a joiner after a joiner: the word ends at its last word byte.
-        const uint64_t end = offset + i - (joiner_pending_ ? 1 : 0);
-        close_word(end, sink);
+        feed(c, offset + i, sink);
     }
+}
+
+void EdmStream::feed(uint8_t c, uint64_t at, FindingSink& sink) noexcept {
+    const ByteClasses& classes = byte_classes();
+    const uint8_t cls = classes.cls[c];
+    const bool in_word = word_committed_ > 0 || word_too_long_;
+    if (cls == kWordByte) {
+        joiner_pending_ = false;
+        if (word_too_long_) {
+            return;
+        }
+        if (joiner_overflow_ || word_len_ >= kEdmMaxWordBytes) {
+            word_too_long_ = true;  // not a word; the rest of it is skipped
+            return;
+        }
+        word_[word_len_++] = classes.lower[c];
+        word_committed_ = word_len_;
+        return;
+    }
+    if (!in_word) {
+        return;
+    }
+    if (cls == kJoiner && !joiner_pending_) {
+        // Kept only when a word byte follows (a second joiner or a separator ends the word
+        // without it).
+        joiner_pending_ = true;
+        if (word_too_long_) {
+            return;
+        }
+        if (word_len_ < kEdmMaxWordBytes) {
+            word_[word_len_++] = static_cast<char>(c);
+        } else {
+            joiner_overflow_ = true;
+        }
+        return;
+    }
+    // A separator, or a joiner after a joiner: the word ends at its last word byte.
+    close_word(at - (joiner_pending_ ? 1 : 0), sink);
 }
 
 void EdmStream::close_word(uint64_t end_offset, FindingSink& sink) noexcept {
@@ -147,6 +201,14 @@ void EdmStream::finish(uint64_t offset, FindingSink& sink) noexcept {
     if (tables_ == nullptr || tables_->empty()) {
         return;
     }
+    if (escape_ != 0) {
+        const uint8_t pending = escape_;
+        escape_ = 0;
+        feed('%', offset, sink);
+        if (pending == 2) {
+            feed(static_cast<uint8_t>(kHexDigits[escape_high_]), offset, sink);
+        }
+    }
     close_word(offset - (joiner_pending_ ? 1 : 0), sink);
     word_count_ = 0;
     settle(offset, true, sink);
@@ -165,8 +227,6 @@ void EdmStream::end_word(uint64_t end_offset, FindingSink& sink) noexcept {
     const std::string_view text(word_.data(), word_committed_);
     counters_->words.add();
     Word& word = words_[word_head_];
-    word_head_ = (word_head_ + 1) % max_words_;
-    word_count_ = std::min(word_count_ + 1, max_words_);
     word.hash = edm_word_hash((*tables_)[0].index->key(), text);
     word.numeric = false;
     word.digits_len = 0;
@@ -187,19 +247,44 @@ void EdmStream::end_word(uint64_t end_offset, FindingSink& sink) noexcept {
         word.numeric = numeric && digits > 0 && digits <= word.digits.size();
         word.digits_len = word.numeric ? static_cast<uint8_t>(digits) : 0;
     }
+    // A word that is in no stored text value ends every sequence here (most words of
+    // ordinary traffic: one probe of a cache-line Bloom filter each). Numbers pass: a number
+    // column matches digits across the words that hold them.
+    word.known = false;
+    const size_t tables = std::min(tables_->size(), kMaxEdmTables);
+    for (size_t t = 0; t < tables && !word.known; ++t) {
+        word.known = (*tables_)[t].index->maybe_word(word.hash);
+    }
+    if (!word.known) {
+        counters_->words_unknown.add();
+        if (!word.numeric) {
+            word_count_ = 0;
+            return;
+        }
+    }
+    word_head_ = (word_head_ + 1) % max_words_;
+    word_count_ = std::min(word_count_ + 1, max_words_);
 
-    // Every sequence of the last n words, n = 1..word_count_, ends at this word.
+    // Every sequence of the last n words, n = 1..word_count_, ends at this word: as text
+    // when all its words are known, as a number when all are numeric.
     const SipKey& key = (*tables_)[0].index->key();
     for (uint32_t n = 1; n <= word_count_; ++n) {
         const uint32_t first = (word_head_ + max_words_ - n) % max_words_;
         uint64_t hash = words_[first].hash;
         bool numeric = words_[first].numeric;
+        bool known = words_[first].known;
         for (uint32_t k = 1; k < n; ++k) {
             const Word& next = words_[(first + k) % max_words_];
             hash = edm_combine(hash, next.hash);
             numeric = numeric && next.numeric;
+            known = known && next.known;
         }
-        on_sequence(hash, false, n, end_offset, sink);
+        if (!known && !numeric) {
+            break;  // a longer sequence holds the same word
+        }
+        if (known) {
+            on_sequence(hash, false, n, end_offset, sink);
+        }
         if (numeric) {
             std::array<char, kEdmMaxNumberDigits> digits{};
             size_t len = 0;
@@ -225,15 +310,19 @@ void EdmStream::on_sequence(
     const size_t n = std::min(tables_->size(), kMaxEdmTables);
     for (size_t t = 0; t < n; ++t) {
         const EdmIndex* index = (*tables_)[t].index.get();
-        if (index == nullptr || words > index->max_words() || (number && !index->has_numbers())) {
+        if (index == nullptr || words > index->max_words()) {
             continue;
         }
-        const uint32_t row = index->find_primary(hash);
-        if (row != EdmIndex::kNoRow) {
-            on_primary(static_cast<uint8_t>(t), row, end_offset, sink);
+        const uint8_t look = lookups_[t];
+        if ((look & (number ? kLookPrimaryNumber : kLookPrimaryText)) != 0) {
+            const uint32_t row = index->find_primary(hash);
+            if (row != EdmIndex::kNoRow) {
+                on_primary(static_cast<uint8_t>(t), row, end_offset, sink);
+            }
         }
         const uint32_t fingerprint = EdmIndex::fingerprint_of(hash);
-        if (index->maybe_value(fingerprint)) {
+        if ((look & (number ? kLookValueNumber : kLookValueText)) != 0
+                && index->maybe_value(fingerprint)) {
             on_value(static_cast<uint8_t>(t), fingerprint, end_offset, sink);
         }
     }

@@ -27,6 +27,7 @@ struct FindingSink;
 /// Counters of one worker's matching (owned by its EdmStatePool; read by any thread).
 struct EdmCounters {
     Counter words;               // words tokenised
+    Counter words_unknown;       // of those, in no stored value (the word filter said so)
     Counter primary_hits;        // word sequences that are a stored primary value
     Counter value_hits;          // word sequences that pass the value filter
     Counter records;             // records matched (primary + min_matches others)
@@ -78,6 +79,7 @@ private:
         uint64_t hash = 0;  // edm_word_hash of the normalised word
         uint8_t digits_len = 0;
         bool numeric = false;  // digits and joiners only, at least one digit
+        bool known = false;    // in some index's word filter
         std::array<char, 32> digits{};
     };
     struct Hit {
@@ -101,6 +103,7 @@ private:
         bool last_high = false;
     };
 
+    void feed(uint8_t c, uint64_t at, FindingSink& sink) noexcept;
     void close_word(uint64_t end_offset, FindingSink& sink) noexcept;
     void end_word(uint64_t end_offset, FindingSink& sink) noexcept;
     void on_sequence(uint64_t hash, bool number, size_t words, uint64_t end_offset,
@@ -122,6 +125,9 @@ private:
     const std::vector<EdmTableRules>* tables_ = nullptr;
     uint32_t max_words_ = 1;
     bool numbers_ = false;
+    // Per table, which lookups can ever hit (kLook* bits): a sequence is looked up only in
+    // the hash domain (text or number) of the columns that could hold it.
+    std::array<uint8_t, kMaxEdmTables> lookups_{};
 
     // Tokeniser carry: the word in progress and the last max_words_ words.
     std::array<char, kEdmMaxWordBytes + 1> word_{};
@@ -130,6 +136,8 @@ private:
     bool word_too_long_ = false;
     bool joiner_overflow_ = false;  // a joiner did not fit after a word of the longest size
     bool joiner_pending_ = false;   // the last byte was a joiner inside a word
+    uint8_t escape_ = 0;            // URL escape: 1 after '%', 2 after '%' and a hex digit
+    uint8_t escape_high_ = 0;       // the first hex digit's value
     std::array<Word, kEdmMaxValueWords> words_{};
     uint32_t word_count_ = 0;  // words in the sequence ring (<= max_words_)
     uint32_t word_head_ = 0;   // ring index of the next word

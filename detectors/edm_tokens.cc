@@ -84,7 +84,9 @@ bool edm_is_word_byte(uint8_t c) noexcept {
 }
 
 bool edm_is_joiner(uint8_t c) noexcept {
-    return c == '.' || c == '-' || c == '_' || c == '@' || c == '+' || c == '\'' || c == '/';
+    // Not '+': an HTML form encodes a space as '+', so "Mary+O%27Brien" must read as two
+    // words ("user+tag@example.com" is two words on both sides too).
+    return c == '.' || c == '-' || c == '_' || c == '@' || c == '\'' || c == '/';
 }
 
 uint64_t edm_word_hash(const SipKey& key, std::string_view word) noexcept {
@@ -173,22 +175,7 @@ uint64_t edm_value_hash(const SipKey& key, EdmColumnType type, const EdmNormalis
     if (type == EdmColumnType::Number) {
         return edm_number_hash(key, value.text);
     }
-    // The normalised text is words joined by single spaces; a space is never a word byte.
-    const std::string_view text = value.text;
-    uint64_t h = 0;
-    bool first = true;
-    size_t begin = 0;
-    while (begin <= text.size()) {
-        size_t end = text.find(' ', begin);
-        if (end == std::string_view::npos) {
-            end = text.size();
-        }
-        const uint64_t w = edm_word_hash(key, text.substr(begin, end - begin));
-        h = first ? w : edm_combine(h, w);
-        first = false;
-        begin = end + 1;
-    }
-    return h;
+    return edm_text_hash(key, value.text, [](uint64_t) {});
 }
 
 }  // namespace exfiltap::detectors

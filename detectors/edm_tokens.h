@@ -4,13 +4,15 @@
 // wire give the same hash by construction.
 //
 // Words. A word is a run of ASCII letters and digits and of bytes >= 0x80 (UTF-8 text is
-// kept, not folded beyond ASCII case). The joiners '.', '-', '_', '@', '+', '\'' and '/' stay
+// kept, not folded beyond ASCII case). The joiners '.', '-', '_', '@', '\'' and '/' stay
 // inside a word when a word byte follows them ("john.doe@example.com", "4001-2345",
 // "o'brien" are one word each); a joiner at a word's end is dropped ("Street." is
 // "street"). Only a single joiner between two word bytes joins: "a--b" and "a-.b" are the
 // words "a" and "b" (one byte of look-ahead is all a streaming tokeniser needs), and a word
 // never starts with a joiner ("'twas" is "twas"). Every other byte separates words. A word
 // longer than kMaxWordBytes is not a word: it breaks the sequence and is never hashed.
+// At runtime only, a URL escape %XX (two hex digits) stands for its byte, so form and query
+// data ("name=Mary+O%27Brien&email=mary%40example.com") reads as the words it encodes.
 //
 // Text normalisation (types email, name, address, text): the value's words, ASCII letters
 // in lower case, joined by one space. "  Mary  O'Brien, " -> "mary o'brien".
@@ -95,6 +97,27 @@ bool edm_normalise_into(EdmColumnType type, std::string_view value, EdmNormalise
 /// Whether a normalised value is long enough to protect (kEdmMin*): numbers by digits, text
 /// by characters of the normalised text (spaces included; a UTF-8 sequence is one).
 bool edm_long_enough(EdmColumnType type, const EdmNormalised& value) noexcept;
+
+/// The hash of a normalised text value (words joined by single spaces; a space is never a
+/// word byte): its word hashes folded with edm_combine. Calls on_word(hash) for each word.
+template <typename OnWord>
+uint64_t edm_text_hash(const SipKey& key, std::string_view text, OnWord&& on_word) {
+    uint64_t h = 0;
+    bool first = true;
+    size_t begin = 0;
+    while (begin <= text.size()) {
+        size_t end = text.find(' ', begin);
+        if (end == std::string_view::npos) {
+            end = text.size();
+        }
+        const uint64_t w = edm_word_hash(key, text.substr(begin, end - begin));
+        on_word(w);
+        h = first ? w : edm_combine(h, w);
+        first = false;
+        begin = end + 1;
+    }
+    return h;
+}
 
 /// The lookup hash of a normalised value: number hash for Number, combined word hashes for
 /// the text types.

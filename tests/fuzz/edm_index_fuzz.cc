@@ -1,7 +1,8 @@
 // libFuzzer target for the EDM index loader: the input is an .edm file. The first byte
 // chooses repairs so that the fuzzer gets past the outer checks: bit 0 rewrites the key
 // check in the header for the target's key, bit 1 appends the right checksum (the input is
-// then everything before it). When the file loads, lookups run over every table. Checks:
+// then everything before it). When the file loads, lookups run over every table (the word
+// filter too, at hashes spread over all its lines). Checks:
 // no read out of bounds (ASan), no undefined behaviour (UBSan), lookups terminate, and what
 // a loaded index reports is within its bounds.
 #include <cstddef>
@@ -59,6 +60,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(index.schema().primary < index.schema().columns.size());
     check(index.other_columns() + 1 == index.schema().columns.size());
     check(index.max_words() >= 1);
+    check(index.has_word_filter());
+    check(index.word_filter_log2() >= exfiltap::detectors::kEdmWordFilterMinLog2);
+    check(index.word_filter_log2() <= exfiltap::detectors::kEdmWordFilterMaxLog2);
+    check(index.word_filter_bytes() == (uint64_t{1} << index.word_filter_log2()) / 8);
+    check(index.memory_bytes() >= index.word_filter_bytes());
     // Lookups of hashes made from the input, and of each row's own fingerprints.
     uint64_t h = 0x9e3779b97f4a7c15ULL;
     for (size_t i = 0; i < 64; ++i) {
@@ -66,6 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint32_t row = index.find_primary(h);
         check(row == EdmIndex::kNoRow || row < index.rows());
         static_cast<void>(index.maybe_value(static_cast<uint32_t>(h >> 32)));
+        static_cast<void>(index.maybe_word(h));
+        static_cast<void>(index.maybe_word(~h));
     }
     for (uint32_t row = 0; row < index.rows() && row < 64; ++row) {
         for (uint32_t slot = 0; slot < index.other_columns(); ++slot) {

@@ -477,6 +477,10 @@ TEST(EdmToolTest, IndexesTableAndReports) {
     EXPECT_EQ(report_value(run.out, "short values"), "3");
     EXPECT_EQ(report_value(run.out, "  full_name"), "3");
     EXPECT_EQ(report_value(run.out, "values stored"), "3985");  // 997 x 4 - 3
+    // Words of the text values: person3..person996 and "example" (995), p0..p996@example.com
+    // (997), house numbers 0..996 (997; "2" of "Flat 2" is one of them), mill lane flat (3).
+    EXPECT_EQ(report_value(run.out, "distinct words"), "2992");
+    EXPECT_EQ(report_value(run.out, "word filter bytes"), "8192");  // 2^16 bits, the least
     EXPECT_EQ(report_value(run.out, "bad csv rows"), "1");
     EXPECT_EQ(report_value(run.out, "unusable values"), "0");
     struct stat info {};
@@ -555,6 +559,8 @@ TEST(EdmToolTest, InfoShowsSchemaWithoutKey) {
     EXPECT_EQ(report_value(run.out, "table"), "customers");
     EXPECT_EQ(report_value(run.out, "rows"), "997");
     EXPECT_EQ(report_value(run.out, "max words"), "5");  // "996 mill lane flat 2"
+    EXPECT_EQ(report_value(run.out, "distinct words"), "2992");
+    EXPECT_EQ(report_value(run.out, "word filter bytes"), "8192");
     EXPECT_NE(run.out.find("  account_number number (primary)\n"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("  street_address address\n"), std::string::npos);
 }

@@ -253,6 +253,34 @@ TEST_F(EdmMatcherTest, NumberWithSeparatorsMatchesItsDigits) {
     EXPECT_EQ(last_records(run(grouped + " " + r.name + " " + r.email + "\n")), 1U);
 }
 
+TEST_F(EdmMatcherTest, FormEncodedValuesMatch) {
+    const Row r = make_row(8);  // "Mary O'Brien" is row 0's name; row 8's: "Mary Smith"
+    std::string name = r.name;
+    for (char& c : name) {
+        c = c == ' ' ? '+' : c;
+    }
+    std::string email = r.email;
+    email.replace(email.find('@'), 1, "%40");
+
+    const auto findings =
+            run("acct=" + r.account + "&name=" + name + "&email=" + email + "&city=" + r.city, 5);
+
+    ASSERT_EQ(findings.size(), 1U);
+    EXPECT_EQ(findings[0].columns, 0x1U | 0x2U | 0x4U | 0x10U);
+}
+
+TEST_F(EdmMatcherTest, EscapedApostropheAndSplitEscapeDecode) {
+    const Row r = make_row(0);  // Mary O'Brien
+    ASSERT_EQ(r.name, "Mary O'Brien");
+    const std::string text = r.account + " Mary+O%27Brien " + r.email + "\n";
+
+    for (const size_t piece : {1, 2, 3, 64}) {
+        EXPECT_EQ(last_records(run(text, piece)), 1U) << "piece " << piece;
+    }
+    // A '%' that starts no escape is a separator as before.
+    EXPECT_EQ(last_records(run(r.account + "%" + r.name + "%zz " + r.email + "%4")), 1U);
+}
+
 TEST_F(EdmMatcherTest, GapBreaksAWordAcrossIt) {
     const Row r = make_row(60);
     const std::string text = r.account + " " + r.name + " " + r.email + "\n";

@@ -203,9 +203,10 @@ TEST(EdmTokensTest, ByteClasses) {
     EXPECT_TRUE(edm_is_word_byte(0xc3));
     EXPECT_FALSE(edm_is_word_byte(' '));
     EXPECT_FALSE(edm_is_word_byte('.'));
-    for (const char c : std::string(".-_@+'/")) {
+    for (const char c : std::string(".-_@'/")) {
         EXPECT_TRUE(edm_is_joiner(static_cast<uint8_t>(c))) << c;
     }
+    EXPECT_FALSE(edm_is_joiner('+'));  // a space in form data
     EXPECT_FALSE(edm_is_joiner(','));
     EXPECT_FALSE(edm_is_joiner(' '));
     EXPECT_FALSE(edm_is_joiner('a'));
@@ -495,6 +496,145 @@ TEST(EdmIndexTest, AbsentValuesAreRarelyInFilter) {
     EXPECT_FALSE((*loaded)->maybe_value(0));
 }
 
+/// The words of a text value as edm_normalise cuts them.
+std::vector<std::string> words_of(EdmColumnType type, std::string_view value) {
+    std::vector<std::string> words;
+    const auto n = edm_normalise(type, value);
+    if (!n) {
+        return words;
+    }
+    size_t begin = 0;
+    while (begin <= n->text.size()) {
+        const size_t end = std::min(n->text.find(' ', begin), n->text.size());
+        words.push_back(n->text.substr(begin, end - begin));
+        begin = end + 1;
+    }
+    return words;
+}
+
+TEST(EdmIndexTest, WordFilterPassesEveryWordOfStoredTextValues) {
+    TempDir dir{"exfiltap_edm"};
+    const auto rows = customers(2000);
+    auto loaded = EdmIndex::load(build_index(dir, rows), kKey);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    ASSERT_TRUE((*loaded)->has_word_filter());
+    const std::array<EdmColumnType, 4> types = {EdmColumnType::Number, EdmColumnType::Name,
+            EdmColumnType::Email, EdmColumnType::Address};
+    size_t checked = 0;
+    for (const auto& row : rows) {
+        for (size_t c = 1; c < row.size(); ++c) {
+            for (const auto& word : words_of(types[c], row[c])) {
+                ++checked;
+                EXPECT_TRUE((*loaded)->maybe_word(edm_word_hash(kKey, word))) << word;
+            }
+        }
+    }
+    EXPECT_GT(checked, 14000U);
+}
+
+TEST(EdmIndexTest, WordFilterHoldsTextPrimaryWords) {
+    TempDir dir{"exfiltap_edm"};
+    EdmSchema schema = customer_schema();
+    schema.primary = 2;  // email
+    EdmIndexBuilder builder(schema, kKey, false);
+    const auto rows = customers(50);
+    for (const auto& row : rows) {
+        ASSERT_TRUE(builder.add_row(views(row)).value());
+    }
+    ASSERT_TRUE(builder.write(dir.file("p.edm")).ok());
+    auto loaded = EdmIndex::load(dir.file("p.edm"), kKey);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    for (const auto& row : rows) {
+        const auto email = edm_normalise(EdmColumnType::Email, row[2]);
+        EXPECT_TRUE((*loaded)->maybe_word(edm_word_hash(kKey, email->text))) << email->text;
+    }
+}
+
+TEST(EdmIndexTest, WordFilterRejectsMostRandomHashes) {
+    // 4,096 distinct words: exactly 16 bits each in the smallest filter (2^16 bits), the
+    // filter's design load (about 1.4% false positives).
+    TempDir dir{"exfiltap_edm"};
+    EdmSchema schema;
+    schema.table = "words";
+    schema.columns = {{"id", EdmColumnType::Number}, {"note", EdmColumnType::Text}};
+    EdmIndexBuilder builder(schema, kKey, false);
+    for (int i = 0; i < 1024; ++i) {
+        const std::string id = std::to_string(100000 + i);
+        const std::string note = "wa" + std::to_string(i) + " wb" + std::to_string(i) + " wc"
+                + std::to_string(i) + " wd" + std::to_string(i);
+        const std::vector<std::string_view> row = {id, note};
+        ASSERT_TRUE(builder.add_row(row).value());
+    }
+    EXPECT_EQ(builder.report().distinct_words, 4096U);
+    ASSERT_TRUE(builder.write(dir.file("w.edm")).ok());
+    EXPECT_EQ(builder.word_filter_bytes(), 8192U);
+    auto loaded = EdmIndex::load(dir.file("w.edm"), kKey);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ((*loaded)->word_filter_log2(), 16U);
+    std::mt19937_64 rng(11);
+    int passed = 0;
+    for (int i = 0; i < 100000; ++i) {
+        passed += (*loaded)->maybe_word(rng()) ? 1 : 0;
+    }
+    EXPECT_LE(passed, 3000) << passed << " of 100,000 random hashes passed";
+    EXPECT_FALSE((*loaded)->maybe_word(edm_word_hash(kKey, "nowhere")));
+}
+
+TEST(EdmIndexTest, NumberValuesAddNoWords) {
+    TempDir dir{"exfiltap_edm"};
+    EdmSchema schema;
+    schema.table = "accounts";
+    schema.columns = {{"account", EdmColumnType::Number}, {"iban", EdmColumnType::Number}};
+    EdmIndexBuilder builder(schema, kKey, false);
+    const std::vector<std::string_view> row = {"7654321", "0012 3456 7890"};
+    ASSERT_TRUE(builder.add_row(row).value());
+    EXPECT_EQ(builder.report().values, 2U);
+    EXPECT_EQ(builder.report().distinct_words, 0U);
+    ASSERT_TRUE(builder.write(dir.file("n.edm")).ok());
+    auto loaded = EdmIndex::load(dir.file("n.edm"), kKey);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ((*loaded)->word_count(), 0U);
+    EXPECT_FALSE((*loaded)->maybe_word(edm_word_hash(kKey, "7654321")));
+    EXPECT_FALSE((*loaded)->maybe_word(edm_word_hash(kKey, "0012")));
+}
+
+TEST(EdmIndexTest, CountsDistinctWordsExactly) {
+    EdmIndexBuilder builder(customer_schema(), kKey, false);
+    // Words: mary smith m1@example.org 1 elm street | (mary smith) m2@example.org 2 (elm
+    // street): 8 distinct. The number column adds none.
+    ASSERT_TRUE(builder.add_row(views({"1000001", "Mary Smith", "m1@example.org", "1 Elm Street"}))
+                        .value());
+    ASSERT_TRUE(builder.add_row(views({"1000002", "MARY  smith", "m2@example.org", "2 Elm Street"}))
+                        .value());
+    // A skipped row (no primary) adds nothing.
+    ASSERT_FALSE(
+            builder.add_row(views({"", "Other Person", "o@example.org", "3 Oak Road"})).value());
+    EXPECT_EQ(builder.report().distinct_words, 8U);
+}
+
+TEST(EdmIndexTest, WordFilterRoundTripsCountAndSize) {
+    TempDir dir{"exfiltap_edm"};
+    EdmIndexBuilder builder(customer_schema(), kKey, false);
+    for (const auto& row : customers(300)) {
+        ASSERT_TRUE(builder.add_row(views(row)).value());
+    }
+    ASSERT_TRUE(builder.write(dir.file("r.edm")).ok());
+    auto loaded = EdmIndex::load(dir.file("r.edm"), kKey);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ((*loaded)->word_count(), builder.report().distinct_words);
+    EXPECT_EQ((*loaded)->word_filter_bytes(), builder.word_filter_bytes());
+    EXPECT_EQ((*loaded)->word_filter_bytes(), 8192U);  // fewer than 4,096 words: 2^16 bits
+    EXPECT_GE((*loaded)->memory_bytes(), 8192U + (*loaded)->primary_capacity() * 12);
+}
+
+TEST(EdmIndexTest, WordFilterSizeGrowsWithWords) {
+    EXPECT_EQ(EdmIndexBuilder::word_filter_log2(0), 16U);
+    EXPECT_EQ(EdmIndexBuilder::word_filter_log2(4096), 16U);
+    EXPECT_EQ(EdmIndexBuilder::word_filter_log2(4097), 17U);
+    EXPECT_EQ(EdmIndexBuilder::word_filter_log2(3000000), 26U);  // 48M bits: 2^26
+    EXPECT_EQ(EdmIndexBuilder::word_filter_log2(uint64_t{1} << 40), 34U);
+}
+
 TEST(EdmIndexTest, CountsDuplicatePrimariesAndSkipsThem) {
     EdmIndexBuilder builder(customer_schema(), kKey, false);
     const auto rows = customers(10);
@@ -748,13 +888,13 @@ std::vector<uint8_t> with_field(
 }
 
 // Header offsets: magic 0, version 8, key check 12, rows 20, columns 24, primary 28,
-// max words 32, primary capacity 36, filter capacity 44.
+// max words 32, primary capacity 36, filter capacity 44, word filter log2 52, words 56.
 TEST(EdmIndexLoadTest, AbsurdSizesAreRefused) {
     TempDir dir{"exfiltap_edm"};
     const std::vector<uint8_t> whole = read_file(build_index(dir, customers(5)));
     ASSERT_TRUE(EdmIndex::load_from_bytes(with_field(whole, 20, 5, 4), kKey, "x").ok());
     const std::vector<std::tuple<size_t, uint64_t, size_t>> cases = {
-            {8, 2, 4},                   // version
+            {8, 3, 4},                   // version
             {20, 6, 4},                  // rows
             {20, 0xffffffffULL, 4},      // rows beyond the maximum
             {24, 0, 4},                  // no columns
@@ -766,6 +906,12 @@ TEST(EdmIndexLoadTest, AbsurdSizesAreRefused) {
             {36, uint64_t{1} << 62, 8},  // capacity beyond the file
             {44, uint64_t{1} << 40, 8},  // capacity beyond the file
             {44, 8, 8},                  // capacity below the minimum
+            {52, 15, 4},                 // word filter below the minimum
+            {52, 17, 4},                 // word filter larger than its word count needs
+            {52, 35, 4},                 // word filter beyond the maximum
+            {52, 0xffffffffULL, 4},      // word filter beyond the maximum
+            {56, 161, 8},                // more words than 5 x 4 values of 8 words
+            {56, uint64_t{1} << 62, 8},  // more words than the values can hold
     };
     for (const auto& [offset, value, width] : cases) {
         auto loaded = EdmIndex::load_from_bytes(with_field(whole, offset, value, width), kKey, "x");
@@ -780,10 +926,11 @@ TEST(EdmIndexLoadTest, RowNumberOutOfRangeIsRefused) {
     auto index = EdmIndex::load_from_bytes(whole, kKey, "x");
     ASSERT_TRUE(index.ok());
     ASSERT_EQ((*index)->primary_capacity(), 16U);
-    // The sections from the end: checksum, filter, fingerprints (5 x 3 x 4 = 60, padded to
-    // 64), primary rows (16 x 4), primary hashes (16 x 8).
+    // The sections from the end: checksum, word filter, value filter, fingerprints (5 x 3 x
+    // 4 = 60, padded to 64), primary rows (16 x 4), primary hashes (16 x 8).
     const size_t checksum_at = whole.size() - 8;
-    const size_t filter_at = checksum_at - (*index)->filter_capacity() * 4;
+    const size_t filter_at =
+            checksum_at - (*index)->word_filter_bytes() - (*index)->filter_capacity() * 4;
     const size_t fps_at = filter_at - 64;
     const size_t rows_at = fps_at - 64;
     bool changed = false;
@@ -805,13 +952,67 @@ TEST(EdmIndexLoadTest, RowNumberOutOfRangeIsRefused) {
 TEST(EdmIndexLoadTest, FullFilterIsRefused) {
     TempDir dir{"exfiltap_edm"};
     std::vector<uint8_t> whole = read_file(build_index(dir, customers(1)));
-    const size_t filter_at = whole.size() - 8 - 16 * 4;  // 3 values: 16 slots
+    // 3 values: 16 slots, before the smallest word filter (2^16 bits).
+    const size_t filter_at = whole.size() - 8 - 8192 - 16 * 4;
     for (size_t i = 0; i < 16; ++i) {
         whole = with_field(whole, filter_at + i * 4, 100 + i, 4);
     }
     auto loaded = EdmIndex::load_from_bytes(whole, kKey, "x");
     ASSERT_FALSE(loaded.ok());
     EXPECT_NE(loaded.error().find("over-full"), std::string::npos) << loaded.error();
+}
+
+TEST(EdmIndexLoadTest, VersionOneIsRefusedWithRebuildAdvice) {
+    TempDir dir{"exfiltap_edm"};
+    const std::vector<uint8_t> whole = read_file(build_index(dir, customers(5)));
+    auto loaded = EdmIndex::load_from_bytes(with_field(whole, 8, 1, 4), kKey, "old.edm");
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().find("old.edm: index format version 1, this build reads 2"),
+            std::string::npos)
+            << loaded.error();
+    EXPECT_NE(loaded.error().find("rebuild the index with this exfiltap-edm"), std::string::npos)
+            << loaded.error();
+}
+
+TEST(EdmIndexLoadTest, WordFilterCutShortIsRefused) {
+    TempDir dir{"exfiltap_edm"};
+    std::vector<uint8_t> bytes = read_file(build_index(dir, customers(5)));
+    bytes.erase(bytes.end() - 8 - 4096, bytes.end() - 8);  // half the word filter
+    auto loaded = EdmIndex::load_from_bytes(bytes, kKey, "x");
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().find("truncated"), std::string::npos) << loaded.error();
+}
+
+TEST(EdmIndexLoadTest, FlippedWordFilterBitFailsChecksum) {
+    TempDir dir{"exfiltap_edm"};
+    std::vector<uint8_t> bytes = read_file(build_index(dir, customers(5)));
+    bytes[bytes.size() - 8 - 1000] ^= 0x04;
+    auto loaded = EdmIndex::load_from_bytes(bytes, kKey, "x");
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().find("checksum mismatch"), std::string::npos) << loaded.error();
+}
+
+TEST(EdmIndexLoadTest, WordFilterOfWrongSizeIsRefused) {
+    // A header asking for 2^17 bits, and the file holding them (the checksum repaired), is
+    // still refused: 2^17 is not the size for its word count.
+    TempDir dir{"exfiltap_edm"};
+    std::vector<uint8_t> bytes = read_file(build_index(dir, customers(5)));
+    bytes.insert(bytes.end() - 8, 8192, 0);
+    auto loaded = EdmIndex::load_from_bytes(with_field(bytes, 52, 17, 4), kKey, "x");
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().find("word filter of 2^17 bits"), std::string::npos) << loaded.error();
+}
+
+TEST(EdmIndexLoadTest, OverFullWordFilterIsRefused) {
+    TempDir dir{"exfiltap_edm"};
+    std::vector<uint8_t> bytes = read_file(build_index(dir, customers(5)));
+    const size_t word_filter_at = bytes.size() - 8 - 8192;
+    for (size_t i = 0; i < 64; ++i) {
+        bytes[word_filter_at + i * 97] = 0xff;
+    }
+    auto loaded = EdmIndex::load_from_bytes(with_field(bytes, 56, 20, 8), kKey, "x");
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.error().find("bad word filter"), std::string::npos) << loaded.error();
 }
 
 TEST(EdmIndexLoadTest, MissingFileNamesIt) {
