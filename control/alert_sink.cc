@@ -128,19 +128,9 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     record.cls = std::string(detectors::content_class_name(finding.cls));
     record.confidence = finding.confidence;
     if (edm) {
-        // A record match carries no value: the table, its matched columns and the count.
+        // A record match carries no value: the table, its matched columns and the count
+        // (filled in below, over the direction's streams).
         record.edm_table = std::string(rule_name);
-        record.edm_records = finding.distinct_count;
-        const auto& tables = content.edm_tables;
-        if (finding.rule >= 1 && finding.rule <= tables.size()
-                && tables[finding.rule - 1].index != nullptr) {
-            const auto& columns = tables[finding.rule - 1].index->schema().columns;
-            for (size_t i = 0; i < columns.size() && i < 32; ++i) {
-                if ((finding.columns & (1U << i)) != 0) {
-                    record.edm_columns.push_back(columns[i].name);
-                }
-            }
-        }
     } else {
         record.sample = mask_value(finding.value_view());
         record.sample_hmac = key_.hmac_hex(finding.value_view());
@@ -149,9 +139,52 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     const bool by_rule = finding.cls == detectors::ContentClass::Custom || edm;
     const std::string key_class = by_rule ? record.cls + ":" + std::string(rule_name) : record.cls;
     const Key key{event.flow_id, event.src_port, address_prefix(event.src), key_class};
-    account(key, std::move(record),
-            finding.distinct_count >= content.threshold_of(finding.cls, finding.rule),
+    uint64_t distinct = finding.distinct_count;
+    if (edm) {
+        distinct = edm_records(state_[key], finding);
+        record.edm_records = distinct;
+        record.edm_columns = edm_column_names(content, finding.rule, state_[key].edm_columns);
+        if (state_[key].edm_high) {
+            record.confidence = detectors::Confidence::High;
+        }
+    }
+    account(key, std::move(record), distinct >= content.threshold_of(finding.cls, finding.rule),
             event.time_ns);
+}
+
+uint64_t AlertSink::edm_records(State& st, const detectors::Finding& finding) {
+    // The direction's own stream and its decoded objects each count their records. A body
+    // that is both (a chunked one: the raw bytes hold most of it too) must not count twice,
+    // and separate objects (bodies of a keep-alive connection, attachments) add up: the
+    // direction's total is the larger of the raw count and the objects' sum.
+    st.edm_columns |= finding.columns;
+    st.edm_high = st.edm_high || finding.confidence == detectors::Confidence::High;
+    if (finding.origin == 0) {
+        st.edm_raw = std::max<uint64_t>(st.edm_raw, finding.distinct_count);
+    } else {
+        if (finding.origin != st.edm_origin) {
+            st.edm_objects_done += st.edm_object;
+            st.edm_object = 0;
+            st.edm_origin = finding.origin;
+        }
+        st.edm_object = std::max<uint64_t>(st.edm_object, finding.distinct_count);
+    }
+    return std::max(st.edm_raw, st.edm_objects_done + st.edm_object);
+}
+
+std::vector<std::string> AlertSink::edm_column_names(
+        const detectors::ContentConfig& content, uint16_t rule, uint32_t columns) {
+    std::vector<std::string> names;
+    const auto& tables = content.edm_tables;
+    if (rule >= 1 && rule <= tables.size() && tables[rule - 1].index != nullptr) {
+        const auto& schema = tables[rule - 1].index->schema().columns;
+        for (size_t i = 0; i < schema.size() && i < 32; ++i) {
+            if ((columns & (1U << i)) != 0) {
+                names.push_back(schema[i].name);
+            }
+        }
+    }
+    return names;
 }
 
 void AlertSink::on_anomaly(const dataplane::WorkerEvent& event) {

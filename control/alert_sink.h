@@ -62,9 +62,21 @@ private:
         uint64_t last_emit_ns = 0;
         bool emitted = false;
         bool armed = false;  // the class threshold was reached in this direction
+        // Exact data match: records of the direction's own stream and of its decoded
+        // objects (one open at a time), and the columns matched in any of them.
+        uint64_t edm_raw = 0;
+        uint64_t edm_objects_done = 0;
+        uint64_t edm_object = 0;
+        uint32_t edm_origin = 0;
+        uint32_t edm_columns = 0;
+        bool edm_high = false;  // some stream saw all of a record's values
     };
 
     void on_finding(const dataplane::WorkerEvent& event);
+    /// An EDM finding's record total for its flow direction (updates `st`).
+    static uint64_t edm_records(State& st, const detectors::Finding& finding);
+    static std::vector<std::string> edm_column_names(
+            const detectors::ContentConfig& content, uint16_t rule, uint32_t columns);
     void on_anomaly(const dataplane::WorkerEvent& event);
     void on_flow_end(uint64_t flow_id);
     void account(const Key& key, AlertRecord record, bool armed, uint64_t now_ns);

@@ -121,6 +121,13 @@ Status load_edm(const std::string& state_dir, const EdmSettings& settings,
             continue;
         }
         table.index = std::move(*index);
+        const uint32_t others = table.index->other_columns();
+        if (table.min_matches > others) {
+            problems += (problems.empty() ? "" : "\n") + where.substr(0, where.size() - 7)
+                    + "min_matches: " + std::to_string(table.min_matches) + ", but table '"
+                    + table.index->schema().table + "' has " + std::to_string(others)
+                    + " columns besides its primary one; no record could ever match";
+        }
         const std::string& name = table.index->schema().table;
         if (!names.insert(name).second) {
             problems += (problems.empty() ? "" : "\n") + where + "table '" + name

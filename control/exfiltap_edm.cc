@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include "control/edm_csv.h"
 #include "control/edm_schema.h"
@@ -70,6 +72,15 @@ int run_index(const IndexOptions& opt) {
                     + " does not exist: create it, or pass --state-dir DIR or --key FILE");
         }
         key_path = opt.state_dir + "/edm.key";
+    }
+    // The index must not replace what it is built from, nor the key.
+    for (const auto& [what, path] :
+            {std::pair<const char*, const std::string*>{"table", &opt.table},
+                    {"schema", &opt.schema}, {"key", &key_path}}) {
+        std::error_code ec;
+        if (std::filesystem::equivalent(opt.out, *path, ec)) {
+            return fail("--out " + opt.out + " is the " + what + " file; refusing to overwrite it");
+        }
     }
     bool created = false;
     auto key = exfiltap::detectors::edm_load_or_create_key(key_path, &created);
@@ -154,6 +165,14 @@ int run_index(const IndexOptions& opt) {
         }
         std::cerr << "WARN: " << rep.short_values << " values too short to protect were skipped ("
                   << per_column << "): they would match everywhere; --force stores them\n";
+    }
+    if (rep.unusable_values > 0) {
+        std::cerr << "WARN: " << rep.unusable_values
+                  << " values could not be stored: nothing left after normalising, more than "
+                  << exfiltap::detectors::kEdmMaxValueWords << " words, a word over "
+                  << exfiltap::detectors::kEdmMaxWordBytes << " bytes, or a number of more than "
+                  << exfiltap::detectors::kEdmMaxNumberDigits
+                  << " digits; split long columns (a street line, a city) in the table\n";
     }
     if (csv_rep.bad_rows > 0) {
         std::cerr << "WARN: " << csv_rep.bad_rows << " bad CSV rows skipped:\n";

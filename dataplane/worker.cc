@@ -889,6 +889,8 @@ bool Worker::open_object_stream(detectors::ContentStream& stream, uint8_t& db_sl
         counters_.content_memory_exhausted.add();
         return false;
     }
+    object_seq_ = object_seq_ == UINT32_MAX ? 1 : object_seq_ + 1;
+    stream.set_origin(object_seq_);
     db_slot = current_slot_;
     ++db_slots_[current_slot_].streams;
     return true;

@@ -349,6 +349,7 @@ private:
     IpReassembler reassembler_ip_;
     std::unique_ptr<detectors::StreamPool> stream_pool_;
     std::unique_ptr<detectors::EdmStatePool> edm_pool_;
+    uint32_t object_seq_ = 0;  // numbers decoded objects' streams (Finding::origin)
     std::unique_ptr<AppLayer> app_;
     std::unique_ptr<PayloadState[]> payload_;
     std::vector<uint32_t> payload_free_;

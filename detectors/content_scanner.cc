@@ -717,6 +717,12 @@ bool ContentStream::open(const PatternDatabase& db) noexcept {
     return true;
 }
 
+void ContentStream::set_origin(uint32_t origin) noexcept {
+    if (edm_ != nullptr) {
+        edm_->set_origin(origin);
+    }
+}
+
 void ContentStream::release_edm() noexcept {
     if (edm_ != nullptr && edm_pool_ != nullptr) {
         edm_pool_->release(edm_);

@@ -182,6 +182,9 @@ public:
     /// stream memory is exhausted; the caller counts it and leaves the direction uninspected.
     bool open(const PatternDatabase& db) noexcept;
     bool is_open() const noexcept { return open_; }
+    /// Names the stream for exact-data-match findings (Finding::origin): 0, the default, for
+    /// a flow direction's own bytes, a decoded object's number otherwise. After open().
+    void set_origin(uint32_t origin) noexcept;
 
     /// Scans the next in-order bytes of the direction. Validated values not seen before in
     /// this direction go to `sink` (now or on a later call). `gap_before` says bytes were

@@ -165,6 +165,10 @@ struct Finding {
     /// Edm: bit i set when schema column i of the table matched in the records counted so
     /// far (the primary column always). 0 for other classes.
     uint32_t columns = 0;
+    /// Edm: the scanned stream the records were counted in: 0 the flow direction's own
+    /// bytes, else the number the worker gave a decoded object (HTTP body, MIME part), so
+    /// the control side can total a direction's records over its streams.
+    uint32_t origin = 0;
     /// Offset of the byte after the value in the direction's stream. Findings may be
     /// reported after later bytes were scanned (keyword proximity after the value).
     uint64_t end_offset = 0;

@@ -99,6 +99,7 @@ void EdmStream::reset(const std::vector<EdmTableRules>& tables, EdmCounters& cou
     matched_count_ = 0;
     matched_head_ = 0;
     tables_state_ = {};
+    origin_ = 0;
 }
 
 void EdmStream::scan(std::span<const uint8_t> data, uint64_t offset, bool gap_before,
@@ -354,8 +355,8 @@ uint32_t stored_mask(const EdmIndex& index, uint32_t row) noexcept {
 // Other values a record needs: min_matches, but never more than the row has stored, and at
 // least one when min_matches asks for any.
 uint32_t required_matches(const EdmTableRules& rules, uint32_t stored) noexcept {
-    if (rules.min_matches == 0) {
-        return 0;
+    if (rules.min_matches == 0 || rules.index->other_columns() == 0) {
+        return 0;  // configured so, or a table of its primary column only
     }
     return std::max<uint32_t>(
             1, std::min<uint32_t>(rules.min_matches, static_cast<uint32_t>(std::popcount(stored))));
@@ -496,6 +497,7 @@ void EdmStream::report(uint8_t table, FindingSink& sink) noexcept {
     finding.rule = static_cast<uint16_t>(table + 1);
     finding.distinct_count = ts.records;
     finding.columns = ts.columns;
+    finding.origin = origin_;
     finding.end_offset = ts.last_offset;
     sink.push(finding);
     ts.reported = ts.records;

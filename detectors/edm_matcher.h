@@ -71,6 +71,9 @@ public:
     /// reported when the last report did not carry it.
     void finish(uint64_t offset, FindingSink& sink) noexcept;
 
+    /// Which stream this is (Finding::origin): 0 raw, else a decoded object's number.
+    void set_origin(uint32_t origin) noexcept { origin_ = origin; }
+
     /// Records counted so far for table `table`.
     uint32_t records(size_t table) const noexcept { return tables_state_[table].records; }
 
@@ -152,6 +155,7 @@ private:
     uint32_t matched_head_ = 0;
     std::array<TableState, kMaxEdmTables> tables_state_{};
     EdmCounters* counters_ = nullptr;
+    uint32_t origin_ = 0;
 };
 
 /// Fixed EdmStream blocks for one worker. The memory is reserved up front but a block is

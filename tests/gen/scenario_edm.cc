@@ -602,6 +602,22 @@ public:
         http(exchange);
     }
 
+    // One connection for several requests and their responses (HTTP/1.1 keep-alive).
+    void http_keepalive(std::vector<HttpExchange>& exchanges) {
+        const Endpoint c{client_, ephemeral_port(rng_)};
+        const Endpoint s{server_, 80};
+        auto session = std::make_unique<TcpSession>(tcp_config(rng_, c, s), rng_, t_);
+        session->connect();
+        for (HttpExchange& exchange : exchanges) {
+            exchange.response.keep_alive = true;
+            run_exchange(*session, rng_, exchange);
+            session->pause(rng_.range(100, 2000));
+        }
+        session->close(Side::kClient);
+        t_ = session->now_us() + rng_.range(20000, 400000);
+        flows_.push_back(std::move(session));
+    }
+
     // Writes the flows to path; returns the packets written.
     uint64_t write(const std::string& path) {
         PcapWriter writer(path);
@@ -651,6 +667,41 @@ std::string capture_reordered(EdmCapture& c, const CustomerTable& table, uint64_
     const std::string body = full_csv(table, csv50_rows(seed, table));
     c.post("/api/v2/customers/import", "text/csv", body, true);
     return body;
+}
+
+// The body in chunks of `size` bytes (RFC 9112 chunked coding), ending with the last chunk.
+std::string chunked(std::string_view body, size_t size) {
+    static constexpr std::string_view kHex = "0123456789abcdef";
+    std::string out;
+    for (size_t at = 0; at < body.size(); at += size) {
+        const size_t n = std::min(size, body.size() - at);
+        std::string length;
+        for (size_t v = n; v > 0; v /= 16) {
+            length.insert(length.begin(), kHex[v % 16]);
+        }
+        out += length + "\r\n" + std::string(body.substr(at, n)) + "\r\n";
+    }
+    return out + "0\r\n\r\n";
+}
+
+std::string capture_chunked_keepalive(EdmCapture& c, const CustomerTable& table) {
+    std::set<uint64_t> used;
+    std::vector<HttpExchange> exchanges(2);
+    std::string bodies;
+    for (HttpExchange& exchange : exchanges) {
+        const std::string body = full_csv(table, pick_rows(c.rng(), table, 25, used));
+        exchange.request =
+                "POST /api/v2/customers/import HTTP/1.1\r\n"
+                "Host: crm-sync.example.net\r\n"
+                "Content-Type: text/csv\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n"
+                + chunked(body, 100);
+        exchange.response.content_type = "application/json";
+        exchange.response_body = "{\"status\":\"ok\"}\n";
+        bodies += body;
+    }
+    c.http_keepalive(exchanges);
+    return bodies;
 }
 
 std::string capture_names_only(EdmCapture& c, const CustomerTable& table) {
@@ -807,6 +858,8 @@ std::vector<std::string> run_edm(const std::string& prefix, uint64_t seed, uint6
             body = capture_json5(c, table);
         } else if (name == "benign") {
             body = capture_benign(c);
+        } else if (name == "chunked-keepalive") {
+            body = capture_chunked_keepalive(c, table);
         } else {
             throw std::logic_error("no EDM capture named " + std::string(name));
         }

@@ -50,13 +50,17 @@ struct EdmCase {
     std::string_view capture;
     uint32_t records;
 };
-inline constexpr std::array<EdmCase, 6> kEdmCases = {{
+inline constexpr std::array<EdmCase, 7> kEdmCases = {{
         {"csv50", 50},      // POST text/csv: header + 50 rows, 1460-byte segments
         {"reordered", 50},  // the same request in 90-200 byte segments, swapped, one resent
         {"names-only", 0},  // full_name, street_address, city of 50 rows; no account_number
         {"mixed", 0},       // 50 lines, every value from another row: nothing corroborated
         {"json5", 5},       // POST application/json, 5 rows, keys in another order
         {"benign", 0},      // an HTML page download and a POST of ordinary words
+        // One keep-alive connection, two chunked POSTs of 25 other rows each (100-byte
+        // chunks): each body is a decoded object of its own and the raw stream holds most
+        // rows too; the direction's records are 50.
+        {"chunked-keepalive", 50},
 }};
 
 // Writes PREFIX-customers.csv (header line and `rows` rows), PREFIX-customers.yaml (its

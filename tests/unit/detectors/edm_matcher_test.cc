@@ -383,6 +383,28 @@ TEST_F(EdmMatcherTest, StreamTokeniserAgreesWithIndexNormalisation) {
     }
 }
 
+TEST_F(EdmMatcherTest, TableOfItsPrimaryColumnOnlyCountsThePrimary) {
+    EdmSchema schema;
+    schema.table = "accounts";
+    schema.primary = 0;
+    schema.columns = {{"account_number", EdmColumnType::Number}};
+    EdmIndexBuilder builder(schema, key_, false);
+    for (int i = 0; i < 10; ++i) {
+        const std::string account = make_row(i).account;
+        const std::array<std::string_view, 1> values = {account};
+        ASSERT_TRUE(builder.add_row(values).ok());
+    }
+    const std::string path =
+            ::testing::TempDir() + "/edm_accounts_" + std::to_string(getpid()) + ".edm";
+    ASSERT_TRUE(builder.write(path).ok());
+    auto index = EdmIndex::load(path, key_);
+    std::filesystem::remove(path);
+    ASSERT_TRUE(index.ok()) << index.error();
+    tables_[0].index = *index;  // min_matches stays 2: there is nothing else to match
+
+    EXPECT_EQ(last_records(run(make_row(3).account + " " + make_row(4).account)), 2U);
+}
+
 TEST(EdmStatePoolTest, ExhaustionIsCountedAndBlocksComeBack) {
     std::vector<EdmTableRules> tables;
     EdmStatePool pool(2);
