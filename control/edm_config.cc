@@ -1,9 +1,12 @@
 #include "control/edm_config.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <set>
 #include <utility>
 
+#include "common/log.h"
 #include "detectors/edm_index.h"
 
 namespace exfiltap::control {
@@ -104,6 +107,12 @@ Status load_edm(const std::string& state_dir, const EdmSettings& settings,
     const std::string key_file =
             settings.key_file.empty() ? state_dir + "/edm.key" : settings.key_file;
     auto key = detectors::edm_read_key(key_file);
+    struct stat info {};
+    if (key && stat(key_file.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+        log_warning("config", key_file
+                        + " (the EDM key) can be read by other users: chmod 600 it; with the "
+                          "key and an index, guessed values can be confirmed");
+    }
     if (!key) {
         return make_error("edm: " + key.error()
                 + " (`exfiltap-edm index` creates the key in the state directory; the daemon "
