@@ -61,8 +61,6 @@ uint8_t lookups_of(const EdmIndex& index) noexcept {
     return bits;
 }
 
-constexpr std::string_view kHexDigits = "0123456789ABCDEF";
-
 }  // namespace
 
 void EdmStream::reset(const std::vector<EdmTableRules>& tables, EdmCounters& counters) noexcept {
@@ -89,8 +87,7 @@ void EdmStream::reset(const std::vector<EdmTableRules>& tables, EdmCounters& cou
     word_too_long_ = false;
     joiner_overflow_ = false;
     joiner_pending_ = false;
-    escape_ = 0;
-    escape_high_ = 0;
+    held_len_ = 0;
     word_count_ = 0;
     word_head_ = 0;
     hit_count_ = 0;
@@ -114,40 +111,85 @@ void EdmStream::scan(std::span<const uint8_t> data, uint64_t offset, bool gap_be
         word_too_long_ = false;
         joiner_overflow_ = false;
         joiner_pending_ = false;
-        escape_ = 0;
+        held_len_ = 0;
         word_count_ = 0;
     }
     for (size_t i = 0; i < data.size(); ++i) {
         const uint8_t c = data[i];
-        // URL escapes (%XX) stand for their byte; anything else after '%' is taken as it is.
-        if (escape_ != 0) {
-            const int v = hex_value(static_cast<char>(c));
-            if (v >= 0 && escape_ == 1) {
-                escape_ = 2;
-                escape_high_ = static_cast<uint8_t>(v);
-                continue;
-            }
-            if (v >= 0) {
-                escape_ = 0;
-                feed(static_cast<uint8_t>((escape_high_ << 4) | v), offset + i, sink);
-                continue;
-            }
-            const uint8_t pending = escape_;
-            escape_ = 0;
-            feed('%', offset + i, sink);
-            if (pending == 2) {
-                feed(static_cast<uint8_t>(kHexDigits[escape_high_]), offset + i, sink);
-            }
+        if (held_len_ == 0 && c != '%' && c != '\\') {
+            feed(c, offset + i, sink);
+        } else {
+            unescape(c, offset + i, sink);
         }
-        if (c == '%') {
-            escape_ = 1;
-            continue;
+    }
+}
+
+void EdmStream::unescape(uint8_t c, uint64_t at, FindingSink& sink) noexcept {
+    // URL escapes (%XX) stand for their byte, JSON escapes (\uXXXX) for their character in
+    // UTF-8 (a surrogate for a separator); anything else is taken as it is.
+    if (held_len_ == 0) {
+        held_[held_len_++] = c;  // '%' or '\\'
+        return;
+    }
+    const bool url = held_[0] == '%';
+    const int v = hex_value(static_cast<char>(c));
+    const bool fits = url ? v >= 0 : (held_len_ == 1 ? c == 'u' : v >= 0);
+    if (!fits) {
+        flush_held(at, sink);
+        if (c == '%' || c == '\\') {
+            held_[held_len_++] = c;
+        } else {
+            feed(c, at, sink);
         }
-        feed(c, offset + i, sink);
+        return;
+    }
+    held_[held_len_++] = c;
+    if (url && held_len_ == 3) {
+        held_len_ = 0;
+        feed(static_cast<uint8_t>(hex_value(static_cast<char>(held_[1])) << 4 | v), at, sink);
+    } else if (!url && held_len_ == 6) {
+        held_len_ = 0;
+        uint32_t code = 0;
+        for (size_t k = 2; k < 6; ++k) {
+            code = code << 4 | static_cast<uint32_t>(hex_value(static_cast<char>(held_[k])));
+        }
+        if (code < 0x80) {
+            feed(static_cast<uint8_t>(code), at, sink);
+        } else if (code < 0x800) {
+            feed(static_cast<uint8_t>(0xc0 | code >> 6), at, sink);
+            feed(static_cast<uint8_t>(0x80 | (code & 0x3f)), at, sink);
+        } else if (code >= 0xd800 && code <= 0xdfff) {
+            feed(' ', at, sink);  // half of a pair: not decoded, not joined to a word
+        } else {
+            feed(static_cast<uint8_t>(0xe0 | code >> 12), at, sink);
+            feed(static_cast<uint8_t>(0x80 | ((code >> 6) & 0x3f)), at, sink);
+            feed(static_cast<uint8_t>(0x80 | (code & 0x3f)), at, sink);
+        }
+    }
+}
+
+void EdmStream::flush_held(uint64_t at, FindingSink& sink) noexcept {
+    const uint8_t n = held_len_;
+    held_len_ = 0;
+    for (uint8_t k = 0; k < n; ++k) {
+        feed(held_[k], at, sink);
     }
 }
 
 void EdmStream::feed(uint8_t c, uint64_t at, FindingSink& sink) noexcept {
+    if (c == 0xa0 && word_len_ > 0 && !word_too_long_
+            && word_[word_len_ - 1] == static_cast<char>(0xc2)) {
+        // A no-break space (C2 A0): the C2 was not a word byte after all, and this separates.
+        --word_len_;
+        while (word_len_ > 0 && edm_is_joiner(static_cast<uint8_t>(word_[word_len_ - 1]))) {
+            --word_len_;
+        }
+        word_committed_ = word_len_;
+        joiner_pending_ = false;
+        joiner_overflow_ = false;
+        close_word(at, sink);
+        return;
+    }
     const ByteClasses& classes = byte_classes();
     const uint8_t cls = classes.cls[c];
     const bool in_word = word_committed_ > 0 || word_too_long_;
@@ -202,14 +244,7 @@ void EdmStream::finish(uint64_t offset, FindingSink& sink) noexcept {
     if (tables_ == nullptr || tables_->empty()) {
         return;
     }
-    if (escape_ != 0) {
-        const uint8_t pending = escape_;
-        escape_ = 0;
-        feed('%', offset, sink);
-        if (pending == 2) {
-            feed(static_cast<uint8_t>(kHexDigits[escape_high_]), offset, sink);
-        }
-    }
+    flush_held(offset, sink);
     close_word(offset - (joiner_pending_ ? 1 : 0), sink);
     word_count_ = 0;
     settle(offset, true, sink);

@@ -107,6 +107,8 @@ private:
     };
 
     void feed(uint8_t c, uint64_t at, FindingSink& sink) noexcept;
+    void unescape(uint8_t c, uint64_t at, FindingSink& sink) noexcept;
+    void flush_held(uint64_t at, FindingSink& sink) noexcept;
     void close_word(uint64_t end_offset, FindingSink& sink) noexcept;
     void end_word(uint64_t end_offset, FindingSink& sink) noexcept;
     void on_sequence(uint64_t hash, bool number, size_t words, uint64_t end_offset,
@@ -139,8 +141,9 @@ private:
     bool word_too_long_ = false;
     bool joiner_overflow_ = false;  // a joiner did not fit after a word of the longest size
     bool joiner_pending_ = false;   // the last byte was a joiner inside a word
-    uint8_t escape_ = 0;            // URL escape: 1 after '%', 2 after '%' and a hex digit
-    uint8_t escape_high_ = 0;       // the first hex digit's value
+    // An escape being read: '%' and up to two hex digits, or '\\', 'u' and up to four.
+    std::array<uint8_t, 6> held_{};
+    uint8_t held_len_ = 0;
     std::array<Word, kEdmMaxValueWords> words_{};
     uint32_t word_count_ = 0;  // words in the sequence ring (<= max_words_)
     uint32_t word_head_ = 0;   // ring index of the next word

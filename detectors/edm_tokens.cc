@@ -26,18 +26,24 @@ template <typename OnWord>
 bool for_each_word(std::string_view value, OnWord&& on_word) {
     const auto* p = reinterpret_cast<const uint8_t*>(value.data());
     const size_t n = value.size();
+    // A word byte, but not either byte of a no-break space (U+00A0, C2 A0): that separates.
+    const auto word_byte = [p, n](size_t i) {
+        const bool nbsp = (p[i] == 0xc2 && i + 1 < n && p[i + 1] == 0xa0)
+                || (p[i] == 0xa0 && i > 0 && p[i - 1] == 0xc2);
+        return edm_is_word_byte(p[i]) && !nbsp;
+    };
     size_t i = 0;
     while (i < n) {
-        if (!edm_is_word_byte(p[i])) {
+        if (!word_byte(i)) {
             ++i;
             continue;
         }
         const size_t begin = i;
         ++i;
         while (i < n) {
-            if (edm_is_word_byte(p[i])) {
+            if (word_byte(i)) {
                 ++i;
-            } else if (edm_is_joiner(p[i]) && i + 1 < n && edm_is_word_byte(p[i + 1])) {
+            } else if (edm_is_joiner(p[i]) && i + 1 < n && word_byte(i + 1)) {
                 i += 2;
             } else {
                 break;

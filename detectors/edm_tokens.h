@@ -11,8 +11,10 @@
 // words "a" and "b" (one byte of look-ahead is all a streaming tokeniser needs), and a word
 // never starts with a joiner ("'twas" is "twas"). Every other byte separates words. A word
 // longer than kMaxWordBytes is not a word: it breaks the sequence and is never hashed.
-// At runtime only, a URL escape %XX (two hex digits) stands for its byte, so form and query
-// data ("name=Mary+O%27Brien&email=mary%40example.com") reads as the words it encodes.
+// A no-break space (U+00A0 in UTF-8, C2 A0) separates like a space. At runtime only, a URL
+// escape %XX (two hex digits) stands for its byte and a JSON escape \uXXXX for its character
+// in UTF-8, so form and query data ("name=Mary+O%27Brien&email=mary%40example.com") and
+// ASCII-only JSON ("J\u00f6rg") read as the words they encode.
 //
 // Text normalisation (types email, name, address, text): the value's words, ASCII letters
 // in lower case, joined by one space. "  Mary  O'Brien, " -> "mary o'brien".

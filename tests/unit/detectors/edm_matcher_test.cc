@@ -281,6 +281,31 @@ TEST_F(EdmMatcherTest, EscapedApostropheAndSplitEscapeDecode) {
     EXPECT_EQ(last_records(run(r.account + "%" + r.name + "%zz " + r.email + "%4")), 1U);
 }
 
+TEST_F(EdmMatcherTest, JsonEscapesDecode) {
+    const Row r = make_row(0);  // Mary O'Brien
+    std::string email = r.email;
+    email.replace(email.find('@'), 1, "\\u0040");
+    const std::string text =
+            "{\"a\":" + r.account + ",\"n\":\"Mary O\\u0027Brien\",\"e\":\"" + email + "\"}";
+
+    for (const size_t piece : {1, 4, 64}) {
+        const auto findings = run(text, piece);
+        ASSERT_EQ(findings.size(), 1U) << "piece " << piece;
+        EXPECT_EQ(findings[0].columns, 0x1U | 0x2U | 0x4U);
+    }
+    // Not an escape: a backslash and what follows are taken as they are.
+    EXPECT_EQ(last_records(run(r.account + " \\x " + r.name + " \\u00 " + r.email)), 1U);
+}
+
+TEST_F(EdmMatcherTest, NoBreakSpaceSeparatesWords) {
+    const Row r = make_row(0);
+    const std::string text = r.account + "\xc2\xa0Mary\xc2\xa0O'Brien.\xc2\xa0" + r.email;
+
+    for (const size_t piece : {1, 64}) {
+        EXPECT_EQ(last_records(run(text, piece)), 1U) << "piece " << piece;
+    }
+}
+
 TEST_F(EdmMatcherTest, GapBreaksAWordAcrossIt) {
     const Row r = make_row(60);
     const std::string text = r.account + " " + r.name + " " + r.email + "\n";
@@ -338,7 +363,7 @@ TEST_F(EdmMatcherTest, StreamTokeniserAgreesWithIndexNormalisation) {
     // Random text from word bytes, joiners and separators: every value the index builder
     // would store for a text (its normalised hash) is found by the streaming tokeniser.
     std::mt19937 rng(7);
-    const std::string alphabet = "abAB19..--'@_+/ ,;\t\n\"";
+    const std::string alphabet = "abAB19..--'@_+/ ,;\t\n\"\xc2\xa0\xc3";
     for (int round = 0; round < 300; ++round) {
         std::string text;
         const size_t len = 1 + rng() % 40;

@@ -217,6 +217,12 @@ TEST(EdmTokensTest, NormalisesNameFromHeaderComment) {
     EXPECT_EQ(edm_normalise(EdmColumnType::Name, "  Mary  O'Brien, ")->words, 2U);
 }
 
+TEST(EdmTokensTest, NoBreakSpaceSeparatesAndOtherUtf8Stays) {
+    EXPECT_EQ(normalised(EdmColumnType::Name, "Mary\xc2\xa0O'Brien"), "mary o'brien");
+    EXPECT_EQ(normalised(EdmColumnType::Name, "Mary.\xc2\xa0J\xc3\xb6rg"), "mary j\xc3\xb6rg");
+    EXPECT_EQ(normalised(EdmColumnType::Name, "\xa0x\xc2"), "\xa0x\xc2");  // no pair: bytes kept
+}
+
 TEST(EdmTokensTest, NormalisesNumberFromHeaderComment) {
     EXPECT_EQ(normalised(EdmColumnType::Number, "4001-2345 67"), "4001234567");
     EXPECT_EQ(edm_normalise(EdmColumnType::Number, "4001-2345 67")->words, 1U);
