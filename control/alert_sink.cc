@@ -140,8 +140,14 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     const std::string key_class = by_rule ? record.cls + ":" + std::string(rule_name) : record.cls;
     const Key key{event.flow_id, event.src_port, address_prefix(event.src), key_class};
     uint64_t distinct = finding.distinct_count;
+    uint64_t added = 1;
     if (edm) {
-        distinct = edm_records(state_[key], finding);
+        // A record's count is the records new since the last record of the direction (a
+        // body matched in the raw bytes and again as an object adds nothing the second time).
+        State& st = state_[key];
+        distinct = edm_records(st, finding);
+        added = distinct - st.edm_counted;
+        st.edm_counted = distinct;
         record.edm_records = distinct;
         record.edm_columns = edm_column_names(content, finding.rule, state_[key].edm_columns);
         if (state_[key].edm_high) {
@@ -149,7 +155,7 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
         }
     }
     account(key, std::move(record), distinct >= content.threshold_of(finding.cls, finding.rule),
-            event.time_ns);
+            event.time_ns, added);
 }
 
 uint64_t AlertSink::edm_records(State& st, const detectors::Finding& finding) {
@@ -204,13 +210,14 @@ void AlertSink::on_anomaly(const dataplane::WorkerEvent& event) {
     account(key, std::move(record), true, event.time_ns);
 }
 
-void AlertSink::account(const Key& key, AlertRecord record, bool armed, uint64_t now_ns) {
+void AlertSink::account(
+        const Key& key, AlertRecord record, bool armed, uint64_t now_ns, uint64_t added) {
     State& st = state_[key];
     st.latest = std::move(record);
-    st.pending += 1;
+    st.pending += added;
     st.armed = st.armed || armed;
-    if (!st.armed) {
-        return;  // below the class threshold: counted as findings, no record yet
+    if (!st.armed || st.pending == 0) {
+        return;  // below the class threshold (counted as findings), or nothing new
     }
     if (!st.emitted || now_ns >= st.last_emit_ns + interval_ns_) {
         write(st.latest, st.pending);

@@ -69,7 +69,8 @@ private:
         uint64_t edm_object = 0;
         uint32_t edm_origin = 0;
         uint32_t edm_columns = 0;
-        bool edm_high = false;  // some stream saw all of a record's values
+        bool edm_high = false;     // some stream saw all of a record's values
+        uint64_t edm_counted = 0;  // records already in a record's count or pending
     };
 
     void on_finding(const dataplane::WorkerEvent& event);
@@ -79,7 +80,9 @@ private:
             const detectors::ContentConfig& content, uint16_t rule, uint32_t columns);
     void on_anomaly(const dataplane::WorkerEvent& event);
     void on_flow_end(uint64_t flow_id);
-    void account(const Key& key, AlertRecord record, bool armed, uint64_t now_ns);
+    /// `added`: findings (EDM: records) this one adds to the next record's count.
+    void account(
+            const Key& key, AlertRecord record, bool armed, uint64_t now_ns, uint64_t added = 1);
     void write(AlertRecord& record, uint64_t count);
     static AlertRecord base_record(const dataplane::WorkerEvent& event);
 

@@ -115,6 +115,10 @@ public:
         return flow_.dir[d].inspect || dir == AppDir::ToServer;
     }
 
+    bool wants_plain(AppDir dir) const noexcept override {
+        return flow_.dir[static_cast<unsigned>(dir)].inspect && layer_.host_.edm_enabled();
+    }
+
     void object_begin(detectors::ObjectKind kind, AppDir dir) noexcept override {
         if (slot_.object_active) {
             object_end();
@@ -122,10 +126,12 @@ public:
         const auto d = static_cast<uint8_t>(dir);
         slot_.object_active = true;
         slot_.object_head.reset();
-        slot_.object_http = kind == detectors::ObjectKind::HttpBody;
+        slot_.object_http = kind == detectors::ObjectKind::HttpBody
+                || kind == detectors::ObjectKind::HttpPlainBody;
         slot_.object_dir = d;
         slot_.object_scanned = flow_.dir[d].inspect
-                && layer_.host_.open_object_stream(slot_.object, slot_.object_db_slot);
+                && layer_.host_.open_object_stream(slot_.object, slot_.object_db_slot,
+                        kind == detectors::ObjectKind::HttpPlainBody);
         layer_.counters_.objects.add();
     }
 

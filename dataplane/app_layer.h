@@ -66,8 +66,11 @@ public:
             const Flow& flow, const detectors::AppEvent& event, bool from_server) noexcept = 0;
     /// Opens a content stream for a decoded object of `flow` (on the current database);
     /// false when content inspection is off or stream memory is exhausted (counted).
+    /// `edm_only`: the stream runs exact data match alone (HttpPlainBody objects).
     virtual bool open_object_stream(
-            detectors::ContentStream& stream, uint8_t& db_slot) noexcept = 0;
+            detectors::ContentStream& stream, uint8_t& db_slot, bool edm_only) noexcept = 0;
+    /// Whether exact data match runs on the current database (plain bodies are wanted).
+    virtual bool edm_enabled() const noexcept = 0;
     /// Scans decoded object bytes of `flow` direction `dir` (findings go out with the flow).
     virtual void scan_object(Flow& flow, unsigned dir, detectors::ContentStream& stream,
             std::span<const uint8_t> data) noexcept = 0;

@@ -880,13 +880,21 @@ void Worker::emit_app_event(
     emit_event(flow, from_server ? 1 : 0, event_ns_, event);
 }
 
-bool Worker::open_object_stream(detectors::ContentStream& stream, uint8_t& db_slot) noexcept {
+bool Worker::edm_enabled() const noexcept {
+    const std::shared_ptr<const detectors::PatternDatabase>& db = db_slots_[current_slot_].db;
+    return db != nullptr && db->config().edm_enabled();
+}
+
+bool Worker::open_object_stream(
+        detectors::ContentStream& stream, uint8_t& db_slot, bool edm_only) noexcept {
     const std::shared_ptr<const detectors::PatternDatabase>& db = db_slots_[current_slot_].db;
     if (db == nullptr || scratch_ == nullptr) {
         return false;
     }
-    if (!stream.open(*db)) {
-        counters_.content_memory_exhausted.add();
+    if (!stream.open(*db, edm_only)) {
+        if (!edm_only) {
+            counters_.content_memory_exhausted.add();  // EDM counts its own (state_exhausted)
+        }
         return false;
     }
     object_seq_ = object_seq_ == UINT32_MAX ? 1 : object_seq_ + 1;

@@ -269,7 +269,9 @@ public:
     // AppHost (the application layer's way out; worker only).
     void emit_app_event(
             const Flow& flow, const detectors::AppEvent& event, bool from_server) noexcept override;
-    bool open_object_stream(detectors::ContentStream& stream, uint8_t& db_slot) noexcept override;
+    bool open_object_stream(
+            detectors::ContentStream& stream, uint8_t& db_slot, bool edm_only) noexcept override;
+    bool edm_enabled() const noexcept override;
     void scan_object(Flow& flow, unsigned dir, detectors::ContentStream& stream,
             std::span<const uint8_t> data) noexcept override;
     void close_object_stream(Flow& flow, unsigned dir, detectors::ContentStream& stream,

@@ -170,6 +170,10 @@ protected:
 enum class ObjectKind : uint8_t {
     HttpBody = 1,
     MimePart = 2,
+    /// A request body without coding or chunking: the raw scan sees it as it is, so only
+    /// exact data match reads it again, to end its last word with the body (a form post's
+    /// last field would otherwise run into the next request on the connection).
+    HttpPlainBody = 3,
 };
 
 /// Where a parser puts decoded bytes (de-chunked and inflated HTTP bodies, base64 or
@@ -182,6 +186,11 @@ public:
     virtual bool wants(AppDir dir) const noexcept {
         (void)dir;
         return true;
+    }
+    /// Whether plain request bodies of `dir` are wanted as HttpPlainBody objects.
+    virtual bool wants_plain(AppDir dir) const noexcept {
+        (void)dir;
+        return false;
     }
     virtual void object_begin(ObjectKind kind, AppDir dir) noexcept = 0;
     virtual void object_data(std::span<const uint8_t> data) noexcept = 0;

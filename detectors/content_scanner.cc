@@ -677,7 +677,7 @@ void ContentStream::close_streams() noexcept {
     open_ = false;
 }
 
-bool ContentStream::open(const PatternDatabase& db) noexcept {
+bool ContentStream::open(const PatternDatabase& db, bool edm_only) noexcept {
     if (open_) {
         return false;
     }
@@ -693,6 +693,12 @@ bool ContentStream::open(const PatternDatabase& db) noexcept {
     seen_count_ = 0;
     pending_count_ = 0;
     db_ = &db;
+    if (edm_only) {
+        edm_pool_ = db.config().edm_enabled() ? EdmStatePool::current() : nullptr;
+        edm_ = edm_pool_ != nullptr ? edm_pool_->acquire(db.config().edm_tables) : nullptr;
+        open_ = edm_ != nullptr;
+        return open_;
+    }
     bool ok = true;
     if (db.database() != nullptr && hs_open_stream(db.database(), 0, &stream_) != HS_SUCCESS) {
         stream_ = nullptr;

@@ -180,7 +180,8 @@ public:
 
     /// Opens the Hyperscan stream(s) on `db` (which must outlive the stream). False when
     /// stream memory is exhausted; the caller counts it and leaves the direction uninspected.
-    bool open(const PatternDatabase& db) noexcept;
+    /// `edm_only`: no Hyperscan stream, exact data match alone (false when it cannot run).
+    bool open(const PatternDatabase& db, bool edm_only = false) noexcept;
     bool is_open() const noexcept { return open_; }
     /// Names the stream for exact-data-match findings (Finding::origin): 0, the default, for
     /// a flow direction's own bytes, a decoded object's number otherwise. After open().

@@ -570,6 +570,7 @@ void HttpParser::reset_message(Side& s) noexcept {
     s.has_length = false;
     s.chunked = false;
     s.to_objects = false;
+    s.plain_object = false;
     s.decoding = false;
     s.skip_body = false;
     s.chunk_digits = 0;
@@ -592,6 +593,9 @@ void HttpParser::start_body(AppDir dir, Context& ctx) noexcept {
     s.remaining = s.framing == Framing::Length ? s.content_length : 0;
     const bool wanted = ctx.objects != nullptr && ctx.objects->wants(dir);
     s.to_objects = wanted && (s.coding != Coding::None || s.framing == Framing::Chunked);
+    s.plain_object = !s.to_objects && dir == AppDir::ToServer && s.coding == Coding::None
+            && ctx.objects != nullptr && ctx.objects->wants_plain(dir);
+    s.to_objects = s.to_objects || s.plain_object;
     if (wanted && (s.coding == Coding::Gzip || s.coding == Coding::Deflate)) {
         const auto coding = s.coding == Coding::Gzip ? InflateCoding::Gzip : InflateCoding::Deflate;
         s.decoding = s.inflater.begin(inflate_, coding);
@@ -867,7 +871,8 @@ void HttpParser::object_data(AppDir dir, std::span<const uint8_t> data, Context&
         if (open_object_ != 0) {
             ctx.objects->object_end();
         }
-        ctx.objects->object_begin(ObjectKind::HttpBody, dir);
+        ctx.objects->object_begin(
+                side(dir).plain_object ? ObjectKind::HttpPlainBody : ObjectKind::HttpBody, dir);
         open_object_ = want;
     }
     ctx.objects->object_data(data);

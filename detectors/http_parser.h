@@ -128,9 +128,10 @@ private:
         bool gap_pending = false;
         bool has_length = false;
         bool chunked = false;
-        bool to_objects = false;  // this body goes to the ObjectSink
-        bool decoding = false;    // through `inflater`
-        bool skip_body = false;   // decoding stopped: the rest of the body is not an object
+        bool to_objects = false;    // this body goes to the ObjectSink
+        bool plain_object = false;  // ... as an HttpPlainBody (exact data match only)
+        bool decoding = false;      // through `inflater`
+        bool skip_body = false;     // decoding stopped: the rest of the body is not an object
         uint8_t chunk_digits = 0;
         uint16_t line_len = 0;
         uint16_t headers = 0;

@@ -255,8 +255,10 @@ protected:
         ReplayResult out;
         bool published = false;
         options.on_event = [&](const WorkerEvent& event) {
-            if (event.type != WorkerEvent::Type::Finding
-                    || event.finding.cls != ContentClass::Edm) {
+            // The flow direction's own stream (origin 0); the request body is matched again as
+            // an EDM-only object, whose findings the alert side folds into the same records.
+            if (event.type != WorkerEvent::Type::Finding || event.finding.cls != ContentClass::Edm
+                    || event.finding.origin != 0) {
                 return;
             }
             ++out.edm_findings;

@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -704,6 +705,63 @@ std::string capture_chunked_keepalive(EdmCapture& c, const CustomerTable& table)
     return bodies;
 }
 
+// "a b" as a form value: '+' for spaces, %XX for the rest of what is not a word character.
+std::string form_value(std::string_view value) {
+    static constexpr std::string_view kHex = "0123456789ABCDEF";
+    std::string out;
+    for (const char ch : value) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) != 0 || ch == '.' || ch == '-' || ch == '_') {
+            out += ch;
+        } else if (ch == ' ') {
+            out += '+';
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string capture_form_keepalive(EdmCapture& c, const CustomerTable& table) {
+    std::set<uint64_t> used = {kEdmQuotedRow};  // plain fields: split at commas below
+    std::vector<HttpExchange> exchanges(3);
+    std::string bodies;
+    for (HttpExchange& exchange : exchanges) {
+        const uint64_t row = pick_rows(c.rng(), table, 1, used)[0];
+        std::string csv;
+        table.append_csv(csv, row, kAllColumns);
+        // account_number,full_name,email,... of the row, as form fields, e-mail last.
+        const std::vector<std::string> fields = [&] {
+            std::vector<std::string> out;
+            std::string field;
+            for (const char ch : csv) {
+                if (ch == ',' || ch == '\n') {
+                    out.push_back(field);
+                    field.clear();
+                } else {
+                    field += ch;
+                }
+            }
+            return out;
+        }();
+        const std::string body = "account=" + form_value(fields[0])
+                + "&name=" + form_value(fields[1]) + "&email=" + form_value(fields[2]);
+        exchange.request =
+                "POST /account/update HTTP/1.1\r\n"
+                "Host: crm-sync.example.net\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: "
+                + std::to_string(body.size()) + "\r\n\r\n" + body;
+        exchange.response.content_type = "application/json";
+        exchange.response_body = "{\"status\":\"ok\"}\n";
+        bodies += body + "\n";
+    }
+    c.http_keepalive(exchanges);
+    return bodies;
+}
+
 std::string capture_names_only(EdmCapture& c, const CustomerTable& table) {
     constexpr std::array<Column, 3> kColumns = {
             Column::kFullName, Column::kStreetAddress, Column::kCity};
@@ -860,6 +918,8 @@ std::vector<std::string> run_edm(const std::string& prefix, uint64_t seed, uint6
             body = capture_benign(c);
         } else if (name == "chunked-keepalive") {
             body = capture_chunked_keepalive(c, table);
+        } else if (name == "form-keepalive") {
+            body = capture_form_keepalive(c, table);
         } else {
             throw std::logic_error("no EDM capture named " + std::string(name));
         }

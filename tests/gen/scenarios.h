@@ -50,7 +50,7 @@ struct EdmCase {
     std::string_view capture;
     uint32_t records;
 };
-inline constexpr std::array<EdmCase, 7> kEdmCases = {{
+inline constexpr std::array<EdmCase, 8> kEdmCases = {{
         {"csv50", 50},      // POST text/csv: header + 50 rows, 1460-byte segments
         {"reordered", 50},  // the same request in 90-200 byte segments, swapped, one resent
         {"names-only", 0},  // full_name, street_address, city of 50 rows; no account_number
@@ -61,6 +61,9 @@ inline constexpr std::array<EdmCase, 7> kEdmCases = {{
         // chunks): each body is a decoded object of its own and the raw stream holds most
         // rows too; the direction's records are 50.
         {"chunked-keepalive", 50},
+        // One keep-alive connection, three form posts (account, name, e-mail last, no line
+        // end): each e-mail must end with its body, not run into the next request.
+        {"form-keepalive", 3},
 }};
 
 // Writes PREFIX-customers.csv (header line and `rows` rows), PREFIX-customers.yaml (its
