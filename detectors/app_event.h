@@ -170,9 +170,10 @@ protected:
 enum class ObjectKind : uint8_t {
     HttpBody = 1,
     MimePart = 2,
-    /// A request body without coding or chunking: the raw scan sees it as it is, so only
-    /// exact data match reads it again, to end its last word with the body (a form post's
-    /// last field would otherwise run into the next request on the connection).
+    /// A form post's body (application/x-www-form-urlencoded, no coding or chunking): the
+    /// raw scan sees it as it is, so only exact data match reads it again, to end its last
+    /// field with the body (it has no line end and would run into the next request on the
+    /// connection).
     HttpPlainBody = 3,
 };
 

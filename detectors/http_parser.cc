@@ -398,6 +398,7 @@ bool HttpParser::request_line(std::string_view line, bool cut, bool strict) noex
     request_connect_ = method == "CONNECT";
     request_basic_ = false;
     request_expect_ = false;
+    request_form_ = false;
     multipart_.active = false;
     reset_message(client_);
     return true;
@@ -463,6 +464,7 @@ void HttpParser::request_header(std::string_view name, std::string_view value) n
     } else if (iequals(name, "expect")) {
         request_expect_ = iequals(value, "100-continue");
     } else if (iequals(name, "content-type")) {
+        request_form_ = istarts_with(value, "application/x-www-form-urlencoded");
         if (!istarts_with(value, "multipart/")) {
             return;
         }
@@ -593,8 +595,9 @@ void HttpParser::start_body(AppDir dir, Context& ctx) noexcept {
     s.remaining = s.framing == Framing::Length ? s.content_length : 0;
     const bool wanted = ctx.objects != nullptr && ctx.objects->wants(dir);
     s.to_objects = wanted && (s.coding != Coding::None || s.framing == Framing::Chunked);
+    // A form post ends without a line end: its last field would run into the next request.
     s.plain_object = !s.to_objects && dir == AppDir::ToServer && s.coding == Coding::None
-            && ctx.objects != nullptr && ctx.objects->wants_plain(dir);
+            && request_form_ && ctx.objects != nullptr && ctx.objects->wants_plain(dir);
     s.to_objects = s.to_objects || s.plain_object;
     if (wanted && (s.coding == Coding::Gzip || s.coding == Coding::Deflate)) {
         const auto coding = s.coding == Coding::Gzip ? InflateCoding::Gzip : InflateCoding::Deflate;

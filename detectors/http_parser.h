@@ -212,6 +212,7 @@ private:
     bool request_put_ = false;
     bool request_basic_ = false;
     bool request_expect_ = false;
+    bool request_form_ = false;  // Content-Type application/x-www-form-urlencoded
     bool request_head_ = false;
     bool request_connect_ = false;
     uint16_t status_ = 0;      // of the response in progress
