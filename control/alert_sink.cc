@@ -127,11 +127,7 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     record.detector = "content";
     record.cls = std::string(detectors::content_class_name(finding.cls));
     record.confidence = finding.confidence;
-    if (edm) {
-        // A record match carries no value: the table, its matched columns and the count
-        // (filled in below, over the direction's streams).
-        record.edm_table = std::string(rule_name);
-    } else {
+    if (!edm) {
         record.sample = mask_value(finding.value_view());
         record.sample_hmac = key_.hmac_hex(finding.value_view());
     }
@@ -144,13 +140,15 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     if (edm) {
         // A record's count is the records new since the last record of the direction (a
         // body matched in the raw bytes and again as an object adds nothing the second time).
+        // A record match carries no value: the table, its matched columns and the count.
         State& st = state_[key];
         distinct = edm_records(st, finding);
         added = distinct - st.edm_counted;
         st.edm_counted = distinct;
+        record.edm_table = std::string(rule_name);
         record.edm_records = distinct;
-        record.edm_columns = edm_column_names(content, finding.rule, state_[key].edm_columns);
-        if (state_[key].edm_high) {
+        record.edm_columns = edm_column_names(content, finding.rule, st.edm_columns);
+        if (st.edm_high) {
             record.confidence = detectors::Confidence::High;
         }
     }

@@ -25,7 +25,7 @@ struct ByteClasses {
     std::array<char, 256> lower{};
 };
 
-ByteClasses make_byte_classes() noexcept {
+constexpr ByteClasses make_byte_classes() noexcept {
     ByteClasses t;
     for (unsigned c = 0; c < 256; ++c) {
         const auto b = static_cast<uint8_t>(c);
@@ -35,10 +35,8 @@ ByteClasses make_byte_classes() noexcept {
     return t;
 }
 
-const ByteClasses& byte_classes() noexcept {
-    static const ByteClasses classes = make_byte_classes();
-    return classes;
-}
+// Built at compile time: the per-byte path reads it without a guard.
+constexpr ByteClasses kByteClasses = make_byte_classes();
 
 thread_local EdmStatePool* t_current_pool = nullptr;
 
@@ -190,7 +188,7 @@ void EdmStream::feed(uint8_t c, uint64_t at, FindingSink& sink) noexcept {
         close_word(at, sink);
         return;
     }
-    const ByteClasses& classes = byte_classes();
+    const ByteClasses& classes = kByteClasses;
     const uint8_t cls = classes.cls[c];
     const bool in_word = word_committed_ > 0 || word_too_long_;
     if (cls == kWordByte) {

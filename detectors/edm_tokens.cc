@@ -85,16 +85,6 @@ bool edm_column_type_from_name(std::string_view name, EdmColumnType& out) noexce
     return false;
 }
 
-bool edm_is_word_byte(uint8_t c) noexcept {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
-}
-
-bool edm_is_joiner(uint8_t c) noexcept {
-    // Not '+': an HTML form encodes a space as '+', so "Mary+O%27Brien" must read as two
-    // words ("user+tag@example.com" is two words on both sides too).
-    return c == '.' || c == '-' || c == '_' || c == '@' || c == '\'' || c == '/';
-}
-
 uint64_t edm_word_hash(const SipKey& key, std::string_view word) noexcept {
     return siphash24_tagged(key, kWordTag, bytes_of(word));
 }

@@ -64,8 +64,14 @@ inline constexpr size_t kEdmMinNumberDigits = 6;
 inline constexpr size_t kEdmMinTextChars = 4;
 
 /// Byte classes of the tokeniser.
-bool edm_is_word_byte(uint8_t c) noexcept;
-bool edm_is_joiner(uint8_t c) noexcept;
+constexpr bool edm_is_word_byte(uint8_t c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+/// Not '+': an HTML form encodes a space as '+', so "Mary+O%27Brien" must read as two words
+/// ("user+tag@example.com" is two words on both sides too).
+constexpr bool edm_is_joiner(uint8_t c) noexcept {
+    return c == '.' || c == '-' || c == '_' || c == '@' || c == '\'' || c == '/';
+}
 
 /// Order-dependent combination of word hashes into the hash of a word sequence.
 inline uint64_t edm_combine(uint64_t seq, uint64_t word) noexcept {

@@ -736,15 +736,7 @@ public:
         std::stable_sort(flows_.begin(), flows_.end(), [](const auto& a, const auto& b) {
             return a->packet_ts_us(0) < b->packet_ts_us(0);
         });
-        PcapWriter writer(path);
-        Capture capture(writer);
-        for (auto& flow : flows_) {
-            capture.emit_before(flow->packet_ts_us(0));
-            capture.add(std::move(flow));
-        }
-        flows_.clear();
-        capture.finish();
-        writer.close();
+        write_flows(path, flows_);
     }
 
 private:

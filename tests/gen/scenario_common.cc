@@ -1,5 +1,8 @@
 #include "tests/gen/scenario_common.h"
 
+#include "tests/gen/capture.h"
+#include "tests/gen/pcap_writer.h"
+
 namespace exfiltap::gen {
 namespace {
 
@@ -40,6 +43,19 @@ void run_exchange(TcpSession& session, Rng& rng, HttpExchange& exchange) {
     std::string reply = http_response_head(rng, exchange.response);
     reply += exchange.response_body;
     session.send(Side::kServer, reply, {}, exchange.response_disorder);
+}
+
+uint64_t write_flows(const std::string& path, std::vector<std::unique_ptr<Flow>>& flows) {
+    PcapWriter writer(path);
+    Capture capture(writer);
+    for (auto& flow : flows) {
+        capture.emit_before(flow->packet_ts_us(0));
+        capture.add(std::move(flow));
+    }
+    flows.clear();
+    capture.finish();
+    writer.close();
+    return writer.packets();
 }
 
 }  // namespace exfiltap::gen

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ uint16_t ephemeral_port(Rng& rng);
 
 // MSS by address family (1460 IPv4, 1440 IPv6), a random sender rate.
 TcpConfig tcp_config(Rng& rng, const Endpoint& client, const Endpoint& server, uint16_t vlan = 0);
+
+// Writes `flows` (each starting no earlier than the one before) to a pcap at path, their
+// packets interleaved by time; empties `flows`. Returns the packets written.
+uint64_t write_flows(const std::string& path, std::vector<std::unique_ptr<Flow>>& flows);
 
 // One HTTP request and its response on an open session.
 struct HttpExchange {

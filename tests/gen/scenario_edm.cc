@@ -562,17 +562,10 @@ public:
     Rng& rng() { return rng_; }
 
     // A connection of its own for one request and its response.
-    void http(HttpExchange& exchange) {
-        const Endpoint c{client_, ephemeral_port(rng_)};
-        const Endpoint s{server_, 80};
-        auto session = std::make_unique<TcpSession>(tcp_config(rng_, c, s), rng_, t_);
-        session->connect();
-        run_exchange(*session, rng_, exchange);
-        session->pause(rng_.range(100, 2000));
-        session->close(Side::kClient);
-        t_ = session->now_us() + rng_.range(20000, 400000);
-        flows_.push_back(std::move(session));
-    }
+    void http(HttpExchange& exchange) { connection(std::span<HttpExchange>(&exchange, 1), false); }
+
+    // One connection for several requests and their responses (HTTP/1.1 keep-alive).
+    void http_keepalive(std::vector<HttpExchange>& exchanges) { connection(exchanges, true); }
 
     // A POST of body, answered with a short JSON status. With scramble the request goes out
     // in segments of 90 to 200 bytes, segments 3m+1 and 3m+2 swapped and one segment (not of
@@ -603,14 +596,17 @@ public:
         http(exchange);
     }
 
-    // One connection for several requests and their responses (HTTP/1.1 keep-alive).
-    void http_keepalive(std::vector<HttpExchange>& exchanges) {
+    // Writes the flows to path; returns the packets written.
+    uint64_t write(const std::string& path) { return write_flows(path, flows_); }
+
+private:
+    void connection(std::span<HttpExchange> exchanges, bool keep_alive) {
         const Endpoint c{client_, ephemeral_port(rng_)};
         const Endpoint s{server_, 80};
         auto session = std::make_unique<TcpSession>(tcp_config(rng_, c, s), rng_, t_);
         session->connect();
         for (HttpExchange& exchange : exchanges) {
-            exchange.response.keep_alive = true;
+            exchange.response.keep_alive = exchange.response.keep_alive || keep_alive;
             run_exchange(*session, rng_, exchange);
             session->pause(rng_.range(100, 2000));
         }
@@ -619,21 +615,6 @@ public:
         flows_.push_back(std::move(session));
     }
 
-    // Writes the flows to path; returns the packets written.
-    uint64_t write(const std::string& path) {
-        PcapWriter writer(path);
-        Capture capture(writer);
-        for (auto& flow : flows_) {
-            capture.emit_before(flow->packet_ts_us(0));
-            capture.add(std::move(flow));
-        }
-        flows_.clear();
-        capture.finish();
-        writer.close();
-        return writer.packets();
-    }
-
-private:
     Rng rng_;
     uint64_t t_;
     Host client_;
