@@ -434,27 +434,26 @@ std::string alert_to_json(const AlertRecord& record) {
 }
 
 Result<AlertWriter> AlertWriter::open(const std::string& path) {
-    if (path.empty()) {
-        return make_error("no alerts file given");
-    }
     AlertWriter writer;
     if (path == "-") {
-        writer.file_ = stdout;
+        writer.fd_ = STDOUT_FILENO;
         return writer;
     }
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
         return make_error(path + ": cannot open alerts file: " + errno_text(errno));
     }
-    writer.file_ = fdopen(fd, "a");
-    if (writer.file_ == nullptr) {
-        const int saved = errno;
-        ::close(fd);
-        return make_error(path + ": cannot open alerts file: " + errno_text(saved));
-    }
+    writer.fd_ = fd;
     writer.owned_ = true;
     writer.path_ = path;
     return writer;
+}
+
+void AlertWriter::close_file() noexcept {
+    if (owned_ && fd_ >= 0) {
+        ::close(fd_);
+    }
+    fd_ = -1;
 }
 
 Status AlertWriter::reopen() {
@@ -463,60 +462,132 @@ Status AlertWriter::reopen() {
     }
     auto fresh = open(path_);
     if (!fresh) {
-        return make_error(fresh.error() + " (still writing to the old file)");
+        return make_error(fresh.error() + (fd_ >= 0 ? " (still writing to the old file)" : ""));
     }
-    fclose(file_);
-    file_ = std::exchange(fresh->file_, nullptr);
-    fresh->owned_ = false;
+    close_file();
+    fd_ = std::exchange(fresh->fd_, -1);
+    lost_ = false;
     return Ok{};
 }
 
+std::optional<std::string> AlertWriter::recover_removed() {
+    if (!owned_) {
+        return std::nullopt;
+    }
+    const uint64_t since = std::exchange(written_since_check_, 0);
+    const bool just_removed = !lost_;
+    if (just_removed) {
+        struct stat st {};
+        if (fd_ < 0 || fstat(fd_, &st) != 0 || st.st_nlink > 0) {
+            return std::nullopt;  // still there, or moved aside by rotation
+        }
+        // Unlinked: what was written to it since the last check is gone with it.
+        written_ -= since;
+        failed_ += since;
+        close_file();
+        lost_ = true;
+    }
+    std::error_code ec;
+    const std::filesystem::path folder = std::filesystem::path(path_).parent_path();
+    if (!folder.empty() && !std::filesystem::exists(folder, ec)) {
+        std::filesystem::create_directories(folder, ec);
+        if (!ec) {
+            std::filesystem::permissions(folder, std::filesystem::perms(0750),
+                    std::filesystem::perm_options::replace, ec);
+        }
+    }
+    auto fresh = open(path_);
+    if (!fresh) {
+        // Said when the file goes, then quiet until it can be created again.
+        if (!just_removed) {
+            return std::nullopt;
+        }
+        return path_ + " was removed and cannot be created again (" + fresh.error()
+                + "); alert records are counted as lost until it can";
+    }
+    fd_ = std::exchange(fresh->fd_, -1);
+    lost_ = false;
+    return path_ + (just_removed ? " was removed; created it again" : " created again") + " ("
+            + std::to_string(failed_) + " alert records lost so far)";
+}
+
 AlertWriter::AlertWriter(AlertWriter&& other) noexcept
-    : file_(std::exchange(other.file_, nullptr)),
+    : fd_(std::exchange(other.fd_, -1)),
       owned_(std::exchange(other.owned_, false)),
+      lost_(std::exchange(other.lost_, false)),
       path_(std::move(other.path_)),
       written_(std::exchange(other.written_, 0)),
-      failed_(std::exchange(other.failed_, 0)) {}
+      failed_(std::exchange(other.failed_, 0)),
+      written_since_check_(std::exchange(other.written_since_check_, 0)),
+      failing_(std::exchange(other.failing_, 0)) {}
 
 AlertWriter& AlertWriter::operator=(AlertWriter&& other) noexcept {
     if (this != &other) {
-        if (owned_ && file_ != nullptr) {
-            fclose(file_);
-        }
-        file_ = std::exchange(other.file_, nullptr);
+        close_file();
+        fd_ = std::exchange(other.fd_, -1);
         owned_ = std::exchange(other.owned_, false);
+        lost_ = std::exchange(other.lost_, false);
         path_ = std::move(other.path_);
         written_ = std::exchange(other.written_, 0);
         failed_ = std::exchange(other.failed_, 0);
+        written_since_check_ = std::exchange(other.written_since_check_, 0);
+        failing_ = std::exchange(other.failing_, 0);
     }
     return *this;
 }
 
 AlertWriter::~AlertWriter() {
-    if (owned_ && file_ != nullptr) {
-        fclose(file_);
-    }
+    close_file();
 }
 
 void AlertWriter::write(const AlertRecord& record) {
-    if (file_ == nullptr) {
+    if (fd_ < 0) {
+        failed_ += lost_ ? 1 : 0;  // removed and not created again yet
         return;
     }
     std::string line = alert_to_json(record);
     line.push_back('\n');
-    const bool ok = fwrite(line.data(), 1, line.size(), file_) == line.size() && fflush(file_) == 0;
-    if (ok) {
+    // One write per record (O_APPEND), repeated for what a short write left. A record the
+    // disk cannot take is cut off again, so the file never holds half a line that the next
+    // record would run into.
+    if (!owned_) {
+        fflush(stdout);  // stdout: after what the program printed through stdio before
+    }
+    const off_t before = owned_ ? ::lseek(fd_, 0, SEEK_END) : -1;
+    size_t done = 0;
+    int error = 0;
+    while (done < line.size()) {
+        const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error = n < 0 ? errno : EIO;
+            break;
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (error == 0) {
         ++written_;
+        ++written_since_check_;
+        if (failing_ != 0) {
+            log_info("control",
+                    path_ + ": writing alert records again after " + std::to_string(failing_)
+                            + " could not be written");
+            failing_ = 0;
+        }
         return;
     }
-    // A full disk fails every record; say so on the first failure and then every 1000th.
-    const uint64_t failed = failed_++;
-    if (failed % 1000 == 0) {
-        log_error("control",
-                "cannot write alert record (" + std::to_string(failed + 1)
-                        + " lost so far): " + errno_text(errno));
+    if (done > 0 && before >= 0) {
+        (void)::ftruncate(fd_, before);
     }
-    clearerr(file_);
+    ++failed_;
+    // A full disk fails every record: said when writes start failing, then every 1000th.
+    if (failing_++ % 1000 == 0) {
+        log_error("control",
+                "cannot write alert record (" + std::to_string(failing_)
+                        + " lost since writes began to fail): " + errno_text(error));
+    }
 }
 
 }  // namespace exfiltap::control

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,16 +105,28 @@ public:
     void write(const AlertRecord& record);
     /// Opens the file again by name (after log rotation moved it). stdout: nothing to do.
     Status reopen();
+    /// Called about once a second by the daemon. When the open file was removed (deleted,
+    /// or its folder with it), the records written to it since the last call went nowhere:
+    /// they are counted as failed, and the file is created again, its folder too (0750).
+    /// Until that succeeds every record counts as failed, and each call tries again. A file
+    /// moved aside (rotation) is left to reopen(). Returns what to log, or nothing.
+    std::optional<std::string> recover_removed();
     uint64_t written() const { return written_; }
-    /// Records that could not be written (disk full, ...): the run must not report success.
+    /// Records that could not be written (disk full, file removed, ...): the run must not
+    /// report success.
     uint64_t failed() const { return failed_; }
 
 private:
-    FILE* file_ = nullptr;
+    void close_file() noexcept;
+
+    int fd_ = -1;
     bool owned_ = false;
+    bool lost_ = false;  // the file was removed and could not be created again yet
     std::string path_;
     uint64_t written_ = 0;
     uint64_t failed_ = 0;
+    uint64_t written_since_check_ = 0;
+    uint64_t failing_ = 0;  // records failed in a row
 };
 
 }  // namespace exfiltap::control

@@ -408,5 +408,76 @@ TEST_F(TempDirTest, AlertWriterOpenFailsInMissingDirectory) {
     EXPECT_NE(writer.error().find("cannot open alerts file"), std::string::npos);
 }
 
+TEST_F(TempDirTest, AlertWriterCountsRecordsOfARemovedFileAndCreatesItAgain) {
+    const std::string folder = dir_ + "/alerts";
+    std::filesystem::create_directory(folder);
+    const std::string path = folder + "/alerts.json";
+    auto writer = AlertWriter::open(path);
+    ASSERT_TRUE(writer) << writer.error();
+    writer->write(sample_record());
+    EXPECT_FALSE(writer->recover_removed().has_value());  // nothing happened
+    writer->write(sample_record());
+    writer->write(sample_record());
+    std::filesystem::remove_all(folder);  // the two records since the last check are gone
+    const std::optional<std::string> said = writer->recover_removed();
+    ASSERT_TRUE(said.has_value());
+    EXPECT_NE(said->find("was removed; created it again (2 alert records lost"), std::string::npos)
+            << *said;
+    EXPECT_EQ(writer->failed(), 2U);
+    EXPECT_EQ(writer->written(), 1U);
+    writer->write(sample_record());
+    EXPECT_EQ(read_lines(path).size(), 1U);
+    EXPECT_EQ(std::filesystem::status(folder).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms(0750));
+}
+
+TEST_F(TempDirTest, AlertWriterCountsRecordsWhileTheFileCannotBeCreated) {
+    const std::string folder = dir_ + "/alerts";
+    std::filesystem::create_directory(folder);
+    const std::string path = folder + "/alerts.json";
+    auto writer = AlertWriter::open(path);
+    ASSERT_TRUE(writer) << writer.error();
+    std::filesystem::remove_all(folder);
+    // A plain file where the folder was: the folder cannot be made again.
+    std::ofstream(folder) << "in the way\n";
+    const std::optional<std::string> said = writer->recover_removed();
+    ASSERT_TRUE(said.has_value());
+    EXPECT_NE(said->find("cannot be created again"), std::string::npos) << *said;
+    writer->write(sample_record());
+    writer->write(sample_record());
+    EXPECT_EQ(writer->failed(), 2U);
+    EXPECT_FALSE(writer->recover_removed().has_value());  // quiet while it stays so
+    std::filesystem::remove(folder);
+    const std::optional<std::string> back = writer->recover_removed();
+    ASSERT_TRUE(back.has_value());
+    EXPECT_NE(back->find("created again (2 alert records lost"), std::string::npos) << *back;
+    writer->write(sample_record());
+    EXPECT_EQ(read_lines(path).size(), 1U);
+}
+
+TEST_F(TempDirTest, AlertWriterLeavesARotatedFileToReopen) {
+    const std::string path = dir_ + "/alerts.json";
+    auto writer = AlertWriter::open(path);
+    ASSERT_TRUE(writer) << writer.error();
+    writer->write(sample_record());
+    std::filesystem::rename(path, path + ".1");  // logrotate moved it; nothing is lost
+    EXPECT_FALSE(writer->recover_removed().has_value());
+    writer->write(sample_record());
+    EXPECT_EQ(writer->failed(), 0U);
+    EXPECT_EQ(read_lines(path + ".1").size(), 2U);
+    ASSERT_TRUE(writer->reopen());
+    writer->write(sample_record());
+    EXPECT_EQ(read_lines(path).size(), 1U);
+}
+
+TEST(AlertWriterTest, CountsRecordsADiskCannotTake) {
+    auto writer = AlertWriter::open("/dev/full");  // every write fails with ENOSPC
+    ASSERT_TRUE(writer) << writer.error();
+    writer->write(sample_record());
+    writer->write(sample_record());
+    EXPECT_EQ(writer->failed(), 2U);
+    EXPECT_EQ(writer->written(), 0U);
+}
+
 }  // namespace
 }  // namespace exfiltap::control
