@@ -200,6 +200,8 @@ private:
     void on_event(const dataplane::WorkerEvent& event);
     void on_record(AlertRecord& record);
     bool tick(const std::vector<dataplane::Worker*>& workers);
+    /// At the stop: packets received, sent and dropped over all workers, in the log.
+    void log_final_counts() const;
     /// Applies what a reload may change; an error (the old configuration stays) says why.
     Status reload(const std::vector<dataplane::Worker*>& workers);
     void publish_flow_policy();
@@ -498,6 +500,38 @@ void Daemon::on_record(AlertRecord& record) {
     ++alerts_since_tick_;
 }
 
+void Daemon::log_final_counts() const {
+    uint64_t rx = 0;
+    uint64_t tx = 0;
+    uint64_t policy = 0;
+    uint64_t exceptions = 0;
+    uint64_t tx_full = 0;
+    for (const auto& w : workers_) {
+        const dataplane::WorkerCounters& c = w->counters();
+        rx += c.rx_packets.get();
+        tx += c.tx_packets.get();
+        for (const Counter& d : c.policy_dropped) {
+            policy += d.get();
+        }
+        for (const Counter& d : c.dropped) {
+            exceptions += d.get();
+        }
+        tx_full += c.tx_queue_full.get();
+    }
+    // Packets in equal packets out plus the drops counted by reason; anything else is lost.
+    const uint64_t dropped = policy + exceptions + tx_full;
+    const uint64_t accounted = tx + dropped;
+    log_info("dataplane",
+            "final counts: " + std::to_string(rx) + " received, " + std::to_string(tx) + " sent, "
+                    + std::to_string(dropped) + " dropped; policy " + std::to_string(policy)
+                    + ", exceptions " + std::to_string(exceptions) + ", tx queue full "
+                    + std::to_string(tx_full)
+                    + (accounted == rx ? std::string(", every packet accounted for")
+                                       : ", UNACCOUNTED "
+                                            + std::to_string(rx > accounted ? rx - accounted
+                                                                            : accounted - rx)));
+}
+
 bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
     worker_list_ = workers;
     if (reloader_ != nullptr) {
@@ -522,6 +556,11 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
             }
         }
         feed_->advance(dataplane::packet_time_watermark(workers));
+        if (writer_ != nullptr) {
+            if (std::optional<std::string> what = writer_->recover_removed()) {
+                log_error("control", *what);
+            }
+        }
         if (now >= next_baseline_save_s_) {
             next_baseline_save_s_ = now + kBaselineSaveIntervalS;
             if (Status st = feed_->save_baselines(config_.state_dir); !st) {
@@ -694,6 +733,7 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     std::array<uint64_t, dataplane::kExceptionReasonCount> exception_drops{};
     std::array<uint64_t, dataplane::kMalformedCount> malformed{};
     std::array<uint64_t, detectors::kContentClassCount> findings{};
+    uint64_t tx_queue_full = 0;
     for (size_t w = 0; w < counters.size(); ++w) {
         const dataplane::WorkerCounters& c = *counters[w];
         for (const auto& port : view_.ports) {
@@ -710,6 +750,7 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
         for (size_t i = 0; i < dataplane::kExceptionReasonCount; ++i) {
             exception_drops[i] += c.dropped[i].get();
         }
+        tx_queue_full += c.tx_queue_full.get();
         for (size_t i = 0; i < dataplane::kMalformedCount; ++i) {
             malformed[i] += c.malformed[i].get();
         }
@@ -739,6 +780,7 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     for (size_t i = 0; i < dataplane::kExceptionReasonCount; ++i) {
         s.dropped.push_back({std::string(dataplane::kExceptionReasonNames[i]), exception_drops[i]});
     }
+    s.dropped.push_back({"tx_queue_full", tx_queue_full});
     // Every label set from the start, so increase() sees the first event.
     for (size_t i = 0; i < dataplane::kMalformedCount; ++i) {
         if (static_cast<dataplane::Malformed>(i) != dataplane::Malformed::None) {
@@ -834,8 +876,14 @@ nlohmann::json Daemon::stats_json() const {
     uint64_t verdicts = 0;
     uint64_t resets = 0;
     uint64_t resets_failed = 0;
+    uint64_t tx_queue_full = 0;
+    uint64_t exception_drops = 0;
     for (const dataplane::Worker* w : worker_list_) {
         const auto& c = w->counters();
+        tx_queue_full += c.tx_queue_full.get();
+        for (const Counter& d : c.dropped) {
+            exception_drops += d.get();
+        }
         verdicts += c.flow_verdicts.get();
         resets += c.resets_sent.get();
         resets_failed += c.resets_failed.get();
@@ -854,6 +902,8 @@ nlohmann::json Daemon::stats_json() const {
     j["flows_active"] = flows;
     j["dropped_blocked"] = dropped_blocked;
     j["dropped_flow_verdict"] = dropped_verdict;
+    j["dropped_exceptions"] = exception_drops;
+    j["dropped_tx_queue_full"] = tx_queue_full;
     j["would_drop"] = would_drop;
     j["scanned_bytes"] = scanned;
     j["flow_verdicts"] = verdicts;
@@ -1081,6 +1131,7 @@ int Daemon::run() {
             };
             auto result = dataplane::run_live(live, shared_, workers_);
             sd_notify(0, "STOPPING=1");
+            log_final_counts();
             if (!result) {
                 log_error("dataplane", result.error());
                 rc = kExitRuntime;

@@ -50,6 +50,7 @@ struct AppLayer::Expected {
     bool linked = false;  // a data flow was matched
     bool named = false;   // the transfer command was accepted (name and direction known)
     bool upload = false;
+    bool reported = false;  // the data flow closed and was reported; the 226 releases it
     uint8_t ip_version = 0;
     uint16_t port = 0;
     std::array<uint8_t, 16> addr{};
@@ -523,6 +524,13 @@ void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& transfer) noexce
         }
         return;
     }
+    if (channel->reported) {
+        // The data connection closed before this reply and was reported then.
+        if (event.final) {
+            channel->used = false;
+        }
+        return;
+    }
     if (!event.final) {
         channel->named = true;
         channel->upload = event.upload;
@@ -538,13 +546,16 @@ void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& transfer) noexce
     }
 }
 
-void AppLayer::report_ftp_data(Flow& data, Slot& slot) noexcept {
+void AppLayer::report_ftp_data(Flow& data, Slot& slot, bool closed) noexcept {
     const auto& link = std::get<FtpDataLink>(slot.parser);
     Expected& e = expected_[link.expected];
-    if (!e.used || !e.linked || e.data_flow_id != data.flow_id) {
+    if (!e.used || !e.linked || e.reported || e.data_flow_id != data.flow_id) {
         return;
     }
-    e.used = false;
+    // Closed: its bytes are final, but the control connection's 226 may still come and
+    // must not report the transfer a second time; the channel waits for it (or expires).
+    e.reported = closed;
+    e.used = closed;
     // Bytes the FTP client sent (upload) or received (download) on the data connection.
     const std::array<uint8_t, 16>& ftp_client =
             e.control_client_is_hi != 0 ? e.control_key.addr_hi : e.control_key.addr_lo;
@@ -592,11 +603,20 @@ void AppLayer::on_datagram(Flow& flow, unsigned dir, const PacketInfo& info,
     host_.emit_app_event(flow, event, query ? dir == 1 : dir == 0);
 }
 
+void AppLayer::on_flow_closed(Flow& flow) noexcept {
+    if (flow.app_status == static_cast<uint8_t>(AppStatus::Active)) {
+        Slot& slot = slots_[flow.app_slot];
+        if (std::holds_alternative<FtpDataLink>(slot.parser)) {
+            report_ftp_data(flow, slot, true);
+        }
+    }
+}
+
 void AppLayer::on_flow_end(Flow& flow) noexcept {
     if (flow.app_status == static_cast<uint8_t>(AppStatus::Active)) {
         Slot& slot = slots_[flow.app_slot];
         if (std::holds_alternative<FtpDataLink>(slot.parser)) {
-            report_ftp_data(flow, slot);
+            report_ftp_data(flow, slot, false);
         } else {
             Events events(*this, flow);
             Objects objects(*this, flow, slot);
@@ -612,10 +632,11 @@ void AppLayer::on_flow_end(Flow& flow) noexcept {
         }
         release(flow);
     }
-    // Channels of an ending control flow that no data connection took are forgotten.
+    // Channels of an ending control flow that no data connection took, or whose data
+    // connection was reported at its close, are forgotten.
     for (size_t i = 0; i < kExpectedChannels; ++i) {
         Expected& e = expected_[i];
-        if (e.used && !e.linked && e.control_flow_id == flow.flow_id) {
+        if (e.used && (!e.linked || e.reported) && e.control_flow_id == flow.flow_id) {
             e.used = false;
         }
     }

@@ -121,6 +121,9 @@ public:
     /// The flow is leaving the table: parsers flush, FTP data links report, the slot is
     /// freed.
     void on_flow_end(Flow& flow) noexcept;
+    /// The TCP connection closed (both FINs, or a RST): an FTP data connection's bytes are
+    /// final, so its transfer is reported now, not when the closed flow times out.
+    void on_flow_closed(Flow& flow) noexcept;
 
     const AppCounters& counters() const noexcept { return counters_; }
     uint32_t slots_in_use() const noexcept { return slots_in_use_; }
@@ -143,7 +146,8 @@ private:
             std::span<const uint8_t> sample) noexcept;
     void on_parser_event(Flow& flow, const detectors::AppEvent& event) noexcept;
     void link_ftp_transfer(Flow& control, const detectors::AppEvent& transfer) noexcept;
-    void report_ftp_data(Flow& data, Slot& slot) noexcept;
+    /// `closed`: the data connection closed (reported now, once); otherwise it is ending.
+    void report_ftp_data(Flow& data, Slot& slot, bool closed) noexcept;
 
     AppLayerConfig config_;
     AppHost& host_;

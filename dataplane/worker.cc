@@ -663,6 +663,9 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
                 && flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0) {
             // The flow is closing: its bytes count now, not when it times out.
             emit_progress(flow, now_ns, false);
+            if (flow.rst_seen || (flow.dir[0].tcp.fin_seen && flow.dir[1].tcp.fin_seen)) {
+                app_->on_flow_closed(flow);
+            }
         }
         if (reset_requested_) {
             reset_requested_ = false;
@@ -1003,6 +1006,11 @@ void Worker::transmit(const RxBinding& binding, rte_mbuf** pkts, uint16_t count,
     while (sent < n) {
         sent += rte_eth_tx_burst(binding.tx_port, binding.tx_queue, out.data() + sent, n - sent);
         if (sent < n && (!config_.lossless || shared_.stop.load(std::memory_order_relaxed))) {
+            // Live: the port takes no more now; what is left is dropped, and counted.
+            counters_.tx_queue_full.add(n - sent);
+            for (uint16_t i = sent; i < n; ++i) {
+                bytes -= rte_pktmbuf_pkt_len(out[i]);
+            }
             rte_pktmbuf_free_bulk(out.data() + sent, n - sent);
             break;
         }

@@ -117,6 +117,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     Counter rx_bytes;
     Counter tx_packets;
     Counter tx_bytes;
+    Counter tx_queue_full;  // forwarded packets freed because the tx queue took no more
     Counter non_ip;
     Counter fragments;
     Counter fragments_reassembled;

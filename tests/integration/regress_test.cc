@@ -199,5 +199,26 @@ TEST(RegressTest, AlertsOnStdoutStayPureJsonLines) {
     EXPECT_EQ(records, 3);
 }
 
+TEST(RegressTest, FtpUploadIsReportedOnceWhenItsDataConnectionCloses) {
+    // Once reported only when the closed data flow timed out (here 99 s late, when the next
+    // packet came); closing before the 226 must not report it twice either.
+    const RunOutput run = run_exfiltap(regress("l1_ftp_stor_reported_at_close.pcap"),
+            {"--set", "behaviour.unexpected_file_write.external_min_bytes=1", "--set",
+                    "networks.internal=[\"10.0.0.0/8\"]"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    std::vector<nlohmann::json> writes;
+    for (const auto& a : run.alerts) {
+        if (a["exfil"]["detector"] == "unexpected_file_write") {
+            writes.push_back(a);
+        }
+    }
+    ASSERT_EQ(writes.size(), 1U) << run.out;
+    EXPECT_EQ(writes[0]["timestamp"], "2023-11-14T22:13:21.000100+0000");  // the data FIN
+    EXPECT_EQ(writes[0]["exfil"]["file_name"], "q3-report.txt");
+    EXPECT_EQ(writes[0]["exfil"]["bytes"], 20000);
+    EXPECT_EQ(writes[0]["exfil"]["user"], "alice");
+    EXPECT_EQ(writes[0]["dest_port"], 21);
+}
+
 }  // namespace
 }  // namespace exfiltap::testing
