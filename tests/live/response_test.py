@@ -10,7 +10,6 @@ metrics. The lab and every process the tests start are removed at the end, by PI
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import daemon as daemonmod  # noqa: E402
 import lab as labmod  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,40 +34,14 @@ CARDS = ["4556737586899855", "5425233430109903", "4716108999716531", "4929584730
          "5191230192006127", "4485275742308327"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
+class Daemon(daemonmod.Daemon):
     def __init__(self, binary, ctl, lab, workdir, extra_config=""):
-        self.binary = binary
-        self.ctl = ctl
+        super().__init__(binary, ctl, workdir)
         self.lab = lab
-        self.dir = workdir
-        self.socket = os.path.join(workdir, "control.sock")
-        self.alerts = os.path.join(workdir, "alerts.json")
-        self.state = os.path.join(workdir, "state")
-        self.metrics_port = free_port()
-        self.log_path = os.path.join(workdir, "daemon.log")
-        inside, outside = lab.devices()
-        self.config = os.path.join(workdir, "exfiltap.yaml")
-        with open(self.config, "w") as f:
-            f.write(f"""
+        self.write_config(f"""
 dpdk:
   memory_mb: 640
-ports:
-  mode: inline
-  pairs:
-    - inside: "{inside}"
-      outside: "{outside}"
-  mbufs: 8191
-  rx_descriptors: 512
-  tx_descriptors: 512
-workers:
-  count: 1
-networks:
+{lab.ports_yaml()}networks:
   internal: ["{labmod.INTERNAL_NET}"]
 content:
   custom:
@@ -100,82 +74,11 @@ response:
       ttl_s: 600
 {extra_config}
 """)
-        self.proc = None
-
-    def start(self, timeout=60):
-        self.log = open(self.log_path, "a")
-        offset = len(self.log_text())
-        self.proc = subprocess.Popen([self.binary, "--", "--config", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exfiltap exited with {self.proc.returncode}:\n" + self.log_text())
-            if "ready:" in self.log_text()[offset:]:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("exfiltap not ready in time:\n" + self.log_text())
-
-    def log_text(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        rc = self.proc.returncode
-        self.proc = None
-        return rc
-
-    def ctl_run(self, *args, json_out=True):
-        cmd = [self.ctl, "--socket", self.socket] + (["--json"] if json_out else []) + list(args)
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-        return result
-
-    def ctl_json(self, *args):
-        result = self.ctl_run(*args)
-        if result.returncode != 0:
-            raise AssertionError(f"exfiltapctl {' '.join(args)}: rc {result.returncode}: "
-                                 f"{result.stdout} {result.stderr}")
-        return json.loads(result.stdout)
-
-    def alerts_list(self):
-        try:
-            with open(self.alerts) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except OSError:
-            return []
-
-    def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
-            return r.read().decode()
 
 
-def metric_value(text, name, labels=None):
-    total = 0.0
-    found = False
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        if head != name and not head.startswith(name + "{"):
-            continue
-        if labels and not all(f'{k}="{v}"' in head for k, v in labels.items()):
-            continue
-        total += float(value)
-        found = True
-    return total if found else None
+metric_value = daemonmod.metric_value
+wait_for = daemonmod.wait_for
+free_port = daemonmod.free_port
 
 
 class Server:
@@ -188,29 +91,13 @@ class Server:
             raise RuntimeError("server did not start: " + line + self.proc.stderr.read())
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        labmod.end_process(self.proc, grace_s=5)
 
 
 def client(lab, port, *args, timeout=3):
     out = lab.exec_in(lab.ns_in, PYTHON, PEER, "client", labmod.OUTSIDE_IP, str(port),
                       "--timeout", str(timeout), *args, check=False, timeout=120).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def wait_for(predicate, timeout=10, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def entry_for(daemon, address, kind="block"):
