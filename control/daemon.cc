@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -203,7 +204,9 @@ private:
     /// At the stop: packets received, sent and dropped over all workers, in the log.
     void log_final_counts() const;
     /// Applies what a reload may change; an error (the old configuration stays) says why.
+    /// Counted by result in exfiltap_config_reloads_total.
     Status reload(const std::vector<dataplane::Worker*>& workers);
+    Status apply_reload(const std::vector<dataplane::Worker*>& workers);
     void publish_flow_policy();
     void refresh_metrics();
     void fill_metrics(MetricsSnapshot& snapshot);
@@ -241,6 +244,10 @@ private:
     int64_t started_s_ = 0;
     int64_t next_expiry_s_ = 0;
     uint64_t alerts_since_tick_ = 0;
+    // Reloads by result (exfiltap_config_reloads_total): counted by the control thread,
+    // read by the exporter's.
+    std::atomic<uint64_t> reloads_applied_{0};
+    std::atomic<uint64_t> reloads_refused_{0};
 
     // What a scrape reads that the control loop owns, copied under the lock each second.
     struct ControlView {
@@ -573,6 +580,12 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
 }
 
 Status Daemon::reload(const std::vector<dataplane::Worker*>& workers) {
+    Status st = apply_reload(workers);
+    (st ? reloads_applied_ : reloads_refused_).fetch_add(1, std::memory_order_relaxed);
+    return st;
+}
+
+Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     auto loaded = options_.config_path.empty() ? Result<Config>(default_config())
                                                : load_config(options_.config_path);
     for (const std::string& assignment : options_.overrides) {
@@ -841,6 +854,8 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     s.edm_exhausted = {{"state_slots", edm_exhausted[0]}, {"hit_list", edm_exhausted[1]},
             {"waiting_records", edm_exhausted[2]}};
     s.edm_rows = view_.edm_rows;
+    s.reloads.push_back({"applied", reloads_applied_.load(std::memory_order_relaxed)});
+    s.reloads.push_back({"refused", reloads_refused_.load(std::memory_order_relaxed)});
     s.output_drops.push_back({"alerts_file", view_.alert_write_failures});
     s.output_drops.push_back({"control_follow", view_.follow_dropped});
 }

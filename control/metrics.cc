@@ -193,6 +193,8 @@ std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& s) {
     using CC = CommandMetric;
     add_rows(at(index_of("exfiltap_control_commands_total")), s.commands,
             {{"command", &CC::command}, {"result", &CC::result}}, &CC::count);
+    add_rows(at(index_of("exfiltap_config_reloads_total")), s.reloads, {{"result", &RC::reason}},
+            &RC::packets);
     using OD = OutputDrops;
     add_rows(at(index_of("exfiltap_output_dropped_records_total")), s.output_drops,
             {{"output", &OD::output}}, &OD::records);

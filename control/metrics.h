@@ -128,6 +128,7 @@ struct MetricsSnapshot {
     std::vector<BlocklistKind> blocklist;    // blocklist_entries, blocklist_hits_total
     std::vector<CommandMetric> commands;     // control_commands_total
     std::vector<OutputDrops> output_drops;   // output_dropped_records_total
+    std::vector<ReasonCount> reloads;        // config_reloads_total{result}
     std::vector<ReasonCount> app_flows;      // app_flows_total{proto}
     std::vector<ReasonCount> app_exhausted;  // app_exhausted_total{resource}
     std::vector<TableUse> behaviour_tables;  // behaviour_table_entries, _evictions_total
@@ -188,10 +189,16 @@ inline constexpr std::array kMetricSpecs = {
                 MetricType::Counter},
         MetricSpec{"exfiltap_control_commands_total",
                 "Control socket commands, by command and result.", MetricType::Counter},
+        MetricSpec{"exfiltap_config_reloads_total",
+                "Configuration reloads (SIGHUP or the reload command), by result: applied, or "
+                "refused (the old configuration stays).",
+                MetricType::Counter},
         MetricSpec{"exfiltap_worker_busy_ratio",
                 "Share of the worker's time spent on packets (0 to 1).", MetricType::Gauge},
         MetricSpec{"exfiltap_output_dropped_records_total",
-                "Records an output dropped because its queue was full.", MetricType::Counter},
+                "Records an output lost: its queue was full, or its file could not be written "
+                "(disk full, file removed).",
+                MetricType::Counter},
         MetricSpec{"exfiltap_app_flows_total",
                 "Flows whose application protocol was identified, by protocol.",
                 MetricType::Counter},

@@ -433,6 +433,7 @@ def test_sighup_with_broken_config(ctx):
     with open(d.config) as f:
         good = f.read()
     log_mark = len(d.log_text())
+    refused_before = d.metric("exfiltap_config_reloads_total", {"result": "refused"})
     try:
         with open(d.config, "w") as f:
             f.write(good.replace("  count: 1\n", "  count: [1\n", 1))
@@ -440,6 +441,8 @@ def test_sighup_with_broken_config(ctx):
         refused = wait_for(lambda: "reload refused" in d.log_text()[log_mark:], 10)
         assert refused, d.log_text()[log_mark:]
         assert d.config in d.log_text()[log_mark:], "the refusal does not name the file"
+        assert wait_for(lambda: d.metric("exfiltap_config_reloads_total", {"result": "refused"})
+                        == refused_before + 1, 5)
         assert d.running()
         rc, out = curl(ctx, "-m", "10", f"http://{OUT}/small")
         assert rc == 0, (rc, out[:100])
@@ -447,9 +450,12 @@ def test_sighup_with_broken_config(ctx):
         with open(d.config, "w") as f:
             f.write(good)
     log_mark = len(d.log_text())
+    applied_before = d.metric("exfiltap_config_reloads_total", {"result": "applied"})
     d.signal(signal.SIGHUP)
     assert wait_for(lambda: "reload: content generation" in d.log_text()[log_mark:], 20), \
         d.log_text()[log_mark:]
+    assert wait_for(lambda: d.metric("exfiltap_config_reloads_total", {"result": "applied"})
+                    == applied_before + 1, 5)
     before = ssn_alerts_total(ctx)
     ssn_upload(ctx)
     assert wait_for(lambda: ssn_alerts_total(ctx) >= before + 40, 10), ssn_alerts_total(ctx)

@@ -82,6 +82,7 @@ MetricsSnapshot full_snapshot() {
     s.blocklist = {{"exact", 11, 21}, {"prefix", 2, 0}};
     s.commands = {{"block", "ok", 4}, {"block", "nok", 1}};
     s.output_drops = {{"syslog", 17}};
+    s.reloads = {{"applied", 6}, {"refused", 2}};
     s.app_flows = {{"http", 40}, {"dns", 12}};
     s.app_exhausted = {{"parser_slots", 2}, {"body_decoders", 0}};
     s.behaviour_tables = {{"hosts", 30, 1}, {"domains", 8, 0}};
@@ -206,7 +207,7 @@ TEST(MetricsFamiliesTest, NamesFollowTheConventions) {
         const bool ends_total = spec.name.ends_with("_total");
         EXPECT_EQ(ends_total, spec.type == MetricType::Counter) << spec.name;
     }
-    EXPECT_EQ(kMetricNames.size(), 27U);
+    EXPECT_EQ(kMetricNames.size(), 28U);
 }
 
 // Exporter over HTTP
@@ -240,6 +241,8 @@ TEST(MetricsExporterTest, ServesExactSamplesAndTypes) {
                  R"(exfiltap_blocklist_entries{kind="exact"} 11)",
                  R"(exfiltap_blocklist_hits_total{kind="exact"} 21)",
                  R"(exfiltap_control_commands_total{command="block",result="nok"} 1)",
+                 R"(exfiltap_config_reloads_total{result="applied"} 6)",
+                 R"(exfiltap_config_reloads_total{result="refused"} 2)",
                  "# TYPE exfiltap_worker_busy_ratio gauge",
                  R"(exfiltap_worker_busy_ratio{worker="0"} 0.25)",
                  R"(exfiltap_worker_busy_ratio{worker="1"} 0.5)",
