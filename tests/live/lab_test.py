@@ -9,6 +9,7 @@ servers and the daemon are removed at the end, by PID, whatever failed.
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -706,7 +707,7 @@ def final_counts(log):
 
 
 def start_lab(ctx, exfiltap, ctl):
-    ctx.lab = labmod.Lab(tag="lab", full=True, names=LAB_NAMES).up()
+    ctx.lab = labmod.Lab(tag=LAB_TAG, full=True, names=LAB_NAMES).up()
     ctx.daemon = daemonmod.Daemon(exfiltap, ctl, ctx.workdir)
     ctx.daemon.alerts = os.path.join(ctx.workdir, "log", "alerts.json")
     os.makedirs(os.path.dirname(ctx.daemon.alerts), exist_ok=True)
@@ -729,8 +730,16 @@ def stop_lab(ctx):
         ctx.lab.close()
 
 
-LAB_NAMES = {"inside": "inside", "outside": "outside", "inside2": "inside2",
-             "switch": "exft-switch"}
+# EXFILTAP_LAB_NAME=x gives a second lab of its own beside the first (namespaces inside-x,
+# ..., links xtilabx, xtolabx); unset, the names are the plain ones.
+LAB_SUFFIX = os.environ.get("EXFILTAP_LAB_NAME", "")
+if not re.fullmatch(r"[a-z0-9]{0,8}", LAB_SUFFIX):
+    raise SystemExit("EXFILTAP_LAB_NAME: up to 8 lower-case letters or digits")
+LAB_TAG = "lab" + LAB_SUFFIX
+_SFX = f"-{LAB_SUFFIX}" if LAB_SUFFIX else ""
+LAB_NAMES = {"inside": "inside" + _SFX, "outside": "outside" + _SFX,
+             "inside2": "inside2" + _SFX, "switch": "exft-switch" + _SFX}
+LAB_LINKS = (f"xti{LAB_TAG}", f"xto{LAB_TAG}")
 
 
 def run_tests(tests, ctx, counter):
@@ -770,7 +779,7 @@ def teardown_check(ctx, counter):
     counter["n"] += 1
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
     spaces = [ns for ns in LAB_NAMES.values() if ns in names]
-    links = [dev for dev in ("xtilab", "xtolab")
+    links = [dev for dev in LAB_LINKS
              if subprocess.run(["ip", "link", "show", dev], capture_output=True).returncode == 0]
     procs = processes_mentioning(ctx.workdir) + processes_mentioning(servers.TUNNEL_PASSWORD)
     for pid in servers.STARTED:
