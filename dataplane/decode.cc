@@ -1,6 +1,8 @@
 #include "dataplane/decode.h"
 
+#include <bit>
 #include <cstddef>
+#include <cstring>
 
 #include "dataplane/wire.h"
 
@@ -268,15 +270,52 @@ bool decode_ipv6(const uint8_t* frame, uint32_t off, uint32_t len, PacketInfo& i
 }
 
 // One's complement sum of big-endian 16-bit words; an odd last byte is padded with zero.
+// The sum does not depend on byte order but for a final swap (RFC 1071 2(B)), so on a
+// little-endian machine the words are added as native 64-bit loads, folded and swapped
+// (exfiltap-bench ack-10k under callgrind: the checksums of a pure ACK went from about 300
+// to 240 instructions).
 uint64_t sum_words(const uint8_t* p, uint32_t n, uint64_t acc) noexcept {
-    uint32_t i = 0;
-    for (; i + 1 < n; i += 2) {
-        acc += load16(p + i);
+    if constexpr (std::endian::native == std::endian::little) {
+        // 64-bit loads with the carry added back (one's complement), then folded.
+        uint64_t native = 0;
+        uint32_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t word = 0;
+            std::memcpy(&word, p + i, sizeof(word));
+            native += word;
+            native += native < word ? 1 : 0;
+        }
+        uint64_t tail = 0;
+        if (i + 4 <= n) {
+            uint32_t word = 0;
+            std::memcpy(&word, p + i, sizeof(word));
+            tail += word;
+            i += 4;
+        }
+        if (i + 2 <= n) {
+            uint16_t word = 0;
+            std::memcpy(&word, p + i, sizeof(word));
+            tail += word;
+            i += 2;
+        }
+        if (i < n) {
+            tail += p[i];  // the low byte of a little-endian word: the high one once swapped
+        }
+        native = (native & 0xffffffffU) + (native >> 32) + tail;
+        native = (native & 0xffff) + (native >> 16);
+        native = (native & 0xffff) + (native >> 16);
+        native = (native & 0xffff) + (native >> 16);
+        return acc + (((native & 0xff) << 8) | (native >> 8));
+    } else {
+        uint32_t i = 0;
+        for (; i + 1 < n; i += 2) {
+            acc += load16(p + i);
+        }
+        if (i < n) {
+            acc += static_cast<uint64_t>(p[i]) << 8;
+        }
+        return acc;
     }
-    if (i < n) {
-        acc += static_cast<uint64_t>(p[i]) << 8;
-    }
-    return acc;
 }
 
 uint16_t fold(uint64_t acc) noexcept {

@@ -128,6 +128,19 @@ public:
     /// `created` tells which. Returns kNoFlow only when the hash refuses the key.
     uint32_t lookup_or_create(const FlowKey& key, uint64_t now_ns, bool& created) noexcept;
 
+    /// The burst's flow stage: hash signatures and table positions of `count` keys (at most
+    /// kBurstKeys), looked up together (rte_hash's bulk lookup hides the bucket misses of one
+    /// key behind the others'). positions[i] < 0:
+    /// not in the table. A position is a hint for lookup_or_create(): flows may end between.
+    static constexpr uint32_t kBurstKeys = 32;
+    void lookup_bulk(const FlowKey* const* keys, uint32_t count, uint32_t* sigs,
+            int32_t* positions) noexcept;
+
+    /// lookup_or_create() with the key's signature and its lookup_bulk() position, taken
+    /// when the flow there still has this key (no second hash lookup).
+    uint32_t lookup_or_create(const FlowKey& key, uint32_t sig, int32_t hint, uint64_t now_ns,
+            bool& created) noexcept;
+
     Flow& flow(uint32_t index) noexcept { return flows_[index]; }
 
     /// Marks activity: moves the flow to the tail of its timeout class's list.
@@ -152,6 +165,8 @@ private:
     void list_append(uint32_t index) noexcept;
     void remove(uint32_t index, EvictReason reason) noexcept;
     bool evict_oldest() noexcept;
+    uint32_t find_or_create(const FlowKey& key, uint32_t sig, int32_t hint, bool hint_exact,
+            uint64_t now_ns, bool& created) noexcept;
 
     FlowTableConfig config_;
     FlowEndHandler& handler_;
@@ -162,6 +177,9 @@ private:
     std::array<uint32_t, kTimeoutClassCount> tail_{};
     uint32_t active_ = 0;
     uint64_t evicted_full_ = 0;
+    // Flows added or removed so far, and the count at the last lookup_bulk().
+    uint64_t changes_ = 0;
+    uint64_t bulk_changes_ = UINT64_MAX;
 };
 
 }  // namespace exfiltap::dataplane

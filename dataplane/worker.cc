@@ -56,9 +56,15 @@ public:
 
     void deliver(std::span<const uint8_t> bytes, bool gap_before) noexcept override {
         if (state_ != nullptr && state_->stream.is_open()) {
+            const uint64_t start = worker_.config_.stage_cycles ? rte_rdtsc() : 0;
             state_->stream.scan(bytes, worker_.scratch_, worker_.findings_, gap_before);
             worker_.counters_.scanned_bytes.add(bytes.size());
             remember(bytes, gap_before);
+            if (worker_.config_.stage_cycles) {
+                worker_.content_tsc_ += rte_rdtsc() - start;
+                ++worker_.timed_;
+                ++worker_.content_timed_;
+            }
         }
         if (worker_.app_ != nullptr && AppLayer::wants_stream(flow_)) {
             worker_.app_->on_stream(flow_, dir_, bytes, gap_before, worker_.event_ns_);
@@ -148,6 +154,10 @@ std::unique_ptr<Worker> Worker::create(
         worker->payload_free_.push_back(i - 1);
     }
     return worker;
+}
+
+size_t Worker::payload_state_bytes() noexcept {
+    return sizeof(PayloadState);
 }
 
 int Worker::lcore_main(void* worker) noexcept {
@@ -332,32 +342,49 @@ uint64_t Worker::packet_time(rte_mbuf* m) noexcept {
 }
 
 void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t count) noexcept {
-    // Receive time.
+    const bool timed = config_.stage_cycles;
+    std::array<uint64_t, kStageMarks> marks{};
+    marks[0] = timed ? rte_rdtsc() : 0;
+
+    // Receive time: offline each packet's capture time; live one clock read per burst.
     uint64_t burst_ns = 0;
-    for (uint16_t i = 0; i < count; ++i) {
-        burst_ns = std::max(burst_ns, packet_time(pkts[i]));
+    if (config_.lossless) {
+        for (uint16_t i = 0; i < count; ++i) {
+            burst_[i].time_ns = packet_time(pkts[i]);
+            burst_ns = std::max(burst_ns, burst_[i].time_ns);
+        }
+    } else {
+        burst_ns = packet_time(pkts[0]);
+        for (uint16_t i = 0; i < count; ++i) {
+            burst_[i].time_ns = burst_ns;
+        }
     }
     now_ns_ = std::max(now_ns_, burst_ns);
 
-    // Decode, flows, detectors: packet by packet in burst order, as the stream needs.
-    std::array<bool, kBurstSize> drop{};
+    // Decode the whole burst (chained frames wait for the per-packet step: one linear buffer).
+    decode_burst(pkts, count);
+    marks[1] = timed ? rte_rdtsc() : 0;
+
+    // Block check.
     binding_passive_ = binding.passive;
+    check_blocks(count);
+    marks[2] = timed ? rte_rdtsc() : 0;
+
+    // Flows: the burst's keys looked up together; the per-packet step below creates flows.
+    lookup_flows(count);
+
+    // Per packet in burst order (TCP streams and parsers need it): flows, detectors, events.
+    std::array<bool, kBurstSize> drop{};
     policy_ = flow_policy_.load(std::memory_order_acquire);
     for (uint16_t i = 0; i < count; ++i) {
-        rte_mbuf* m = pkts[i];
-        uint32_t len = rte_pktmbuf_pkt_len(m);
-        const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-        if (m->nb_segs > 1) {
-            len = std::min(len, kLinearBytes);
-            frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, linear_.get()));
-        }
         ExceptionReason reason{};
         packet_cause_ = DropCause::None;
         packet_shadow_ = false;
         send_reset_ = false;
-        if (frame != nullptr
-                && handle_packet(
-                        frame, len, config_.lossless ? packet_time(m) : burst_ns, reason)) {
+        if (burst_[i].frame == nullptr) {
+            linearize(pkts[i], burst_[i]);
+        }
+        if (burst_[i].frame != nullptr && handle_packet(burst_[i], reason)) {
             drop[i] = apply_exception(reason);
         }
         if (packet_cause_ != DropCause::None) {
@@ -368,14 +395,117 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
                 counters_.policy_dropped[cause].add();
                 drop[i] = true;
                 if (send_reset_ && !config_.lossless) {
-                    send_resets(binding, m);
+                    send_resets(binding, pkts[i]);
                 }
             }
         }
     }
+    marks[3] = timed ? rte_rdtsc() : 0;
 
     // Transmit (or drop by verdict).
     transmit(binding, pkts, count, drop);
+    if (timed) {
+        marks[4] = rte_rdtsc();
+        account_stages(marks);
+    }
+}
+
+void Worker::decode_burst(rte_mbuf** pkts, uint16_t count) noexcept {
+    for (uint16_t i = 0; i < count; ++i) {
+        rte_mbuf* m = pkts[i];
+        BurstSlot& slot = burst_[i];
+        slot.block = BlockVerdict::Pass;
+        slot.probe.pos = -1;
+        slot.probe.valid = false;
+        if (m->nb_segs > 1) {
+            slot.frame = nullptr;
+            slot.decoded = false;
+            continue;
+        }
+        slot.frame = rte_pktmbuf_mtod(m, const uint8_t*);
+        slot.len = rte_pktmbuf_pkt_len(m);
+        slot.info = PacketInfo();
+        slot.decoded = decode_packet(slot.frame, slot.len, slot.info);
+    }
+}
+
+void Worker::check_blocks(uint16_t count) noexcept {
+    if (config_.blocks == nullptr || config_.blocks->empty()) {
+        return;
+    }
+    for (uint16_t i = 0; i < count; ++i) {
+        BurstSlot& slot = burst_[i];
+        if (slot.decoded && slot.info.ip_version != 0) {
+            slot.block = config_.blocks->check(
+                    config_.id, slot.info.ip_version, slot.info.src.data(), slot.info.dst.data());
+        }
+    }
+}
+
+void Worker::lookup_flows(uint16_t count) noexcept {
+    std::array<const FlowKey*, kBurstSize> keys{};
+    std::array<uint16_t, kBurstSize> which{};
+    std::array<uint32_t, kBurstSize> sigs{};
+    std::array<int32_t, kBurstSize> positions{};
+    uint32_t n = 0;
+    for (uint16_t i = 0; i < count; ++i) {
+        BurstSlot& slot = burst_[i];
+        const bool dropped_unseen = (slot.block == BlockVerdict::BlockedExact
+                                            || slot.block == BlockVerdict::BlockedPrefix)
+                && !binding_passive_;
+        if (!slot.decoded || slot.info.ip_version == 0 || slot.info.fragment || dropped_unseen) {
+            continue;
+        }
+        slot.probe.key = make_flow_key(slot.info, config_.flows.vlan_in_key, slot.probe.src_is_lo);
+        keys[n] = &slot.probe.key;
+        which[n] = i;
+        ++n;
+    }
+    if (n == 0) {
+        return;
+    }
+    flows_->lookup_bulk(keys.data(), n, sigs.data(), positions.data());
+    for (uint32_t k = 0; k < n; ++k) {
+        FlowProbe& probe = burst_[which[k]].probe;
+        probe.sig = sigs[k];
+        probe.pos = positions[k];
+        probe.valid = true;
+    }
+}
+
+void Worker::linearize(rte_mbuf* m, BurstSlot& slot) noexcept {
+    slot.len = std::min(rte_pktmbuf_pkt_len(m), kLinearBytes);
+    slot.frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, slot.len, linear_.get()));
+    if (slot.frame == nullptr) {
+        return;
+    }
+    slot.info = PacketInfo();
+    slot.decoded = decode_packet(slot.frame, slot.len, slot.info);
+    if (slot.decoded && slot.info.ip_version != 0 && config_.blocks != nullptr
+            && !config_.blocks->empty()) {
+        slot.block = config_.blocks->check(
+                config_.id, slot.info.ip_version, slot.info.src.data(), slot.info.dst.data());
+    }
+}
+
+void Worker::account_stages(const std::array<uint64_t, kStageMarks>& marks) noexcept {
+    // marks: burst start (receive time included in decode), decoded, block-checked,
+    // per-packet step done (flow lookup included), transmitted.
+    auto& c = counters_.stage_cycles;
+    c[static_cast<size_t>(WorkerStage::Decode)].add(marks[1] - marks[0]);
+    c[static_cast<size_t>(WorkerStage::BlockCheck)].add(marks[2] - marks[1]);
+    const uint64_t step = marks[3] - marks[2];
+    const uint64_t inside = std::min(step, content_tsc_ + event_tsc_);
+    c[static_cast<size_t>(WorkerStage::Flow)].add(step - inside);
+    c[static_cast<size_t>(WorkerStage::Content)].add(content_tsc_);
+    c[static_cast<size_t>(WorkerStage::Events)].add(event_tsc_);
+    c[static_cast<size_t>(WorkerStage::Forward)].add(marks[4] - marks[3]);
+    counters_.stage_timers.add(timed_);
+    counters_.content_timers.add(content_timed_);
+    content_tsc_ = 0;
+    event_tsc_ = 0;
+    timed_ = 0;
+    content_timed_ = 0;
 }
 
 void Worker::send_resets(const RxBinding& binding, rte_mbuf* m) noexcept {
@@ -522,11 +652,10 @@ bool Worker::starts_new_connection(
             || flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
 }
 
-bool Worker::handle_packet(
-        const uint8_t* frame, uint32_t len, uint64_t now_ns, ExceptionReason& reason) noexcept {
-    event_ns_ = now_ns;
-    PacketInfo info;
-    if (!decode_packet(frame, len, info)) {
+bool Worker::handle_packet(BurstSlot& slot, ExceptionReason& reason) noexcept {
+    event_ns_ = slot.time_ns;
+    const PacketInfo& info = slot.info;
+    if (!slot.decoded) {
         counters_.malformed[static_cast<size_t>(info.malformed)].add();
         reason = ExceptionReason::Undecodable;
         return true;
@@ -535,20 +664,17 @@ bool Worker::handle_packet(
         counters_.non_ip.add();
         return false;
     }
-    if (config_.blocks != nullptr && !config_.blocks->empty()) {
-        const BlockVerdict verdict = config_.blocks->check(
-                config_.id, info.ip_version, info.src.data(), info.dst.data());
-        if (verdict == BlockVerdict::BlockedExact || verdict == BlockVerdict::BlockedPrefix) {
-            note_policy(DropCause::Blocked, false);
-            if (!binding_passive_) {
-                return false;  // dropped unseen: a blocked peer gets no inspection either
-            }
+    if (slot.block == BlockVerdict::BlockedExact || slot.block == BlockVerdict::BlockedPrefix) {
+        note_policy(DropCause::Blocked, false);
+        if (!binding_passive_) {
+            return false;  // dropped unseen: a blocked peer gets no inspection either
         }
     }
     if (info.fragment) {
-        return handle_fragment(frame, len, info, now_ns, reason);
+        return handle_fragment(slot.frame, slot.len, info, slot.time_ns, reason);
     }
-    return handle_decoded(frame, len, info, now_ns, reason);
+    return handle_decoded(slot.frame, slot.len, info, slot.time_ns, reason,
+            slot.probe.valid ? &slot.probe : nullptr);
 }
 
 bool Worker::handle_fragment(const uint8_t* frame, uint32_t len, const PacketInfo& info,
@@ -591,7 +717,7 @@ bool Worker::handle_fragment(const uint8_t* frame, uint32_t len, const PacketInf
         return true;
     }
     ExceptionReason inner{};
-    if (handle_decoded(result.frame.data, result.frame.len, whole, now_ns, inner)) {
+    if (handle_decoded(result.frame.data, result.frame.len, whole, now_ns, inner, nullptr)) {
         reason = inner;
         exception = true;
     }
@@ -599,14 +725,22 @@ bool Worker::handle_fragment(const uint8_t* frame, uint32_t len, const PacketInf
 }
 
 bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo& info,
-        uint64_t now_ns, ExceptionReason& reason) noexcept {
+        uint64_t now_ns, ExceptionReason& reason, const FlowProbe* probe) noexcept {
     const bool inspectable = checksum_acceptable(frame, len, info);
 
     bool src_is_lo = false;
-    const FlowKey key = make_flow_key(info, config_.flows.vlan_in_key, src_is_lo);
+    FlowKey own_key;
+    if (probe == nullptr) {
+        own_key = make_flow_key(info, config_.flows.vlan_in_key, src_is_lo);
+    } else {
+        src_is_lo = probe->src_is_lo;
+    }
+    const FlowKey& key = probe == nullptr ? own_key : probe->key;
     bool created = false;
     const uint64_t evicted_before = flows_->evicted_full();
-    uint32_t index = flows_->lookup_or_create(key, now_ns, created);
+    uint32_t index = probe == nullptr
+            ? flows_->lookup_or_create(key, now_ns, created)
+            : flows_->lookup_or_create(key, probe->sig, probe->pos, now_ns, created);
     if (index == kNoFlow) {
         counters_.flows_no_slot.add();
         reason = ExceptionReason::FlowTableFull;
@@ -909,8 +1043,14 @@ bool Worker::open_object_stream(
 
 void Worker::scan_object(Flow& flow, unsigned dir, detectors::ContentStream& stream,
         std::span<const uint8_t> data) noexcept {
+    const uint64_t start = config_.stage_cycles ? rte_rdtsc() : 0;
     stream.scan(data, scratch_, findings_);
     counters_.scanned_bytes.add(data.size());
+    if (config_.stage_cycles) {
+        content_tsc_ += rte_rdtsc() - start;
+        ++timed_;
+        ++content_timed_;
+    }
     if (findings_.count > 0 || findings_.overflow > 0) {
         emit_findings(flow, dir, event_ns_);
     }
@@ -945,6 +1085,7 @@ void Worker::emit_fragment_anomaly(const PacketInfo& info, uint64_t now_ns) noex
 }
 
 void Worker::enqueue_event(const WorkerEvent& event) noexcept {
+    const uint64_t start = config_.stage_cycles ? rte_rdtsc() : 0;
     WorkerEvent copy = event;  // rte_ring_enqueue_elem() takes a non-const pointer
     while (rte_ring_enqueue_elem(config_.events, &copy, sizeof(copy)) != 0) {
         if (!config_.lossless || shared_.stop.load(std::memory_order_relaxed)) {
@@ -952,6 +1093,10 @@ void Worker::enqueue_event(const WorkerEvent& event) noexcept {
             break;
         }
         rte_pause();  // offline: the control side drains; wait instead of losing it
+    }
+    if (config_.stage_cycles) {
+        event_tsc_ += rte_rdtsc() - start;
+        ++timed_;
     }
 }
 

@@ -62,6 +62,21 @@ inline constexpr size_t kDropCauseCount = 3;
 inline constexpr std::array<std::string_view, kDropCauseCount> kDropCauseNames = {
         "none", "blocked", "flow_verdict"};
 
+/// Stages of a burst whose TSC cycles a worker counts when WorkerConfig::stage_cycles is on
+/// (the benchmark): flow covers the per-packet step (flow table, TCP state, parsers) less
+/// the content scans and event enqueues timed inside it.
+enum class WorkerStage : uint8_t {
+    Decode = 0,
+    BlockCheck,
+    Flow,
+    Content,
+    Events,
+    Forward,
+};
+inline constexpr size_t kWorkerStageCount = 6;
+inline constexpr std::array<std::string_view, kWorkerStageCount> kWorkerStageNames = {
+        "decode", "block_check", "flow", "content", "events", "forwarding"};
+
 /// Packet and byte counts of one port, per worker.
 inline constexpr size_t kMaxPorts = 8;
 
@@ -157,6 +172,11 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     std::array<Counter, kMaxPorts> port_tx_packets;
     std::array<Counter, kMaxPorts> port_tx_bytes;
     Counter idle_sleeps;
+    /// WorkerConfig::stage_cycles: TSC cycles per stage, and how many intervals were timed
+    /// inside the per-packet step (content scans, event enqueues).
+    std::array<Counter, kWorkerStageCount> stage_cycles;
+    Counter stage_timers;
+    Counter content_timers;
 };
 
 /// A content database handed to a worker by the control thread (DESIGN.md "Reload"): new
@@ -197,6 +217,9 @@ struct WorkerConfig {
     AppLayerConfig app;
     /// Benchmark baseline: receive and transmit only, nothing in between.
     bool bare_forward = false;
+    /// Benchmark: count TSC cycles per burst stage (WorkerCounters::stage_cycles). Costs an
+    /// rte_rdtsc() per stage and burst, and a pair per content scan and event.
+    bool stage_cycles = false;
     int meta_offset = -1;
     ChecksumMode checksum = ChecksumMode::Auto;
     ExceptionPolicy exceptions;
@@ -256,6 +279,10 @@ public:
     hs_scratch* collect_retired() noexcept;
     /// The scratch in use (after the worker stopped: the one the caller must free).
     hs_scratch* current_scratch() const noexcept { return scratch_; }
+    /// Bytes of a flow direction's payload state slot (content stream, recent bytes),
+    /// besides its Hyperscan stream block (stream_block_bytes()); taken when a direction
+    /// first carries inspected payload (DESIGN.md "Workers": measured apart from the flow).
+    static size_t payload_state_bytes() noexcept;
     /// Largest Hyperscan stream state this worker's pool blocks can hold.
     size_t stream_block_bytes() const noexcept { return stream_block_bytes_; }
     /// Databases this worker still holds (current included).
@@ -288,13 +315,38 @@ private:
     Worker(const WorkerConfig& config, WorkerShared& shared);
     void run() noexcept;
     void process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t count) noexcept;
+    static constexpr size_t kStageMarks = 5;
+    /// Adds one burst's stage cycles (WorkerConfig::stage_cycles) from its TSC marks.
+    void account_stages(const std::array<uint64_t, kStageMarks>& marks) noexcept;
+    /// A packet's flow key, its hash signature and table position from the burst's bulk
+    /// lookup (FlowTable::lookup_bulk()); valid only for packets that were looked up.
+    struct FlowProbe {
+        FlowKey key;
+        uint32_t sig = 0;
+        int32_t pos = -1;
+        bool src_is_lo = false;
+        bool valid = false;
+    };
+    /// What the burst's stages found out about one packet.
+    struct BurstSlot {
+        const uint8_t* frame = nullptr;  // null: chained, made contiguous in the packet step
+        uint32_t len = 0;
+        uint64_t time_ns = 0;
+        bool decoded = false;
+        BlockVerdict block = BlockVerdict::Pass;
+        PacketInfo info;
+        FlowProbe probe;
+    };
+    void decode_burst(rte_mbuf** pkts, uint16_t count) noexcept;
+    void check_blocks(uint16_t count) noexcept;
+    void lookup_flows(uint16_t count) noexcept;
+    void linearize(rte_mbuf* m, BurstSlot& slot) noexcept;
     /// Returns true with `reason` set when an exception applies to the packet.
-    bool handle_packet(
-            const uint8_t* frame, uint32_t len, uint64_t now_ns, ExceptionReason& reason) noexcept;
+    bool handle_packet(BurstSlot& slot, ExceptionReason& reason) noexcept;
     bool handle_fragment(const uint8_t* frame, uint32_t len, const PacketInfo& info,
             uint64_t now_ns, ExceptionReason& reason) noexcept;
     bool handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo& info, uint64_t now_ns,
-            ExceptionReason& reason) noexcept;
+            ExceptionReason& reason, const FlowProbe* probe) noexcept;
     bool handle_tcp(uint32_t flow_index, unsigned dir, const PacketInfo& info, const uint8_t* frame,
             uint64_t now_ns, ExceptionReason& reason) noexcept;
     void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
@@ -358,6 +410,12 @@ private:
     std::vector<uint32_t> payload_free_;
     detectors::FindingSink findings_;
     std::unique_ptr<uint8_t[]> linear_;  // a chained frame made contiguous for decode
+    std::array<BurstSlot, kBurstSize> burst_{};
+    // Cycles timed inside this burst's per-packet step (WorkerConfig::stage_cycles).
+    uint64_t content_tsc_ = 0;
+    uint64_t event_tsc_ = 0;
+    uint64_t timed_ = 0;
+    uint64_t content_timed_ = 0;
     uint64_t now_ns_ = 0;
     // Time of what is being handled: the current packet, or a flow's end. Events carry it
     // (now_ns_ is the burst's latest time: an event stamped with it could close a behaviour
