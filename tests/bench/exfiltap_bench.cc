@@ -1,38 +1,43 @@
-// exfiltap-bench, first form: the offline path with the capture preloaded in memory (RSS
-// hashes computed at load), run through the real workers. It measures, in the same run and
-// over the same rings, bare forwarding (receive then transmit, nothing else), the pipeline
-// without the behaviour layer (no protocol parsers, no behaviour events) and the full
-// pipeline (parsers in the workers, the behaviour engine fed on the main lcore as offline
-// runs do), and prints packets per second, Gbit/s and worker TSC cycles per packet (cycles
-// spent in non-empty bursts), with the ratios. With --config naming exact data match tables,
-// each round also runs the full pipeline with EDM ("full+edm") after the same pipeline without
-// it (every other mode runs without EDM), and prints the EDM counters. No timing is asserted:
-// figures on a shared machine are noisy; ratios within one run are what later changes are
-// judged by.
+// exfiltap-bench: every stage of the fast path against this machine's limits, measured in
+// the same run. Each scenario is one pass of traffic preloaded into mbufs (the symmetric
+// Toeplitz hash of each frame computed at preload) and replayed for warm-up and measured
+// passes through the real workers over net_ring ports; the same traffic then runs through
+// bare forwarding (receive, transmit) over the same rings, and the inspected payload
+// through Hyperscan stream-mode scanning alone with the same database. Figures per
+// scenario: packets/s, Gbit/s, worker TSC cycles per packet in non-empty bursts, payload
+// bytes scanned/s, flows created/s, the per-stage cycles, the ratios to both limits; then
+// the flow table's scale and the budgets, each printed as met or not met.
+//
+// Without arguments every scenario runs in a short form (CI): nothing about timing is
+// asserted and the exit status is 0 whatever the figures; --full runs the long form. Figures
+// on a shared machine are noisy: ratios within one run are what changes are judged by.
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
-#include "control/alert_sink.h"
-#include "control/behaviour_feed.h"
 #include "control/config.h"
 #include "control/policy.h"
 #include "control/worker_setup.h"
 #include "dataplane/block_table.h"
 #include "dataplane/eal_setup.h"
-#include "dataplane/offline.h"
 #include "detectors/content_scanner.h"
+#include "tests/bench/bench_flow_scale.h"
+#include "tests/bench/bench_harness.h"
+#include "tests/bench/bench_packets.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -40,143 +45,274 @@
 namespace {
 
 using namespace exfiltap;  // NOLINT(google-build-using-namespace)
+using bench::PassChange;
 
-struct Figures {
+constexpr double kEstablishedBudget = 250;  // cycles per packet, 10k established flows
+constexpr double kNewFlowBudget = 1000;     // cycles per packet, new flows into 1M
+constexpr double kContentBudget = 1.25;     // content stage / Hyperscan alone
+constexpr double kFlowBytesBudget = 256;    // flow entry, hash slot, TCP state
+constexpr double kSnortPacketsPerCore = 200000;
+constexpr double kSnortMultiple = 5;
+
+struct Scenario {
     std::string name;
-    uint64_t packets = 0;
-    uint64_t bytes = 0;
-    double seconds = 0;
-    double pps = 0;
-    double gbps = 0;
-    double cycles_per_packet = 0;
-    uint64_t scanned_bytes = 0;
-    uint64_t findings = 0;
-    uint64_t app_events = 0;
-    uint64_t behaviour_alerts = 0;
-    double control_seconds = 0;  // main-lcore time in the behaviour feed
-    bool edm = false;            // EDM ran: the edm_* counters below are summed over workers
-    uint64_t edm_words = 0;
-    uint64_t edm_primary_hits = 0;
-    uint64_t edm_value_hits = 0;
-    uint64_t edm_records = 0;
-    uint64_t edm_hits_overwritten = 0;
-    uint64_t edm_candidates_dropped = 0;
-    uint64_t edm_state_exhausted = 0;
+    std::string what;
+    std::function<Result<bench::Traffic>()> make;
+    unsigned warm = 1;
+    unsigned passes = 1;
+    uint32_t table = 65536;
+    bool content_limit = false;  // compare the content stage with Hyperscan alone
+    bool blocks = false;         // run with the full block table
 };
 
-void add_edm_counters(Figures& f, const std::vector<std::unique_ptr<dataplane::Worker>>& workers) {
-    f.edm = true;
-    for (const auto& worker : workers) {
-        const detectors::EdmCounters& c = worker->edm_counters();
-        f.edm_words += c.words.get();
-        f.edm_primary_hits += c.primary_hits.get();
-        f.edm_value_hits += c.value_hits.get();
-        f.edm_records += c.records.get();
-        f.edm_hits_overwritten += c.hits_overwritten.get();
-        f.edm_candidates_dropped += c.candidates_dropped.get();
-        f.edm_state_exhausted += c.state_exhausted.get();
+struct Outcome {
+    std::string scenario;
+    std::string what;
+    unsigned workers = 0;
+    PassChange change = PassChange::Advance;
+    bench::RunFigures pipeline;
+    bench::RunFigures bare;
+    std::optional<bench::ScanLimit> scan;
+};
+
+struct Budget {
+    std::string name;
+    std::string figure;
+    double value = 0;
+    double limit = 0;
+    bool at_most = true;
+    bool measured = false;
+
+    bool met() const { return measured && (at_most ? value <= limit : value >= limit); }
+};
+
+std::string self_dir() {
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string(".") : exe.parent_path().string();
+}
+
+// The shared captures: ../shared/pcaps beside the repository (CI lays shared/ there).
+std::string find_pcap(const std::string& dir, const std::string& name) {
+    std::vector<std::string> dirs;
+    if (!dir.empty()) {
+        dirs.push_back(dir);
+    }
+    dirs.push_back("../shared/pcaps");
+    dirs.push_back(self_dir() + "/../../../shared/pcaps");
+    dirs.push_back(self_dir() + "/../../../../shared/pcaps");
+    for (const std::string& d : dirs) {
+        const std::string path = d + "/" + name;
+        if (std::filesystem::exists(path)) {
+            return path;
+        }
+    }
+    return {};
+}
+
+Result<bench::Traffic> generated_large(const std::string& gen, uint64_t packets) {
+    std::string dir = "/tmp/exfiltap-bench-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) {
+        return make_error("cannot create a temporary folder");
+    }
+    const std::string out = dir + "/large.pcap";
+    const std::string cmd = "'" + gen + "' --scenario large --seed 7 --packets "
+            + std::to_string(packets) + " --out '" + out + "' >/dev/null 2>&1";
+    const int rc = std::system(cmd.c_str());
+    auto traffic = rc == 0 ? bench::load_capture(out)
+                           : Result<bench::Traffic>(make_error("exfiltap-gen failed: " + cmd));
+    std::filesystem::remove_all(dir);
+    return traffic;
+}
+
+double ratio(double a, double b) {
+    return b > 0 ? a / b : 0;
+}
+
+double per_second(uint64_t n, double seconds) {
+    return seconds > 0 ? static_cast<double>(n) / seconds : 0;
+}
+
+nlohmann::json figures_json(const bench::RunFigures& f) {
+    nlohmann::json stages = nlohmann::json::object();
+    for (size_t s = 0; s < bench::kStageCount; ++s) {
+        stages[std::string(dataplane::kWorkerStageNames[s])] = f.stage_per_packet(s);
+    }
+    return {{"packets", f.packets}, {"bytes", f.bytes}, {"seconds", f.seconds},
+            {"packets_per_second", f.pps()}, {"gbit_per_second", f.gbps()},
+            {"cycles_per_packet", f.cycles_per_packet()}, {"all_busy_packets", f.all_busy_packets},
+            {"median_pass_cycles_per_packet", f.median_pass_cycles()},
+            {"best_pass_cycles_per_packet", f.best_pass_cycles()},
+            {"scanned_bytes_per_second", per_second(f.scanned_bytes, f.seconds)},
+            {"flows_created_per_second", per_second(f.flows_created, f.seconds)},
+            {"flows_evicted", f.flows_evicted}, {"findings", f.findings},
+            {"exceptions", f.exceptions}, {"retransmitted_bytes", f.retransmitted_bytes},
+            {"events", f.events}, {"stage_cycles_per_packet", stages},
+            {"per_worker_packets", f.per_worker_packets}};
+}
+
+// The content stage's cycles per packet less what its own timers cost (one rdtsc pair per
+// timed scan), as Hyperscan alone is timed without them.
+double content_cycles(const bench::RunFigures& f, double rdtsc_pair) {
+    const double timers = f.busy_packets > 0 ? rdtsc_pair * static_cast<double>(f.content_timers)
+                    / static_cast<double>(f.busy_packets)
+                                             : 0;
+    return std::max(
+            0.0, f.stage_per_packet(static_cast<size_t>(dataplane::WorkerStage::Content)) - timers);
+}
+
+void print_outcome(const Outcome& o, double rdtsc_pair) {
+    const bench::RunFigures& p = o.pipeline;
+    printf("%-14s W=%u %-10s %10.0f pkt/s %7.3f Gbit/s %8.1f cyc/pkt (median pass %.1f, "
+           "best %.1f) %8.1f MB/s scanned %9.0f flows/s\n",
+            o.scenario.c_str(), o.workers,
+            o.change == PassChange::Advance ? "established" : "new flows", p.pps(), p.gbps(),
+            p.cycles_per_packet(), p.median_pass_cycles(), p.best_pass_cycles(),
+            per_second(p.scanned_bytes, p.seconds) / 1e6, per_second(p.flows_created, p.seconds));
+    printf("    stages (cyc/pkt):");
+    for (size_t s = 0; s < bench::kStageCount; ++s) {
+        printf(" %s %.1f", std::string(dataplane::kWorkerStageNames[s]).c_str(),
+                p.stage_per_packet(s));
+    }
+    const double overhead = p.busy_packets > 0
+            ? rdtsc_pair * static_cast<double>(p.stage_timers) / static_cast<double>(p.busy_packets)
+            : 0;
+    printf("  (timers ~%.1f)\n", overhead);
+    printf("    bare forwarding: %.0f pkt/s, %.1f cyc/pkt; pipeline/bare: %.2fx cycles, %.2f of "
+           "the packet rate\n",
+            o.bare.pps(), o.bare.cycles_per_packet(),
+            ratio(p.cycles_per_packet(), o.bare.cycles_per_packet()), ratio(p.pps(), o.bare.pps()));
+    if (o.scan) {
+        const double content = content_cycles(p, rdtsc_pair);
+        printf("    Hyperscan alone: %.1f cyc/pkt (%llu matches); content stage / Hyperscan: "
+               "%.2fx (its timers taken off); pipeline / Hyperscan: %.2fx\n",
+                o.scan->cycles_per_packet, static_cast<unsigned long long>(o.scan->matches),
+                ratio(content, o.scan->cycles_per_packet),
+                ratio(p.cycles_per_packet(), o.scan->cycles_per_packet));
+    }
+    if (p.exceptions > 0 || p.retransmitted_bytes > 0 || p.flows_evicted > 0) {
+        printf("    exceptions %llu, retransmitted bytes %llu, flows evicted %llu\n",
+                static_cast<unsigned long long>(p.exceptions),
+                static_cast<unsigned long long>(p.retransmitted_bytes),
+                static_cast<unsigned long long>(p.flows_evicted));
     }
 }
 
-Figures measure(const std::string& name, const dataplane::OfflineResult& r) {
-    Figures f;
-    f.name = name;
-    f.packets = r.packets_read;
-    f.bytes = r.bytes_read;
-    f.seconds = r.elapsed_s;
-    f.pps = r.elapsed_s > 0 ? static_cast<double>(r.packets_read) / r.elapsed_s : 0;
-    f.gbps = r.elapsed_s > 0 ? static_cast<double>(r.bytes_read) * 8 / r.elapsed_s / 1e9 : 0;
-    uint64_t cycles = 0;
-    uint64_t packets = 0;
-    for (const dataplane::WorkerCounters* c : r.counters) {
-        cycles += c->busy_cycles.get();
-        packets += c->busy_packets.get();
-        f.scanned_bytes += c->scanned_bytes.get();
-        for (const Counter& n : c->findings) {
-            f.findings += n.get();
-        }
+struct Options {
+    bool full = false;
+    std::vector<unsigned> workers = {1, 2};
+    std::vector<std::string> only;
+    std::string json_path;
+    std::string config_path;
+    std::vector<std::string> overrides;
+    std::string pcap_dir;
+    std::string pcap;
+    std::string gen;
+    std::string large_pcap;
+    std::vector<uint32_t> scale = {1000000, 10000000};
+    unsigned memory_mb = 0;
+    double pass_factor = 1;
+    bool stage_cycles = true;
+    bool bare = true;
+};
+
+std::vector<Scenario> scenarios(const Options& opt) {
+    const bool full = opt.full;
+    const auto passes = [&](unsigned short_form, unsigned long_form) {
+        return std::max(
+                1U, static_cast<unsigned>((full ? long_form : short_form) * opt.pass_factor));
+    };
+    std::vector<Scenario> list;
+    list.push_back({"ack-10k", "64-byte pure ACKs, 10,000 established flows",
+            [] {
+                return Result<bench::Traffic>(bench::make_pure_acks(10000, PassChange::Advance));
+            },
+            1, passes(30, 200), 65536});
+    list.push_back({"ack-1m", "64-byte pure ACKs, 1,000,000 established flows",
+            [] {
+                return Result<bench::Traffic>(bench::make_pure_acks(1000000, PassChange::Advance));
+            },
+            1, passes(1, 4), 1000000});
+    if (full) {
+        list.push_back({"ack-10m", "64-byte pure ACKs, 10,000,000 established flows",
+                [] {
+                    return Result<bench::Traffic>(
+                            bench::make_pure_acks(10000000, PassChange::Advance));
+                },
+                1, passes(1, 2), 10000000});
     }
-    for (const dataplane::AppCounters* a : r.app) {
-        f.app_events += a->events.get();
+    list.push_back({"new-10k", "64-byte pure ACKs, 10,000 new flows a pass",
+            [] {
+                return Result<bench::Traffic>(
+                        bench::make_pure_acks(10000, PassChange::ShiftAddresses));
+            },
+            1, passes(30, 200), 65536});
+    list.push_back({"new-1m", "64-byte pure ACKs, new flows into a table of 1,000,000",
+            [] {
+                return Result<bench::Traffic>(
+                        bench::make_pure_acks(1000000, PassChange::ShiftAddresses));
+            },
+            1, passes(1, 4), 1000000});
+    list.push_back({"imix", "IMIX 7:4:1 (64/594/1518), 2,000 established flows",
+            [] { return Result<bench::Traffic>(bench::make_imix(2000, 4)); }, 1, passes(3, 20),
+            65536});
+    const std::string kxun =
+            opt.pcap.empty() ? find_pcap(opt.pcap_dir, "ndpi_mixed-1kxun.pcap") : opt.pcap;
+    if (!kxun.empty()) {
+        list.push_back({opt.pcap.empty() ? "1kxun" : "pcap", kxun,
+                [kxun] { return bench::load_capture(kxun); }, 1, passes(5, 30), 1000000});
+    } else {
+        printf("exfiltap-bench: ndpi_mixed-1kxun.pcap not found (--pcap-dir): scenario skipped\n");
     }
-    f.cycles_per_packet =
-            packets > 0 ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
-    return f;
+    const std::string gen = opt.gen.empty() ? self_dir() + "/../gen/exfiltap-gen" : opt.gen;
+    const std::string large = opt.large_pcap;
+    const uint64_t large_packets = full ? 250000 : 40000;
+    list.push_back({"large", "generated large mixed upload capture",
+            [gen, large, large_packets] {
+                return large.empty() ? generated_large(gen, large_packets)
+                                     : bench::load_capture(large);
+            },
+            1, passes(1, 5), 1000000});
+    list.push_back({"text-1460", "text uploads, 1460-byte segments, 1,000 flows",
+            [] {
+                return Result<bench::Traffic>(
+                        bench::make_uploads(1000, 16, 1460, bench::PayloadKind::Text));
+            },
+            1, passes(2, 30), 65536, true});
+    list.push_back({"text-64", "the same text in 64-byte segments, 1,000 flows",
+            [] {
+                return Result<bench::Traffic>(
+                        bench::make_uploads(1000, 64, 64, bench::PayloadKind::Text));
+            },
+            1, passes(2, 30), 65536, true});
+    list.push_back({"digits", "digit runs failing Luhn, 1460-byte segments, 1,000 flows",
+            [] {
+                return Result<bench::Traffic>(
+                        bench::make_uploads(1000, 16, 1460, bench::PayloadKind::DigitRuns));
+            },
+            1, passes(1, 10), 65536, true});
+    list.push_back({"blocks-1m", "ack-10k with 1,000,000 exact block entries + 10,000 prefixes",
+            [] {
+                return Result<bench::Traffic>(bench::make_pure_acks(10000, PassChange::Advance));
+            },
+            1, passes(30, 200), 65536, false, true});
+    if (!opt.only.empty()) {
+        std::erase_if(list, [&](const Scenario& s) {
+            return std::find(opt.only.begin(), opt.only.end(), s.name) == opt.only.end();
+        });
+    }
+    return list;
 }
 
-nlohmann::json edm_json(const Figures& f) {
-    return {{"words", f.edm_words}, {"primary_hits", f.edm_primary_hits},
-            {"value_hits", f.edm_value_hits}, {"records", f.edm_records},
-            {"hits_overwritten", f.edm_hits_overwritten},
-            {"candidates_dropped", f.edm_candidates_dropped},
-            {"state_exhausted", f.edm_state_exhausted}};
-}
-
-nlohmann::json to_json(const Figures& f) {
-    nlohmann::json j = {{"name", f.name}, {"packets", f.packets}, {"bytes", f.bytes},
-            {"seconds", f.seconds}, {"packets_per_second", f.pps}, {"gbit_per_second", f.gbps},
-            {"cycles_per_packet", f.cycles_per_packet}, {"scanned_bytes", f.scanned_bytes},
-            {"findings", f.findings}, {"app_events", f.app_events},
-            {"behaviour_alerts", f.behaviour_alerts}, {"control_seconds", f.control_seconds}};
-    if (f.edm) {
-        j["edm"] = edm_json(f);
-    }
-    return j;
-}
-
-// Fills the block table with addresses no benchmark capture uses (198.18.0.0/15, the
-// benchmarking range, and 3fff::/20, the newer IPv6 documentation range; the generator's
-// captures use 2001:db8::/32), so lookups cost what a full table costs without dropping
-// the capture's traffic.
-Status fill_blocks(dataplane::BlockTable& table, uint32_t exact, uint32_t prefixes) {
-    for (uint32_t i = 0; i < exact; ++i) {
-        std::array<uint8_t, 16> addr{};
-        addr[0] = 198;
-        addr[1] = static_cast<uint8_t>(18 + ((i >> 16) & 1U));
-        addr[2] = static_cast<uint8_t>(i >> 8);
-        addr[3] = static_cast<uint8_t>(i);
-        if (i >= (1U << 17)) {  // past the /15: IPv6 exact entries
-            addr = {0x3f, 0xff, 0x0f, 0xff};
-            for (unsigned b = 0; b < 4; ++b) {
-                addr[12 + b] = static_cast<uint8_t>(i >> (24 - 8 * b));
-            }
-            if (auto slot = table.add_exact(6, addr); !slot) {
-                return make_error(slot.error());
-            }
-            continue;
-        }
-        if (auto slot = table.add_exact(4, addr); !slot) {
-            return make_error(slot.error());
-        }
-    }
-    for (uint32_t i = 0; i < prefixes; ++i) {
-        std::array<uint8_t, 16> addr{0x3f, 0xff, 0x00, 0x00};
-        addr[4] = static_cast<uint8_t>(i >> 8);
-        addr[5] = static_cast<uint8_t>(i);
-        if (auto slot = table.stage_prefix(6, addr, 48, false); !slot) {
-            return make_error(slot.error());
-        }
-    }
-    if (prefixes > 0) {
-        auto stats = table.commit_prefixes();
-        if (!stats) {
-            return make_error(stats.error());
-        }
-    }
-    return Ok{};
-}
-
-int run(const std::string& pcap, const std::string& config_path, unsigned workers, unsigned repeat,
-        const std::vector<std::string>& overrides, const std::string& json_path,
-        uint32_t block_exact, uint32_t block_prefixes) {
-    auto loaded = config_path.empty() ? Result<control::Config>(control::default_config())
-                                      : control::load_config(config_path);
+int run(const Options& opt) {
+    auto loaded = opt.config_path.empty() ? Result<control::Config>(control::default_config())
+                                          : control::load_config(opt.config_path);
     if (!loaded) {
         fprintf(stderr, "exfiltap-bench: configuration error\n%s\n", loaded.error().c_str());
         return 2;
     }
     control::Config config = std::move(*loaded);
-    for (const std::string& assignment : overrides) {
+    for (const std::string& assignment : opt.overrides) {
         if (Status st = control::apply_override(config, assignment); !st) {
             fprintf(stderr, "exfiltap-bench: --set %s: %s\n", assignment.c_str(),
                     st.error().c_str());
@@ -187,33 +323,20 @@ int run(const std::string& pcap, const std::string& config_path, unsigned worker
         fprintf(stderr, "exfiltap-bench: configuration error\n%s\n", st.error().c_str());
         return 2;
     }
-    // With EDM tables, every mode but "full+edm" runs on a copy without them (its own
-    // database), so the existing comparisons stay those of the pipeline without EDM.
-    const bool with_edm = !config.content.edm_tables.empty();
-    control::Config config_off = config;
-    config_off.content.edm_tables.clear();
-    auto patterns = detectors::PatternDatabase::compile(config_off.content);
+    auto patterns = detectors::PatternDatabase::compile(config.content);
     if (!patterns) {
         fprintf(stderr, "exfiltap-bench: %s\n", patterns.error().c_str());
         return 2;
     }
-    std::shared_ptr<const detectors::PatternDatabase> edm_patterns;
-    if (with_edm) {
-        auto compiled = detectors::PatternDatabase::compile(config.content);
-        if (!compiled) {
-            fprintf(stderr, "exfiltap-bench: %s\n", compiled.error().c_str());
-            return 2;
-        }
-        edm_patterns = std::move(*compiled);
-    }
-    auto source = dataplane::MemorySource::load(pcap);
-    if (!source) {
-        fprintf(stderr, "exfiltap-bench: %s\n", source.error().c_str());
-        return 2;
-    }
+    const size_t cpus = dataplane::allowed_cpus().size();  // before the EAL pins this thread
+    const unsigned max_workers = *std::max_element(opt.workers.begin(), opt.workers.end());
     dataplane::EalOptions eal;
-    eal.workers = workers;
-    eal.memory_mb = config.dpdk.memory_mb;
+    eal.workers = max_workers;
+    const uint32_t largest_scale =
+            opt.scale.empty() ? 0 : *std::max_element(opt.scale.begin(), opt.scale.end());
+    eal.memory_mb = opt.memory_mb != 0
+            ? opt.memory_mb
+            : static_cast<unsigned>(3072 + (opt.full ? 8192 : 0) + largest_scale / 2500);
     eal.file_prefix = "exfiltap_bench_" + std::to_string(getpid());
     if (Status st = dataplane::init_eal(eal); !st) {
         fprintf(stderr, "exfiltap-bench: %s\n", st.error().c_str());
@@ -221,206 +344,244 @@ int run(const std::string& pcap, const std::string& config_path, unsigned worker
     }
     detectors::StreamPool::install_hyperscan_allocator();
     const dataplane::NetworkSet internal = control::internal_networks(config);
-    // The daemon's fast path: block table (readers = workers) and flow-verdict table.
-    dataplane::BlockTableConfig table_config;
-    table_config.exact_capacity = std::max<uint32_t>(block_exact + 1024, 4096);
-    table_config.prefix_capacity = std::max<uint32_t>(block_prefixes + 64, 256);
-    table_config.readers = workers;
-    std::string table_error;
-    auto table = dataplane::BlockTable::create(table_config, &table_error);
-    if (table == nullptr) {
-        fprintf(stderr, "exfiltap-bench: block table: %s\n", table_error.c_str());
-        return 1;
-    }
-    if (Status st = fill_blocks(*table, block_exact, block_prefixes); !st) {
-        fprintf(stderr, "exfiltap-bench: block table: %s\n", st.error().c_str());
-        return 1;
-    }
     const dataplane::FlowVerdictPolicy flow_policy =
             control::build_flow_verdicts(config.response, config.content);
     std::vector<hs_scratch*> scratches;
-    for (unsigned w = 0; w < workers; ++w) {
+    for (unsigned w = 0; w < max_workers + 1; ++w) {  // the last: Hyperscan alone
         auto scratch = (*patterns)->alloc_scratch();
         if (!scratch) {
             fprintf(stderr, "exfiltap-bench: %s\n", scratch.error().c_str());
             return 1;
         }
         scratches.push_back(*scratch);
-        if (edm_patterns != nullptr) {
-            if (Status st = edm_patterns->grow_scratch(scratches.back()); !st) {
-                fprintf(stderr, "exfiltap-bench: %s\n", st.error().c_str());
-                return 1;
+    }
+    const double tsc_hz = static_cast<double>(rte_get_tsc_hz());
+    const double rdtsc_pair = bench::rdtsc_pair_cycles();
+    printf(
+            "exfiltap-bench (%s form): TSC %.2f GHz, %u CPUs, workers %s; one rdtsc pair %.1f "
+            "cycles\n",
+            opt.full ? "long" : "short", tsc_hz / 1e9, static_cast<unsigned>(cpus),
+            [&] {
+                std::string s;
+                for (const unsigned w : opt.workers) {
+                    s += (s.empty() ? "" : ",") + std::to_string(w);
+                }
+                return s;
+            }()
+                    .c_str(),
+            rdtsc_pair);
+
+    std::unique_ptr<dataplane::BlockTable> blocks;
+    std::vector<Outcome> outcomes;
+    for (const Scenario& sc : scenarios(opt)) {
+        auto traffic = sc.make();
+        if (!traffic) {
+            printf("%-14s skipped: %s\n", sc.name.c_str(), traffic.error().c_str());
+            continue;
+        }
+        if (sc.blocks && blocks == nullptr) {
+            dataplane::BlockTableConfig table_config;
+            table_config.exact_capacity = 1000000 + 1024;
+            table_config.prefix_capacity = 10000 + 64;
+            table_config.readers = max_workers;
+            std::string error;
+            blocks = dataplane::BlockTable::create(table_config, &error);
+            if (blocks == nullptr) {
+                printf("%-14s skipped: block table: %s\n", sc.name.c_str(), error.c_str());
+                continue;
+            }
+            if (Status st = bench::fill_blocks(*blocks, 1000000, 10000); !st) {
+                printf("%-14s skipped: block table: %s\n", sc.name.c_str(), st.error().c_str());
+                continue;
             }
         }
+        const auto scenario_start = std::chrono::steady_clock::now();
+        for (const unsigned w : opt.workers) {
+            bench::RunOptions run;
+            run.workers = w;
+            run.warm_passes = sc.warm;
+            run.passes = sc.passes;
+            run.scratches.assign(scratches.begin(), scratches.begin() + w);
+            run.worker = control::worker_template(config, internal, *patterns);
+            run.worker.flows.capacity = sc.table;
+            run.worker.flow_policy = &flow_policy;
+            run.worker.blocks = sc.blocks ? blocks.get() : nullptr;
+            run.worker.stage_cycles = opt.stage_cycles;
+            Outcome o;
+            o.scenario = sc.name;
+            o.what = sc.what;
+            o.workers = w;
+            o.change = traffic->change;
+            auto pipeline = bench::run_traffic(*traffic, run);
+            if (!pipeline) {
+                printf("%-14s W=%u failed: %s\n", sc.name.c_str(), w, pipeline.error().c_str());
+                continue;
+            }
+            o.pipeline = *pipeline;
+            if (opt.bare) {
+                run.worker.bare_forward = true;
+                run.worker.flows.capacity = 16;
+                auto bare = bench::run_traffic(*traffic, run);
+                if (bare) {
+                    o.bare = *bare;
+                }
+            }
+            if (sc.content_limit) {
+                auto scan = bench::hyperscan_alone(*traffic, sc.passes, (*patterns)->database(),
+                        scratches.back(), dataplane::worker_lcores().front());
+                if (scan) {
+                    o.scan = *scan;
+                }
+            }
+            print_outcome(o, rdtsc_pair);
+            fflush(stdout);
+            outcomes.push_back(std::move(o));
+        }
+        printf("    (%s: %.1f s of wall time, every worker count and limit included)\n",
+                sc.name.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - scenario_start)
+                        .count());
     }
+    blocks.reset();
 
-    printf("exfiltap-bench: %s: %zu packets, %.1f MB preloaded; %u worker(s), TSC %.2f GHz; "
-           "block table: %zu exact, %zu prefixes\n",
-            pcap.c_str(), (*source)->packets(), static_cast<double>((*source)->bytes()) / 1e6,
-            workers, static_cast<double>(rte_get_tsc_hz()) / 1e9, table->exact_count(),
-            table->prefix_count());
-    for (const detectors::EdmTableRules& t : config.content.edm_tables) {
-        printf("exfiltap-bench: EDM table %s (min_matches %u, window %u bytes)%s\n", t.path.c_str(),
-                t.min_matches, t.window_bytes,
-                config.content.edm_enabled() ? "" : " -- the edm class is disabled");
+    // Flow table scale.
+    std::vector<bench::FlowScale> scales;
+    for (const uint32_t n : opt.scale) {
+        auto s = bench::measure_flow_scale(n, opt.full ? n : std::min<uint32_t>(n, 2000000));
+        if (!s) {
+            printf("flow table %u: %s\n", n, s.error().c_str());
+            continue;
+        }
+        printf("flow table %8u flows: %.1f bytes/flow (entry %llu incl. TCP state, hash %.1f); "
+               "%.2f M inserts/s, %.2f M lookups/s, %.2f M bulk lookups/s; full: %u more flows "
+               "-> %llu evicted, %llu refused\n",
+                s->flows, s->bytes_per_flow, static_cast<unsigned long long>(s->flow_entry_bytes),
+                s->hash_bytes_per_flow, s->inserts_per_second / 1e6, s->lookups_per_second / 1e6,
+                s->bulk_lookups_per_second / 1e6, s->over_capacity,
+                static_cast<unsigned long long>(s->evicted),
+                static_cast<unsigned long long>(s->refused));
+        scales.push_back(*s);
     }
-    // The behaviour feed of the full runs: alerts counted, not written; the sample key lives
-    // in a folder of this run.
-    std::string state_dir = "/tmp/exfiltap-bench-XXXXXX";
-    if (mkdtemp(state_dir.data()) == nullptr) {
-        fprintf(stderr, "exfiltap-bench: cannot create a temporary folder\n");
-        return 1;
-    }
-    auto key = control::SampleKey::load_or_create(state_dir);
-    std::filesystem::remove_all(state_dir);
-    if (!key) {
-        fprintf(stderr, "exfiltap-bench: %s\n", key.error().c_str());
-        return 1;
-    }
-    enum class Mode {
-        Bare,
-        NoBehaviour,
-        Full,
-        FullEdm
+    const size_t payload_state = dataplane::Worker::payload_state_bytes();
+    const size_t stream_state = (*patterns)->stream_size();
+    printf("payload state per inspected direction (apart from the flow): %zu bytes slot + "
+           "%zu bytes Hyperscan stream state (pool block %zu), taken on first payload\n",
+            payload_state, stream_state,
+            (std::max<size_t>(2 * stream_state, 1024) + 63) & ~size_t{63});
+
+    // Budgets.
+    auto find = [&](const std::string& name, unsigned workers) -> const Outcome* {
+        for (const Outcome& o : outcomes) {
+            if (o.scenario == name && o.workers == workers) {
+                return &o;
+            }
+        }
+        return nullptr;
     };
-    std::vector<std::pair<Mode, const char*>> modes = {{Mode::Bare, "bare forwarding"},
-            {Mode::NoBehaviour, "no behaviour"}, {Mode::Full, "full pipeline"}};
-    if (with_edm) {
-        modes.emplace_back(Mode::FullEdm, "full+edm");
-    }
-    std::vector<Figures> results;
-    for (unsigned round = 0; round < repeat; ++round) {
-        for (const auto& [mode, name] : modes) {
-            const bool edm_mode = mode == Mode::FullEdm;
-            const bool full = mode == Mode::Full || edm_mode;
-            const control::Config& mode_config = edm_mode ? config : config_off;
-            control::AlertSink sink(mode_config, *key, nullptr);
-            control::BehaviourFeed feed(mode_config, sink);
-            double control_seconds = 0;
-            dataplane::OfflineOptions off;
-            off.workers = workers;
-            off.worker = control::worker_template(
-                    mode_config, internal, edm_mode ? edm_patterns : *patterns);
-            off.worker.bare_forward = mode == Mode::Bare;
-            off.worker.app_layer = full;
-            off.worker.blocks = table.get();
-            off.worker.flow_policy = &flow_policy;
-            off.scratches = scratches;
-            if (full) {
-                sink.set_app_handler([&](const dataplane::WorkerEvent& event) {
-                    const uint64_t start = rte_rdtsc();
-                    feed.on_event(event);
-                    control_seconds += static_cast<double>(rte_rdtsc() - start)
-                            / static_cast<double>(rte_get_tsc_hz());
-                });
-                off.on_event = [&sink](const dataplane::WorkerEvent& event) {
-                    sink.on_event(event);
-                };
-                off.on_time = [&](uint64_t time_ns) {
-                    const uint64_t start = rte_rdtsc();
-                    feed.advance(time_ns);
-                    control_seconds += static_cast<double>(rte_rdtsc() - start)
-                            / static_cast<double>(rte_get_tsc_hz());
-                };
-            }
-            std::vector<std::unique_ptr<dataplane::Worker>> objects;
-            (*source)->rewind();
-            auto result = dataplane::run_offline(off, **source, objects);
-            if (!result) {
-                fprintf(stderr, "exfiltap-bench: %s\n", result.error().c_str());
-                return 1;
-            }
-            Figures f = measure(name, *result);
-            for (const auto& [detector, n] : sink.behaviour_alerts()) {
-                f.behaviour_alerts += n;
-            }
-            f.control_seconds = control_seconds;
-            if (edm_mode) {
-                add_edm_counters(f, objects);
-            }
-            results.push_back(f);
+    std::vector<Budget> budgets;
+    {
+        Budget b{"established 64-byte ACKs, 10,000 flows, 1 worker", "cycles/packet", 0,
+                kEstablishedBudget};
+        if (const Outcome* o = find("ack-10k", 1)) {
+            b.value = o->pipeline.median_pass_cycles();
+            b.measured = true;
         }
+        budgets.push_back(b);
     }
+    {
+        Budget b{"new flows into a table of 1,000,000, 1 worker", "cycles/packet", 0,
+                kNewFlowBudget};
+        if (const Outcome* o = find("new-1m", 1)) {
+            b.value = o->pipeline.median_pass_cycles();
+            b.measured = true;
+        }
+        budgets.push_back(b);
+    }
+    for (const char* name : {"text-1460", "text-64", "digits"}) {
+        Budget b{std::string("content stage on ") + name + " / Hyperscan alone, 1 worker", "ratio",
+                0, kContentBudget};
+        if (const Outcome* o = find(name, 1); o != nullptr && o->scan) {
+            b.value = ratio(content_cycles(o->pipeline, rdtsc_pair), o->scan->cycles_per_packet);
+            b.measured = true;
+        }
+        budgets.push_back(b);
+    }
+    {
+        Budget b{"flow entry + hash slot + TCP state", "bytes/flow", 0, kFlowBytesBudget};
+        for (const bench::FlowScale& s : scales) {
+            b.value = std::max(b.value, s.bytes_per_flow);
+            b.measured = true;
+        }
+        budgets.push_back(b);
+    }
+    {
+        Budget b{"large upload capture, 1 worker, per core (5x Snort 3's 200k)", "packets/s/core",
+                0, kSnortPacketsPerCore * kSnortMultiple, false};
+        if (const Outcome* o = find("large", 1);
+                o != nullptr && o->pipeline.cycles_per_packet() > 0) {
+            b.value = tsc_hz / o->pipeline.median_pass_cycles();
+            b.measured = true;
+        }
+        budgets.push_back(b);
+    }
+    printf("budgets:\n");
+    for (const Budget& b : budgets) {
+        printf("  %-64s %12.2f %s %-9g %-14s %s\n", b.name.c_str(), b.value,
+                b.at_most ? "<=" : ">=", b.limit, b.figure.c_str(),
+                !b.measured ? "NOT MEASURED" : (b.met() ? "met" : "NOT MET"));
+    }
+    printf("(cycles: worker TSC cycles in non-empty bursts, stage timers on; cycle budgets are "
+           "judged on the median measured pass; on this machine two workers share one CPU, the "
+           "main lcore feeding from the other)\n");
 
-    printf("  %-16s %12s %9s %14s %12s %9s %10s %9s %11s\n", "scenario", "packets/s", "Gbit/s",
-            "cycles/packet", "scanned MB", "findings", "app events", "b.alerts", "control ms");
-    for (const Figures& f : results) {
-        printf("  %-16s %12.0f %9.3f %14.1f %12.1f %9llu %10llu %9llu %11.1f\n", f.name.c_str(),
-                f.pps, f.gbps, f.cycles_per_packet, static_cast<double>(f.scanned_bytes) / 1e6,
-                static_cast<unsigned long long>(f.findings),
-                static_cast<unsigned long long>(f.app_events),
-                static_cast<unsigned long long>(f.behaviour_alerts), f.control_seconds * 1e3);
-    }
-    // The last round is the one reported as the ratio (caches and pools warm).
-    const size_t last = results.size() - modes.size();
-    const Figures& bare = results[last];
-    const Figures& plain = results[last + 1];
-    const Figures& full = results[last + 2];
-    const double cycle_ratio =
-            bare.cycles_per_packet > 0 ? full.cycles_per_packet / bare.cycles_per_packet : 0;
-    const double pps_ratio = bare.pps > 0 ? full.pps / bare.pps : 0;
-    const double behaviour_cycles =
-            plain.cycles_per_packet > 0 ? full.cycles_per_packet / plain.cycles_per_packet : 0;
-    const double behaviour_pps = plain.pps > 0 ? full.pps / plain.pps : 0;
-    printf("  full / bare: %.2fx the worker cycles per packet, %.2f of the packet rate\n",
-            cycle_ratio, pps_ratio);
-    printf("  full / no behaviour: %.2fx the worker cycles per packet, %.2f of the packet rate "
-           "(the behaviour layer: %.1f cycles per packet)\n",
-            behaviour_cycles, behaviour_pps, full.cycles_per_packet - plain.cycles_per_packet);
-    double edm_cycles = 0;
-    double edm_pps = 0;
-    if (with_edm) {
-        const Figures& edm = results.back();
-        edm_cycles =
-                full.cycles_per_packet > 0 ? edm.cycles_per_packet / full.cycles_per_packet : 0;
-        edm_pps = full.pps > 0 ? edm.pps / full.pps : 0;
-        printf("  full+edm / full: %.2fx the worker cycles per packet, %.2f of the packet rate "
-               "(EDM: %.1f cycles per packet)\n",
-                edm_cycles, edm_pps, edm.cycles_per_packet - full.cycles_per_packet);
-        printf("  EDM counters (full+edm, last round, summed over workers): %llu words, %llu "
-               "primary hits, %llu value hits, %llu records; %llu hits overwritten, %llu "
-               "candidates dropped, %llu directions without state\n",
-                static_cast<unsigned long long>(edm.edm_words),
-                static_cast<unsigned long long>(edm.edm_primary_hits),
-                static_cast<unsigned long long>(edm.edm_value_hits),
-                static_cast<unsigned long long>(edm.edm_records),
-                static_cast<unsigned long long>(edm.edm_hits_overwritten),
-                static_cast<unsigned long long>(edm.edm_candidates_dropped),
-                static_cast<unsigned long long>(edm.edm_state_exhausted));
-    }
-    printf("  (the packet rate includes the reader on the main lcore copying into mbufs; the\n"
-           "   cycle figures are the workers' own)\n");
-
-    if (!json_path.empty()) {
+    if (!opt.json_path.empty()) {
         nlohmann::json j;
-        j["capture"] = pcap;
-        j["workers"] = workers;
-        j["block_exact"] = table->exact_count();
-        j["block_prefixes"] = table->prefix_count();
+        j["form"] = opt.full ? "long" : "short";
         j["tsc_hz"] = rte_get_tsc_hz();
+        j["cpus"] = cpus;
+        j["rdtsc_pair_cycles"] = rdtsc_pair;
         j["runs"] = nlohmann::json::array();
-        for (const Figures& f : results) {
-            j["runs"].push_back(to_json(f));
-        }
-        j["cycles_ratio_full_to_bare"] = cycle_ratio;
-        j["pps_ratio_full_to_bare"] = pps_ratio;
-        j["cycles_ratio_full_to_no_behaviour"] = behaviour_cycles;
-        j["pps_ratio_full_to_no_behaviour"] = behaviour_pps;
-        if (with_edm) {
-            j["edm_tables"] = nlohmann::json::array();
-            for (const detectors::EdmTableRules& t : config.content.edm_tables) {
-                j["edm_tables"].push_back(t.path);
+        for (const Outcome& o : outcomes) {
+            nlohmann::json r = {{"scenario", o.scenario}, {"what", o.what}, {"workers", o.workers},
+                    {"flows", o.change == PassChange::Advance ? "established" : "new"},
+                    {"pipeline", figures_json(o.pipeline)}, {"bare", figures_json(o.bare)},
+                    {"cycles_ratio_to_bare",
+                            ratio(o.pipeline.cycles_per_packet(), o.bare.cycles_per_packet())},
+                    {"pps_ratio_to_bare", ratio(o.pipeline.pps(), o.bare.pps())}};
+            if (o.scan) {
+                const double content = content_cycles(o.pipeline, rdtsc_pair);
+                r["hyperscan_alone"] = {{"cycles_per_packet", o.scan->cycles_per_packet},
+                        {"bytes", o.scan->bytes}, {"matches", o.scan->matches}};
+                r["content_ratio_to_hyperscan"] = ratio(content, o.scan->cycles_per_packet);
+                r["cycles_ratio_to_hyperscan"] =
+                        ratio(o.pipeline.cycles_per_packet(), o.scan->cycles_per_packet);
             }
-            j["cycles_ratio_full_edm_to_full"] = edm_cycles;
-            j["pps_ratio_full_edm_to_full"] = edm_pps;
-            j["edm"] = edm_json(results.back());
+            j["runs"].push_back(r);
         }
-        std::ofstream(json_path) << j.dump(2) << "\n";
+        j["flow_scale"] = nlohmann::json::array();
+        for (const bench::FlowScale& s : scales) {
+            j["flow_scale"].push_back({{"flows", s.flows}, {"table_bytes", s.table_bytes},
+                    {"bytes_per_flow", s.bytes_per_flow}, {"flow_entry_bytes", s.flow_entry_bytes},
+                    {"hash_bytes_per_flow", s.hash_bytes_per_flow},
+                    {"inserts_per_second", s.inserts_per_second},
+                    {"lookups_per_second", s.lookups_per_second},
+                    {"bulk_lookups_per_second", s.bulk_lookups_per_second},
+                    {"over_capacity", s.over_capacity}, {"evicted", s.evicted},
+                    {"refused", s.refused}});
+        }
+        j["payload_state_bytes"] = payload_state;
+        j["stream_state_bytes"] = stream_state;
+        j["budgets"] = nlohmann::json::array();
+        for (const Budget& b : budgets) {
+            j["budgets"].push_back(
+                    {{"name", b.name}, {"figure", b.figure}, {"value", b.value}, {"limit", b.limit},
+                            {"at_most", b.at_most}, {"measured", b.measured}, {"met", b.met()}});
+        }
+        std::ofstream(opt.json_path) << j.dump(2) << "\n";
     }
     for (hs_scratch* scratch : scratches) {
         detectors::PatternDatabase::free_scratch(scratch);
     }
-    table.reset();
     dataplane::cleanup_eal();
     return 0;
 }
@@ -429,32 +590,33 @@ int run(const std::string& pcap, const std::string& config_path, unsigned worker
 
 int main(int argc, char** argv) {
     CLI::App app{
-            "exfiltap-bench: the offline path on a preloaded capture, against bare "
-            "forwarding over the same rings"};
-    std::string pcap;
-    std::string config_path;
-    unsigned workers = 1;
-    unsigned repeat = 2;
-    std::vector<std::string> overrides;
-    std::string json_path;
-    uint32_t block_exact = 0;
-    uint32_t block_prefixes = 0;
-    app.add_option("--block-exact", block_exact,
-            "Exact block entries (addresses the capture does not use) in the table");
-    app.add_option("--block-prefixes", block_prefixes,
-            "Block prefixes (IPv6 /48s in 3fff::/20) in the table");
-    app.add_option("--pcap", pcap, "Capture to preload")->required()->check(CLI::ExistingFile);
-    app.add_option("--config", config_path,
-               "YAML configuration instead of the defaults (--set applies on top); with EDM "
-               "tables a \"full+edm\" mode runs after \"full\", which then runs without EDM")
+            "exfiltap-bench: the fast path against bare forwarding and Hyperscan alone, "
+            "scenario by scenario; no arguments: every scenario in short form"};
+    Options opt;
+    app.add_flag("--full", opt.full, "Long form: more passes, 10M established flows");
+    app.add_option("--workers", opt.workers, "Worker counts to run each scenario with")
+            ->delimiter(',')
+            ->check(CLI::Range(1, 16));
+    app.add_option("--scenario", opt.only, "Only these scenarios (repeatable)")->delimiter(',');
+    app.add_option("--passes-factor", opt.pass_factor, "Multiply every scenario's passes");
+    app.add_option("--json", opt.json_path, "Also write the figures as JSON here");
+    app.add_option("--config", opt.config_path, "YAML configuration instead of the defaults")
             ->check(CLI::ExistingFile);
-    app.add_option("--workers", workers, "Worker lcores")->check(CLI::Range(1, 64));
-    app.add_option("--repeat", repeat,
-               "Rounds of (bare, no behaviour, full[, full+edm]); the last is reported")
-            ->check(CLI::Range(1, 100));
-    app.add_option("--set", overrides, "Override one config key: key=value (repeatable)");
-    app.add_option("--json", json_path, "Also write the figures as JSON here");
+    app.add_option("--set", opt.overrides, "Override one config key: key=value (repeatable)");
+    app.add_option("--pcap-dir", opt.pcap_dir, "Folder holding ndpi_mixed-1kxun.pcap");
+    app.add_option("--pcap", opt.pcap, "Replay this capture instead of ndpi_mixed-1kxun.pcap")
+            ->check(CLI::ExistingFile);
+    app.add_option("--gen", opt.gen, "exfiltap-gen binary (default: beside this build)");
+    app.add_option(
+               "--large-pcap", opt.large_pcap, "The large upload capture, instead of generating it")
+            ->check(CLI::ExistingFile);
+    app.add_option("--flow-scale", opt.scale, "Flow table sizes to measure (0: none)")
+            ->delimiter(',');
+    app.add_option("--memory-mb", opt.memory_mb, "EAL memory (default: sized for the form)");
+    app.add_flag("!--no-bare", opt.bare, "Skip the bare forwarding runs");
+    app.add_flag("!--no-stage-cycles", opt.stage_cycles,
+            "Run the workers without the per-stage cycle counters");
     CLI11_PARSE(app, argc, argv);
-    return run(
-            pcap, config_path, workers, repeat, overrides, json_path, block_exact, block_prefixes);
+    std::erase(opt.scale, 0U);
+    return run(opt);
 }
