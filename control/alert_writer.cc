@@ -464,6 +464,14 @@ Status AlertWriter::reopen() {
     if (!fresh) {
         return make_error(fresh.error() + (fd_ >= 0 ? " (still writing to the old file)" : ""));
     }
+    // The old file removed rather than moved aside: what went to it since the last check is
+    // lost (as recover_removed() counts it).
+    struct stat st {};
+    const uint64_t since = std::exchange(written_since_check_, 0);
+    if (fd_ >= 0 && fstat(fd_, &st) == 0 && st.st_nlink == 0) {
+        written_ -= since;
+        failed_ += since;
+    }
     close_file();
     fd_ = std::exchange(fresh->fd_, -1);
     lost_ = false;

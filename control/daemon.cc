@@ -202,7 +202,7 @@ private:
     void on_record(AlertRecord& record);
     bool tick(const std::vector<dataplane::Worker*>& workers);
     /// At the stop: packets received, sent and dropped over all workers, in the log.
-    void log_final_counts() const;
+    void log_final_counts();
     /// Applies what a reload may change; an error (the old configuration stays) says why.
     /// Counted by result in exfiltap_config_reloads_total.
     Status reload(const std::vector<dataplane::Worker*>& workers);
@@ -507,7 +507,7 @@ void Daemon::on_record(AlertRecord& record) {
     ++alerts_since_tick_;
 }
 
-void Daemon::log_final_counts() const {
+void Daemon::log_final_counts() {
     uint64_t rx = 0;
     uint64_t tx = 0;
     uint64_t policy = 0;
@@ -525,18 +525,36 @@ void Daemon::log_final_counts() const {
         }
         tx_full += c.tx_queue_full.get();
     }
-    // Packets in equal packets out plus the drops counted by reason; anything else is lost.
+    // Inline: packets in equal packets out plus the drops counted by reason (one count a
+    // packet); anything else went missing. Passive ports forward nothing.
     const uint64_t dropped = policy + exceptions + tx_full;
     const uint64_t accounted = tx + dropped;
+    std::string balance;
+    if (!config_.ports.inline_mode) {
+        balance = ", passive (nothing forwarded)";
+    } else if (accounted == rx) {
+        balance = ", every packet accounted for";
+    } else {
+        balance =
+                ", UNACCOUNTED " + std::to_string(rx > accounted ? rx - accounted : accounted - rx);
+    }
     log_info("dataplane",
             "final counts: " + std::to_string(rx) + " received, " + std::to_string(tx) + " sent, "
                     + std::to_string(dropped) + " dropped; policy " + std::to_string(policy)
                     + ", exceptions " + std::to_string(exceptions) + ", tx queue full "
-                    + std::to_string(tx_full)
-                    + (accounted == rx ? std::string(", every packet accounted for")
-                                       : ", UNACCOUNTED "
-                                            + std::to_string(rx > accounted ? rx - accounted
-                                                                            : accounted - rx)));
+                    + std::to_string(tx_full) + balance);
+    // Alert records: a last look for a removed file, then what could not be written at all.
+    if (writer_ != nullptr) {
+        if (std::optional<std::string> what = writer_->recover_removed()) {
+            log_error("control", *what);
+        }
+        if (writer_->failed() > 0) {
+            log_error("control",
+                    std::to_string(writer_->failed()) + " alert records of "
+                            + std::to_string(writer_->failed() + writer_->written())
+                            + " could not be written to " + alerts_path_);
+        }
+    }
 }
 
 bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
@@ -1146,13 +1164,13 @@ int Daemon::run() {
             };
             auto result = dataplane::run_live(live, shared_, workers_);
             sd_notify(0, "STOPPING=1");
-            log_final_counts();
             if (!result) {
                 log_error("dataplane", result.error());
                 rc = kExitRuntime;
             }
             feed_->flush();
             sink_->flush_all();
+            log_final_counts();
             if (Status st = feed_->save_baselines(config_.state_dir); !st) {
                 log_error("behaviour", st.error());
             }

@@ -43,6 +43,21 @@ struct FtpDataLink {
     uint32_t expected = 0;
 };
 
+// A direction's stream length: how far the reassembler got in order (retransmitted bytes
+// once), or, where it did not run or the stream was picked up mid-way, every payload byte
+// seen. The extent counts modulo 2^32: the largest value up to the payload bytes with its
+// remainder is taken.
+uint64_t stream_bytes(const FlowDirection& d) noexcept {
+    if (!d.tcp.syn_seen || !d.tcp.seq_known) {
+        return d.payload_bytes;
+    }
+    const uint32_t extent = d.tcp.next_seq - (d.tcp.isn + 1);
+    if (extent == 0 || d.payload_bytes < extent) {
+        return d.payload_bytes;
+    }
+    return extent + ((d.payload_bytes - extent) & ~uint64_t{0xffffffff});
+}
+
 }  // namespace
 
 struct AppLayer::Expected {
@@ -50,7 +65,8 @@ struct AppLayer::Expected {
     bool linked = false;  // a data flow was matched
     bool named = false;   // the transfer command was accepted (name and direction known)
     bool upload = false;
-    bool reported = false;  // the data flow closed and was reported; the 226 releases it
+    bool reported = false;  // the data flow closed and was reported (with reported_bytes)
+    uint64_t reported_bytes = 0;
     uint8_t ip_version = 0;
     uint16_t port = 0;
     std::array<uint8_t, 16> addr{};
@@ -525,10 +541,8 @@ void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& transfer) noexce
         return;
     }
     if (channel->reported) {
-        // The data connection closed before this reply and was reported then.
-        if (event.final) {
-            channel->used = false;
-        }
+        // The data connection closed before this reply and was reported then; the channel
+        // stays until the data flow ends (bytes after a forged close are reported then).
         return;
     }
     if (!event.final) {
@@ -549,24 +563,34 @@ void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& transfer) noexce
 void AppLayer::report_ftp_data(Flow& data, Slot& slot, bool closed) noexcept {
     const auto& link = std::get<FtpDataLink>(slot.parser);
     Expected& e = expected_[link.expected];
-    if (!e.used || !e.linked || e.reported || e.data_flow_id != data.flow_id) {
+    if (!e.used || !e.linked || e.data_flow_id != data.flow_id) {
         return;
     }
-    // Closed: its bytes are final, but the control connection's 226 may still come and
-    // must not report the transfer a second time; the channel waits for it (or expires).
-    e.reported = closed;
-    e.used = closed;
     // Bytes the FTP client sent (upload) or received (download) on the data connection.
     const std::array<uint8_t, 16>& ftp_client =
             e.control_client_is_hi != 0 ? e.control_key.addr_hi : e.control_key.addr_lo;
     const std::array<uint8_t, 16>& data_client =
             data.client_is_hi != 0 ? data.key.addr_hi : data.key.addr_lo;
     const unsigned client_dir = data_client == ftp_client ? 0U : 1U;
+    const bool upload = e.named ? e.upload : data.dir[client_dir].payload_bytes > 0;
+    const uint64_t bytes = stream_bytes(data.dir[upload ? client_dir : client_dir ^ 1U]);
+    // Reported at the close (its bytes are final then) and kept until the flow ends: a close
+    // is taken on the packets' word, so when bytes came after it (a forged FIN or RST) the
+    // transfer is reported again, whole, at the next close or at the end.
+    const bool again = e.reported && bytes > e.reported_bytes;
+    if (!closed) {
+        e.used = false;
+    }
+    if (e.reported && !again) {
+        return;
+    }
+    e.reported = true;
+    e.reported_bytes = bytes;
     AppEvent event;
     event.kind = AppEventKind::FileTransfer;
     event.proto = AppProto::Ftp;
-    event.upload = e.named ? e.upload : data.dir[client_dir].payload_bytes > 0;
-    event.bytes = data.dir[event.upload ? client_dir : client_dir ^ 1U].payload_bytes;
+    event.upload = upload;
+    event.bytes = bytes;
     event.final = true;
     std::memcpy(event.name.data(), e.name.data(), event.name.size());
     event.user = e.user;
@@ -632,11 +656,10 @@ void AppLayer::on_flow_end(Flow& flow) noexcept {
         }
         release(flow);
     }
-    // Channels of an ending control flow that no data connection took, or whose data
-    // connection was reported at its close, are forgotten.
+    // Channels of an ending control flow that no data connection took are forgotten.
     for (size_t i = 0; i < kExpectedChannels; ++i) {
         Expected& e = expected_[i];
-        if (e.used && (!e.linked || e.reported) && e.control_flow_id == flow.flow_id) {
+        if (e.used && !e.linked && e.control_flow_id == flow.flow_id) {
             e.used = false;
         }
     }

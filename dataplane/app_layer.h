@@ -146,7 +146,8 @@ private:
             std::span<const uint8_t> sample) noexcept;
     void on_parser_event(Flow& flow, const detectors::AppEvent& event) noexcept;
     void link_ftp_transfer(Flow& control, const detectors::AppEvent& transfer) noexcept;
-    /// `closed`: the data connection closed (reported now, once); otherwise it is ending.
+    /// `closed`: the data connection closed (reported now); otherwise it is ending (reported
+    /// unless it was at its close, or again when bytes came after that close).
     void report_ftp_data(Flow& data, Slot& slot, bool closed) noexcept;
 
     AppLayerConfig config_;

@@ -392,7 +392,9 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
             if (binding.passive || packet_shadow_) {
                 counters_.policy_would_drop[cause].add();
             } else {
-                counters_.policy_dropped[cause].add();
+                if (!drop[i]) {  // one count a packet: an exception that dropped it counted it
+                    counters_.policy_dropped[cause].add();
+                }
                 drop[i] = true;
                 if (send_reset_ && !config_.lossless) {
                     send_resets(binding, pkts[i]);
@@ -1151,9 +1153,14 @@ void Worker::transmit(const RxBinding& binding, rte_mbuf** pkts, uint16_t count,
     while (sent < n) {
         sent += rte_eth_tx_burst(binding.tx_port, binding.tx_queue, out.data() + sent, n - sent);
         if (sent < n && (!config_.lossless || shared_.stop.load(std::memory_order_relaxed))) {
-            // Live: the port takes no more now; what is left is dropped, and counted.
-            counters_.tx_queue_full.add(n - sent);
+            // Live (or a lossless run told to stop): the port takes no more now; what is
+            // left is dropped, and counted, except what a verdict dropped and counted.
             for (uint16_t i = sent; i < n; ++i) {
+                if (config_.lossless
+                        && (packet_meta(out[i], config_.meta_offset).flags & kMetaDropped) != 0) {
+                    continue;
+                }
+                counters_.tx_queue_full.add();
                 bytes -= rte_pktmbuf_pkt_len(out[i]);
             }
             rte_pktmbuf_free_bulk(out.data() + sent, n - sent);

@@ -1,10 +1,14 @@
 """l1_ftp_stor_reported_at_close.pcap: an FTP upload (EPSV, STOR) whose data connection
 closes before the 226 reply, then an unrelated packet 100 s later. The upload must be
 reported once, when the data connection closes, not when the closed flow times out (30 s
-later), and not again on the 226."""
+later), and not again on the 226.
+
+l2_ftp_forged_rst.pcap: the same upload with one segment sent twice and, half-way, an RST
+far outside the window that the receiver ignores; the rest of the file follows. The
+transfer must still be reported with the whole file's size (retransmitted bytes once)."""
 import sys
 
-from pk import ACK, FIN, PSH, SYN, Conn, Pcap, eth, ip4, tcp
+from pk import ACK, FIN, PSH, RST, SYN, Conn, Pcap, eth, ip4, tcp
 
 BASE = 1700000000_000000
 
@@ -39,7 +43,7 @@ def close(conn, at):
     conn.pc.rec(conn.pkt(True, conn.cseq, conn.sseq, ACK), ts=at + 200)
 
 
-def main(path):
+def main(path, forged_rst=False):
     pc = Pcap(path)
     ctl = Conn(pc, c="10.20.1.15", s="203.0.113.21", cp=40100, sp=21, isn=1000, sisn=9000)
     data = Conn(pc, c="10.20.1.15", s="203.0.113.21", cp=40200, sp=40001, isn=50000,
@@ -59,11 +63,15 @@ def main(path):
     line = b"quarterly figures, region north, nothing sensitive here\n"
     body = (line * (20000 // len(line) + 1))[:20000]
     at = t + 110_000
-    for i in range(0, len(body), 1400):
+    for n, i in enumerate(range(0, len(body), 1400)):
         chunk = body[i:i + 1400]
         pc.rec(data.pkt(True, data.cseq, data.sseq, PSH | ACK, chunk), ts=at)
+        if forged_rst and n == 3:  # the same segment again: counted once
+            pc.rec(data.pkt(True, data.cseq, data.sseq, PSH | ACK, chunk), ts=at + 20)
         data.cseq += len(chunk)
         pc.rec(data.pkt(False, data.sseq, data.cseq, ACK), ts=at + 50)
+        if forged_rst and n == 7:  # an RST nowhere near the window
+            pc.rec(data.pkt(True, data.cseq + 3_000_000, 0, RST), ts=at + 60)
         at += 10_000
     close(data, t + 1_000_000)  # the data connection closes at 1 s
     server_says(ctl, "226 Transfer complete.\r\n", t + 1_100_000)
@@ -77,4 +85,5 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "l1_ftp_stor_reported_at_close.pcap")
+    main("l1_ftp_stor_reported_at_close.pcap")
+    main("l2_ftp_forged_rst.pcap", forged_rst=True)

@@ -479,5 +479,23 @@ TEST(AlertWriterTest, CountsRecordsADiskCannotTake) {
     EXPECT_EQ(writer->written(), 0U);
 }
 
+TEST_F(TempDirTest, AlertWriterCountsRecordsOfARemovedFileWhenReopened) {
+    const std::string path = dir_ + "/alerts.json";
+    auto writer = AlertWriter::open(path);
+    ASSERT_TRUE(writer) << writer.error();
+    writer->write(sample_record());
+    EXPECT_FALSE(writer->recover_removed().has_value());
+    writer->write(sample_record());
+    writer->write(sample_record());
+    std::filesystem::remove(path);  // removed, then a reload reopens before the next check
+    ASSERT_TRUE(writer->reopen());
+    EXPECT_EQ(writer->failed(), 2U);
+    EXPECT_EQ(writer->written(), 1U);
+    writer->write(sample_record());
+    EXPECT_EQ(read_lines(path).size(), 1U);
+    EXPECT_FALSE(writer->recover_removed().has_value());
+    EXPECT_EQ(writer->failed(), 2U);
+}
+
 }  // namespace
 }  // namespace exfiltap::control
