@@ -91,22 +91,22 @@ class Lab:
                                "removes a lab left behind)")
         try:
             self._build()
-        except Exception:
+        except BaseException:  # Ctrl-C or a signal during the build removes it too
             self.close()
             raise
         return self
 
     def _add_ns(self, ns):
-        run("ip", "netns", "add", ns)
-        self.created.append(("netns", ns))
+        self.created.append(("netns", ns))  # first: an interrupt right after the add
+        run("ip", "netns", "add", ns)           # must not leave it unrecorded
         run("ip", "-n", ns, "link", "set", "lo", "up")
         for key in ("all", "default"):  # absent where the kernel has no IPv6 at all
             run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1",
                 check=False)
 
     def _root_end(self, root, peer, ns):
-        run("ip", "link", "add", root, "type", "veth", "peer", "name", peer)
         self.created.append(("link", root))
+        run("ip", "link", "add", root, "type", "veth", "peer", "name", peer)
         run("ip", "link", "set", peer, "netns", ns)
         # Root end: no IPv6, no ARP answers, no address.
         run("sysctl", "-qw", f"net.ipv6.conf.{root}.disable_ipv6=1")

@@ -207,7 +207,8 @@ def test_card_upload_blocks_then_unblock(ctx):
     assert found, brief(alerts_since(ctx, mark))
     alert = found[0]
     assert alert["src_ip"] == IN and alert["dest_ip"] == OUT, alert
-    assert alert["exfil"]["sample"].endswith(CARDS[0][-4:]) or "sample" in alert["exfil"], alert
+    sample = alert["exfil"]["sample"]
+    assert sample.lstrip("*") in {c[-4:] for c in CARDS} and sample.startswith("*"), alert
     for card in CARDS:
         assert card not in json.dumps(d.alerts_list()), "a full card number in the alerts"
     entry = wait_for(lambda: [e for e in d.ctl_json("list", "--kind", "block")["message"]
@@ -316,7 +317,8 @@ def test_dns_tunnel_detected(ctx):
                                      os.path.join(ctx.workdir, "iodine.log")).read(), timeout=60)
         r = sh_in(ctx, ctx.lab.ns_in, "ping", "-c", "20", "-i", "0.2", "-s", "400", "-W", "2",
                   "10.53.53.1", timeout=60)
-        assert " 0% packet loss" in r.stdout or "received" in r.stdout, r.stdout[-300:]
+        received = re.search(r"(\d+) received", r.stdout)
+        assert received and int(received.group(1)) > 0, r.stdout[-300:]  # the tunnel carries
         new = wait_for(lambda: find(alerts_since(ctx, mark), exfil__detector="dns_tunnel")
                        and alerts_since(ctx, mark), 20)
         assert new, brief(alerts_since(ctx, mark))
@@ -375,8 +377,7 @@ def test_prometheus_scrapes_live_daemon(ctx):
         assert alerts and alerts >= 5, alerts
         assert wait_for(lambda: query('sum(exfiltap_packets_total)'), 10) > 1000
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        labmod.end_process(proc, grace_s=20)
         shutil.rmtree(pdir, ignore_errors=True)
 
 
@@ -496,19 +497,24 @@ def test_alerts_disk_full(ctx):
         assert d.ctl_json("reopen-log-files")["return"] == "OK"  # as after log rotation
         filler = os.path.join(folder, "filler")
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=4k"], capture_output=True)
+        # One page left: a few records fit, the next is cut off mid-line by the full disk.
+        subprocess.run(["truncate", "-s", "-4096", filler], check=True)
         lost_before = d.metric("exfiltap_output_dropped_records_total", {"output": "alerts_file"})
         alerts_before = ssn_alerts_total(ctx)
-        ssn_upload(ctx)  # the client is served while no alert can be written
+        ssn_upload(ctx)  # the client is served while alerts cannot be written
         assert wait_for(lambda: ssn_alerts_total(ctx) >= alerts_before + 40, 10)
-        lost = d.metric("exfiltap_output_dropped_records_total", {"output": "alerts_file"}) \
-            - lost_before
-        assert lost == 40, lost
+
+        def lost():
+            return d.metric("exfiltap_output_dropped_records_total",
+                            {"output": "alerts_file"}) - lost_before
+        kept = len(d.alerts_list())  # json.loads of every line: whole lines only
+        assert 0 < kept < 40, kept
+        assert wait_for(lambda: lost() == 40 - kept, 5), (lost(), kept)
         assert "cannot write alert record" in d.log_text()
         os.unlink(filler)
         ssn_upload(ctx, "ssn2.txt")
-        assert wait_for(lambda: len(find(d.alerts_list(), exfil__class="us_ssn")) == 40, 10)
-        for line in open(d.alerts):
-            json.loads(line)  # whole lines only: a refused record left nothing behind
+        assert wait_for(lambda: len(d.alerts_list()) == kept + 40, 10), len(d.alerts_list())
+        assert "writing alert records again" in d.log_text()
     finally:
         subprocess.run(["umount", "-l", folder], check=False)
         d.ctl_run("reopen-log-files")
@@ -545,8 +551,9 @@ def test_corrupt_state_file(ctx):
             data[len(data) // 2:] = b"\x00garbage\xff" * 8
             f.seek(0)
             f.write(data)
+    log_mark = len(d.log_text())
     d.start()
-    log = d.log_text()
+    log = d.log_text()[log_mark:]
     assert "corrupt" in log, log[-2000:]
     aside = [n for n in os.listdir(d.state) if ".corrupt-" in n]
     assert aside, os.listdir(d.state)
@@ -602,7 +609,7 @@ json.dump({"sent": sent, "ok": ok, "kinds": kinds}, open(out, "w"))
 
 def soak(exfiltap, ctl, capture, seconds, counter):
     counter["n"] += 1
-    name = f"soak_{int(seconds)}s"
+    name = f"soak ({int(seconds)} s)"
     work = tempfile.mkdtemp(prefix="exft-soak-")
     d = daemonmod.Daemon(exfiltap, ctl, work)
     d.write_config(f"""dpdk: {{memory_mb: 768}}
@@ -625,17 +632,16 @@ response:
     try:
         d.start()
         begun = time.time()
-        time.sleep(min(10, seconds / 6))  # warm-up: pools and tables touched once
-        rss_start = d.rss_kib()
         script = os.path.join(work, "commander.py")
         with open(script, "w") as f:
             f.write(SOAK_COMMANDER)
         result = os.path.join(work, "commands.json")
+        # The commands start with the traffic: the first reloads and blocks are part of the
+        # warm-up, and the memory is judged on the rest of the run.
         commander = subprocess.Popen([sys.executable, script, ctl, d.socket, str(seconds), result,
                                       ",".join(capture_addresses(capture))])
-        samples = [rss_start]
-        started = time.time()
-        while commander.poll() is None and time.time() - started < seconds + 120:
+        samples = []
+        while commander.poll() is None and time.time() - begun < seconds + 120:
             time.sleep(5)
             samples.append(d.rss_kib())
         commander.wait(timeout=60)
@@ -643,7 +649,10 @@ response:
             commands = json.load(f)
         stats = d.ctl_json("stats")["message"]
         assert stats["packets_rx"] > 0, stats
-        rss_end = d.rss_kib()
+        samples.append(d.rss_kib())
+        third = max(1, len(samples) // 3)
+        rss_start = max(samples[:third])  # the warm-up's high-water mark
+        rss_end = max(samples[-third:])   # the last third's
         rc = d.stop()
         ran = time.time() - begun
         assert rc == 0, f"exit {rc}"
@@ -653,12 +662,13 @@ response:
         print(f"# soak: {final['rx']} packets in {ran:.0f} s "
               f"({final['rx'] / ran / 1e6:.2f} Mpps), tx {final['tx']}, dropped "
               f"{final['dropped']}, missing {missing}; commands {commands['sent']} "
-              f"({commands['kinds']}), {commands['ok']} ok; RSS {rss_start} KiB after warm-up, "
-              f"{rss_end} KiB at the end, peak {max(samples)} KiB; samples every 5 s: "
+              f"({commands['kinds']}), {commands['ok']} ok; RSS high-water {rss_start} KiB in the "
+              f"first third, {rss_end} KiB in the last, peak {max(samples)} KiB; every 5 s: "
               f"{' '.join(str(x // 1024) for x in samples)} MiB", flush=True)
         assert missing == 0, final
         assert commands["ok"] == commands["sent"] and commands["sent"] > 50, commands
-        # Bounded memory: after the warm-up, growth stays under 16 MiB or 5 %.
+        # Bounded memory: the last third's high-water mark within 16 MiB (or 5 %) of the
+        # first third's.
         assert rss_end - rss_start < max(16384, rss_start // 20), (rss_start, rss_end, samples)
         counter["passed"] += 1
         print(f"ok {counter['n']} {name}", flush=True)
@@ -707,18 +717,30 @@ def final_counts(log):
 
 
 def start_lab(ctx, exfiltap, ctl):
-    ctx.lab = labmod.Lab(tag=LAB_TAG, full=True, names=LAB_NAMES).up()
+    """Everything is recorded in ctx as soon as it exists, so stop_lab() removes what a
+    failure or an interrupt left half started."""
+    ctx.services = []
+    ctx.lab = labmod.Lab(tag=LAB_TAG, full=True, names=LAB_NAMES)
+    ctx.lab.up()
     ctx.daemon = daemonmod.Daemon(exfiltap, ctl, ctx.workdir)
     ctx.daemon.alerts = os.path.join(ctx.workdir, "log", "alerts.json")
     os.makedirs(os.path.dirname(ctx.daemon.alerts), exist_ok=True)
     ctx.daemon.write_config(lab_config(ctx.daemon, ctx.lab))
     ctx.daemon.start()
-    ctx.services = servers.start_web(ctx.lab, ctx.workdir)
+    ctx.services += servers.start_web(ctx.lab, ctx.workdir)
     ctx.services.append(servers.start_ftp(ctx.lab, ctx.workdir))
     ctx.smtp = servers.start_smtp(ctx.lab, ctx.workdir)
+    ctx.services.append(ctx.smtp)
     ctx.smb = servers.start_smb(ctx.lab, ctx.workdir)
+    ctx.services.append(ctx.smb)
     ctx.ssh = servers.start_ssh(ctx.lab, ctx.workdir)
-    ctx.services += [ctx.smtp, ctx.smb, ctx.ssh, servers.start_dns(ctx.lab, ctx.workdir)]
+    ctx.services.append(ctx.ssh)
+    ctx.services.append(servers.start_dns(ctx.lab, ctx.workdir))
+
+
+def workdir_prefix():
+    """Work folders of this lab (by name): scripts/lab down finds what a killed run left."""
+    return f"exft-lab-{LAB_TAG}-"
 
 
 def stop_lab(ctx):
@@ -781,7 +803,7 @@ def teardown_check(ctx, counter):
     spaces = [ns for ns in LAB_NAMES.values() if ns in names]
     links = [dev for dev in LAB_LINKS
              if subprocess.run(["ip", "link", "show", dev], capture_output=True).returncode == 0]
-    procs = processes_mentioning(ctx.workdir) + processes_mentioning(servers.TUNNEL_PASSWORD)
+    procs = processes_mentioning(ctx.workdir)
     for pid in servers.STARTED:
         try:
             os.kill(pid, 0)
@@ -804,8 +826,14 @@ def main(argv):
     only = argv[3] if len(argv) > 3 else None
     counter = {"n": 0, "passed": 0, "failed": 0}
     tests = [t for t in SCENARIOS + FAULTS if only is None or only in t.__name__]
+    run_soak = only is None or only.startswith("soak")
+    if only is not None and (not only or (not tests and not run_soak)):
+        print(f"not ok 1 no test matches --only {only!r} (names: "
+              f"{', '.join(t.__name__ for t in SCENARIOS + FAULTS)}, soak)", flush=True)
+        print("0 passed, 1 failed", flush=True)
+        return 1
     ctx = Ctx()
-    ctx.workdir = tempfile.mkdtemp(prefix="exft-lab-")
+    ctx.workdir = tempfile.mkdtemp(prefix=workdir_prefix())
     try:
         if tests:
             start_lab(ctx, exfiltap, ctl)
@@ -821,7 +849,7 @@ def main(argv):
             shutil.rmtree(ctx.workdir, ignore_errors=True)
     if tests:
         teardown_check(ctx, counter)
-    if only is None or only in "soak":
+    if run_soak:
         seconds = float(os.environ.get("EXFILTAP_SOAK_SECONDS", "60"))
         capture = os.environ.get("EXFILTAP_SOAK_PCAP")
         made = None

@@ -69,16 +69,20 @@ class Service:
         self.proc = lab.popen_in(ns, *args, stdout=self.log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
         STARTED.append(self.proc.pid)
-        deadline = time.time() + timeout
-        while ready is not None and time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.proc.returncode}: {self.output()}")
-            if ready():
-                return
-            time.sleep(0.2)
-        if ready is not None:
+        try:
+            deadline = time.time() + timeout
+            while ready is not None and time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {self.proc.returncode}: "
+                                       f"{self.output()}")
+                if ready():
+                    return
+                time.sleep(0.2)
+            if ready is not None:
+                raise RuntimeError(f"{name} not ready in {timeout} s: {self.output()}")
+        except BaseException:  # not ready, or interrupted while waiting: nothing is left
             self.stop()
-            raise RuntimeError(f"{name} not ready in {timeout} s: {self.output()}")
+            raise
 
     def output(self):
         try:
