@@ -276,8 +276,14 @@ void AlertSink::write(AlertRecord& record, uint64_t count) {
     if (hook_) {
         hook_(record);
     }
-    if (writer_ != nullptr) {
-        writer_->write(record);
+    if (writer_ != nullptr || outputs_ != nullptr) {
+        std::string json = alert_to_json(record);
+        if (outputs_ != nullptr) {
+            outputs_->publish(record, json);
+        }
+        if (writer_ != nullptr) {
+            writer_->write_json(std::move(json));
+        }
     }
     const bool content = record.detector == "content" || record.detector == "tcp_overlap"
             || record.detector == "ip_fragment";

@@ -14,6 +14,7 @@
 
 #include "control/alert_writer.h"
 #include "control/config.h"
+#include "control/siem_output.h"
 #include "dataplane/worker.h"
 
 namespace exfiltap::control {
@@ -40,6 +41,10 @@ public:
 
     /// A flow ended (its last Progress event): pending suppressed records go out.
     void flow_ended(uint64_t flow_id) { on_flow_end(flow_id); }
+
+    /// SIEM outputs (may be null) that get every record written, rendered once with the
+    /// file's JSON. Must outlive the sink.
+    void set_outputs(SiemOutputs* outputs) { outputs_ = outputs; }
 
     /// Where App and Progress events go (the behaviour feed); null: ignored.
     void set_app_handler(std::function<void(const dataplane::WorkerEvent&)> handler) {
@@ -89,6 +94,7 @@ private:
     const Config& config_;
     SampleKey key_;
     AlertWriter* writer_;
+    SiemOutputs* outputs_ = nullptr;
     uint64_t interval_ns_;
     std::map<Key, State> state_;
     std::map<std::string, uint64_t> alerts_;

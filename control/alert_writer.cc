@@ -549,11 +549,14 @@ AlertWriter::~AlertWriter() {
 }
 
 void AlertWriter::write(const AlertRecord& record) {
+    write_json(alert_to_json(record));
+}
+
+void AlertWriter::write_json(std::string line) {
     if (fd_ < 0) {
         failed_ += lost_ ? 1 : 0;  // removed and not created again yet
         return;
     }
-    std::string line = alert_to_json(record);
     line.push_back('\n');
     // One write per record (O_APPEND), repeated for what a short write left. A record the
     // disk cannot take is cut off again, so the file never holds half a line that the next

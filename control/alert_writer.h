@@ -103,6 +103,8 @@ public:
     ~AlertWriter();
 
     void write(const AlertRecord& record);
+    /// Writes a record already rendered by alert_to_json() (one line, no newline).
+    void write_json(std::string line);
     /// Opens the file again by name (after log rotation moved it). stdout: nothing to do.
     Status reopen();
     /// Called about once a second by the daemon. When the open file was removed (deleted,

@@ -444,13 +444,17 @@ void apply_exceptions(
 
 void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outputs) {
     const auto entries = entries_of(problems, section.value, section.where,
-            {"alerts_file", "alert_suppression_s"},
-            {"flow_records", "syslog", "cef", "redis", "evidence"});
+            {"alerts_file", "alert_suppression_s", "syslog", "redis"},
+            {"flow_records", "evidence"});
     for (const auto& entry : entries) {
         if (entry.name == "alerts_file") {
             read_string(problems, entry, outputs.alerts_file);
         } else if (entry.name == "alert_suppression_s") {
             read_u32(problems, entry, 0, kMaxTimeoutS, outputs.alert_suppression_s);
+        } else if (entry.name == "syslog") {
+            apply_syslog_output(problems, entry, outputs.syslog);
+        } else if (entry.name == "redis") {
+            apply_redis_output(problems, entry, outputs.redis);
         }
     }
 }

@@ -14,6 +14,7 @@
 #include "control/metrics.h"
 #include "control/policy.h"
 #include "control/prefix.h"
+#include "control/siem_config.h"
 #include "dataplane/exception_policy.h"
 #include "detectors/asset_inventory.h"
 #include "detectors/behaviour_config.h"
@@ -82,6 +83,10 @@ struct OutputsConfig {
     /// One record per flow direction, class and detector per interval; later findings
     /// raise the next record's count (DESIGN.md "Alert volume").
     uint32_t alert_suppression_s = 60;
+    /// SIEM outputs besides the file (control/siem_output.h); off by default. A CEF feed is
+    /// syslog with `format: cef`.
+    SyslogOutputConfig syslog;
+    RedisOutputConfig redis;
 };
 
 struct Config {

@@ -26,6 +26,7 @@
 #include "control/control_server.h"
 #include "control/metrics.h"
 #include "control/policy.h"
+#include "control/siem_output.h"
 #include "control/worker_setup.h"
 #include "dataplane/block_table.h"
 #include "dataplane/content_reload.h"
@@ -48,6 +49,8 @@ constexpr size_t kTalkerCapacity = 20000;
 constexpr uint64_t kNsPerS = 1000000000ULL;
 // Baselines are written to the state directory this often (and at stop).
 constexpr int64_t kBaselineSaveIntervalS = 300;
+// At the stop, SIEM outputs go on sending what is queued for at most this long.
+constexpr uint32_t kSiemDrainMs = 2000;
 
 int64_t wall_s() {
     return static_cast<int64_t>(time(nullptr));
@@ -203,6 +206,9 @@ private:
     bool tick(const std::vector<dataplane::Worker*>& workers);
     /// At the stop: packets received, sent and dropped over all workers, in the log.
     void log_final_counts();
+    /// At the stop: the SIEM outputs send what is queued (bounded), then their counts go to
+    /// the log.
+    void stop_siem_outputs();
     /// Applies what a reload may change; an error (the old configuration stays) says why.
     /// Counted by result in exfiltap_config_reloads_total.
     Status reload(const std::vector<dataplane::Worker*>& workers);
@@ -220,6 +226,7 @@ private:
     std::string alerts_path_;
     std::unique_ptr<AlertWriter> writer_;
     std::unique_ptr<AlertSink> sink_;
+    std::unique_ptr<SiemOutputs> siem_;
     std::unique_ptr<BehaviourFeed> feed_;
     int64_t next_baseline_save_s_ = 0;
     std::unique_ptr<AuditLog> audit_;
@@ -263,6 +270,7 @@ private:
         std::map<std::tuple<std::string, std::string, std::string>, uint64_t> alerts;
         std::vector<PortErrors> port_errors;
         uint64_t alert_write_failures = 0;
+        std::vector<std::pair<std::string, uint64_t>> siem_drops;
         std::vector<TableUse> behaviour_tables;
         std::vector<ReasonCount> edm_rows;  // rows of each loaded EDM table
     };
@@ -289,6 +297,10 @@ Status Daemon::open_outputs() {
     }
     sink_ = std::make_unique<AlertSink>(config_, std::move(*key), writer_.get());
     sink_->set_hook([this](AlertRecord& record) { on_record(record); });
+    siem_ = std::make_unique<SiemOutputs>(config_.outputs, EXFILTAP_VERSION);
+    if (!siem_->empty()) {
+        sink_->set_outputs(siem_.get());
+    }
     feed_ = std::make_unique<BehaviourFeed>(config_, *sink_);
     if (Status st = feed_->load_baselines(config_.state_dir); !st) {
         log_warning("behaviour", st.error());
@@ -408,6 +420,21 @@ void Daemon::publish_flow_policy() {
     }
 }
 
+void Daemon::stop_siem_outputs() {
+    siem_->stop(kSiemDrainMs);
+    for (const auto& output : siem_->outputs()) {
+        const SiemOutputCounts c = output->counts();
+        const std::string text = output->name() + " output: " + std::to_string(c.sent)
+                + " records sent, " + std::to_string(c.dropped) + " dropped (queue full), "
+                + std::to_string(c.failed) + " not sent (peer down or stalled)";
+        if (c.dropped + c.failed > 0) {
+            log_warning("control", text);
+        } else {
+            log_info("control", text);
+        }
+    }
+}
+
 Status Daemon::start_services() {
     server_ = std::make_unique<ControlServer>(config_.control);
     const ThreadSpawner spawner = [](std::function<void()> body) {
@@ -415,6 +442,13 @@ Status Daemon::start_services() {
     };
     if (Status st = server_->start(spawner); !st) {
         return make_error("control socket: " + st.error());
+    }
+    // SIEM outputs: each in its own control thread, never on a worker core.
+    const ThreadStarter starter = [](const std::string& name, std::function<void()> body) {
+        return dataplane::spawn_ctrl_thread(name, std::move(body));
+    };
+    if (Status st = siem_->start(starter); !st) {
+        return make_error("SIEM output: " + st.error());
     }
     if (config_.metrics.enabled) {
         const RunInThread run_in_thread = [](std::function<void()> job) {
@@ -647,6 +681,8 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
             || loaded->response.prefix_capacity != config_.response.prefix_capacity
             || loaded->state_dir != config_.state_dir
             || loaded->outputs.alerts_file != config_.outputs.alerts_file
+            || loaded->outputs.syslog != config_.outputs.syslog
+            || loaded->outputs.redis != config_.outputs.redis
             || loaded->control.group != config_.control.group
             || loaded->control.max_connections != config_.control.max_connections
             || loaded->control.rate_per_s != config_.control.rate_per_s
@@ -656,8 +692,8 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     if (restart_needed) {
         log_warning("control",
                 "reload: dpdk, ports, workers, table sizes, state_dir, the alerts file "
-                "name, the control and metrics settings need a restart; their running "
-                "values are kept");
+                "name, the SIEM outputs, the control and metrics settings need a restart; "
+                "their running values are kept");
     }
     config_.content = loaded->content;
     config_.outputs.alert_suppression_s = loaded->outputs.alert_suppression_s;
@@ -709,6 +745,7 @@ void Daemon::refresh_metrics() {
         view.port_errors.push_back({ports_->ports()[i].name, stats.missed, stats.nombuf});
     }
     view.alert_write_failures = writer_ != nullptr ? writer_->failed() : 0;
+    view.siem_drops = siem_->drops();
     for (const auto& port : ports_->ports()) {
         view.ports.emplace_back(port.port_id, port.name);
     }
@@ -876,6 +913,9 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     s.reloads.push_back({"refused", reloads_refused_.load(std::memory_order_relaxed)});
     s.output_drops.push_back({"alerts_file", view_.alert_write_failures});
     s.output_drops.push_back({"control_follow", view_.follow_dropped});
+    for (const auto& [name, lost] : view_.siem_drops) {
+        s.output_drops.push_back({name, lost});
+    }
 }
 
 nlohmann::json Daemon::entry_json(const BlockEntry& entry) const {
@@ -1170,6 +1210,7 @@ int Daemon::run() {
             }
             feed_->flush();
             sink_->flush_all();
+            stop_siem_outputs();
             log_final_counts();
             if (Status st = feed_->save_baselines(config_.state_dir); !st) {
                 log_error("behaviour", st.error());
@@ -1201,6 +1242,9 @@ int Daemon::run() {
         view_.counters.clear();
         view_.app.clear();
         view_.edm.clear();
+    }
+    if (siem_ != nullptr) {
+        siem_->stop(0);  // an early failure: the threads end before the EAL goes
     }
     workers_.clear();
     blocks_.reset();

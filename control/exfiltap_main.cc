@@ -22,9 +22,11 @@
 #include "control/behaviour_feed.h"
 #include "control/config.h"
 #include "control/daemon.h"
+#include "control/siem_output.h"
 #include "control/summary.h"
 #include "control/worker_setup.h"
 #include "dataplane/content_reload.h"
+#include "dataplane/ctrl_thread.h"
 #include "dataplane/eal_setup.h"
 #include "dataplane/offline.h"
 #include "detectors/content_scanner.h"
@@ -35,6 +37,8 @@ namespace {
 
 // At the end of a capture, time moves on by this much so that every open window closes.
 constexpr uint64_t kCaptureEndAdvanceNs = 86400ULL * 1000000000ULL;
+// At the end of a run, SIEM outputs go on sending what is queued for at most this long.
+constexpr uint32_t kSiemDrainMs = 2000;
 
 using exfiltap::log_error;
 using exfiltap::log_info;
@@ -217,6 +221,9 @@ int run(const Options& opt) {
         writer = std::make_unique<control::AlertWriter>(std::move(*opened));
     }
 
+    // SIEM outputs: built now, connected by their threads once the EAL can start them.
+    control::SiemOutputs siem(config.outputs, EXFILTAP_VERSION);
+
     // EAL and workers.
     dataplane::EalOptions eal;
     eal.workers = workers;
@@ -228,6 +235,14 @@ int run(const Options& opt) {
         return kExitRuntime;
     }
     detectors::StreamPool::install_hyperscan_allocator();
+    const control::ThreadStarter starter = [](const std::string& name, std::function<void()> body) {
+        return dataplane::spawn_ctrl_thread(name, std::move(body));
+    };
+    if (Status st = siem.start(starter); !st) {
+        log_error("control", st.error());
+        dataplane::cleanup_eal();
+        return kExitRuntime;
+    }
 
     const dataplane::NetworkSet internal = control::internal_networks(config);
     dataplane::OfflineOptions off;
@@ -251,6 +266,9 @@ int run(const Options& opt) {
     }
     off.scratches = scratches;
     control::AlertSink sink(config, std::move(*key), writer.get());
+    if (!siem.empty()) {
+        sink.set_outputs(&siem);
+    }
     // Offline runs keep no baselines: a replay must not teach the live daemon's.
     control::BehaviourFeed behaviour(config, sink);
     sink.set_app_handler(
@@ -286,6 +304,8 @@ int run(const Options& opt) {
         behaviour.advance(result->last_ns + kCaptureEndAdvanceNs);
         behaviour.flush();
         sink.flush_all();
+        // Workers are done; only the output threads may still be sending.
+        siem.stop(kSiemDrainMs);
         const control::RunSummary summary =
                 control::summarize(opt.pcap, *result, sink.alerts(), sink.behaviour_alerts());
         // With alerts on stdout the summary goes to stderr, so stdout stays JSON lines.
@@ -304,9 +324,29 @@ int run(const Options& opt) {
                             + " could not be written to " + alerts_path);
             rc = kExitRuntime;
         }
+        nlohmann::json outputs = nlohmann::json::object();
+        for (const auto& output : siem.outputs()) {
+            const control::SiemOutputCounts c = output->counts();
+            outputs[output->name()] = {{"offered", c.offered}, {"sent", c.sent},
+                    {"dropped", c.dropped}, {"failed", c.failed}, {"connects", c.connects},
+                    {"connect_failures", c.connect_failures}};
+            const std::string text = output->name() + " output: " + std::to_string(c.sent) + " of "
+                    + std::to_string(c.offered) + " records sent, " + std::to_string(c.dropped)
+                    + " dropped (queue full), " + std::to_string(c.failed)
+                    + " not sent (peer down or stalled)";
+            if (c.dropped + c.failed > 0) {
+                log_warning("control", text);
+            } else {
+                log_info("control", text);
+            }
+        }
         if (!opt.summary_json.empty()) {
             std::ofstream out(opt.summary_json);
-            out << control::summary_json(summary).dump(2) << "\n";
+            nlohmann::json j = control::summary_json(summary);
+            if (!siem.empty()) {
+                j["outputs"] = outputs;
+            }
+            out << j.dump(2) << "\n";
             if (!out) {
                 log_error("control", "cannot write summary " + opt.summary_json);
                 rc = kExitRuntime;
@@ -329,6 +369,7 @@ int run(const Options& opt) {
         detectors::PatternDatabase::free_scratch(w->current_scratch());
     }
     worker_objects.clear();
+    siem.stop(0);  // a failed run: the threads end before the EAL goes
     dataplane::cleanup_eal();
     return rc;
 }

@@ -16,6 +16,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def end_process(proc, timeout=30):
+    """SIGTERM to a process this test started, SIGKILL after `timeout` s; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def wait_for(predicate, timeout=10, step=0.2):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -100,15 +112,8 @@ class Daemon:
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rc = end_process(self.proc)
         self.log.close()
-        rc = self.proc.returncode
         self.proc = None
         return rc
 

@@ -8,14 +8,13 @@ Usage: passive_test.py EXFILTAP EXFILTAPCTL DEMO.pcap    (prints TAP)
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import daemon as daemonmod  # noqa: E402
 import response_test as rt  # noqa: E402
 
 
@@ -80,12 +79,7 @@ response:
             for line in f.read().splitlines()[-15:]:
                 print("# daemon: " + line)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait()
+        rc = daemonmod.end_process(proc)
         log.close()
         if rc != 0:
             print(f"# exit code {rc}")

@@ -390,8 +390,8 @@ TEST(ConfigTest, EdmMissingKeyFileFailsLoad) {
 }
 
 TEST(ConfigTest, ReservedOutputKeyIsRejected) {
-    EXPECT_EQ(parse_error("outputs:\n  syslog:\n    host: 127.0.0.1\n"),
-            "test.yaml:2: outputs.syslog: not supported yet in this version (reserved)");
+    EXPECT_EQ(parse_error("outputs:\n  evidence:\n    dir: /tmp\n"),
+            "test.yaml:2: outputs.evidence: not supported yet in this version (reserved)");
 }
 
 TEST(ConfigTest, BadPrefixNamesItem) {
@@ -571,8 +571,8 @@ TEST(ConfigOverrideTest, UnknownKeyIsNamed) {
 TEST(ConfigOverrideTest, ReservedKeyIsNamed) {
     Config config = default_config();
 
-    EXPECT_EQ(apply_override(config, "outputs.redis.host=localhost").error(),
-            "--set outputs.redis: not supported yet in this version (reserved)");
+    EXPECT_EQ(apply_override(config, "outputs.flow_records.enabled=true").error(),
+            "--set outputs.flow_records: not supported yet in this version (reserved)");
 }
 
 TEST(ConfigOverrideTest, MissingEqualsIsRejected) {
