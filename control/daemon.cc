@@ -991,6 +991,12 @@ nlohmann::json Daemon::stats_json() const {
     j["blocklist_prefix"] = blocks_->prefix_count();
     j["blocklist_offloaded"] = table_sink_->offloaded();
     j["mode"] = config_.ports.inline_mode ? "inline" : "passive";
+    const dataplane::MemoryUsage memory = dataplane::memory_usage();
+    j["memory"] = {{"heap_in_use_bytes", memory.heap_in_use_bytes},
+            {"heap_free_held_bytes", memory.heap_free_held_bytes},
+            {"dpdk_heap_in_use_bytes", memory.dpdk_heap_in_use_bytes},
+            {"dpdk_heap_total_bytes", memory.dpdk_heap_total_bytes},
+            {"mbufs_in_use", memory.mbufs_in_use}, {"mbufs_total", memory.mbufs_total}};
     return j;
 }
 

@@ -1,15 +1,24 @@
 #include "dataplane/eal_setup.h"
 
+#include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
 
 namespace exfiltap::dataplane {
+
+namespace {
+// Set between a successful init_eal() and cleanup_eal(): memory_usage() asks DPDK only then.
+std::atomic<bool> eal_running{false};
+}  // namespace
 
 std::vector<int> allowed_cpus() {
     std::vector<int> cpus;
@@ -97,11 +106,13 @@ Status init_eal(const EalOptions& options) {
         return make_error("EAL started with " + std::to_string(rte_lcore_count()) + " lcores, need "
                 + std::to_string(options.workers + 1));
     }
+    eal_running.store(true, std::memory_order_release);
     return Ok{};
 }
 
 void cleanup_eal() {
     const std::string runtime_dir = rte_eal_get_runtime_dir();
+    eal_running.store(false, std::memory_order_release);
     rte_eal_cleanup();
     // Only an empty directory goes: rmdir() refuses anything else.
     if (!runtime_dir.empty()) {
@@ -116,6 +127,31 @@ std::vector<unsigned> worker_lcores() {
         ids.push_back(lcore);
     }
     return ids;
+}
+
+MemoryUsage memory_usage() {
+    MemoryUsage usage;
+    const struct mallinfo2 heap = mallinfo2();
+    usage.heap_in_use_bytes = heap.uordblks + heap.hblkhd;
+    usage.heap_free_held_bytes = heap.fordblks;
+    if (!eal_running.load(std::memory_order_acquire)) {
+        return usage;
+    }
+    for (unsigned i = 0; i < rte_socket_count(); ++i) {
+        rte_malloc_socket_stats stats{};
+        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &stats) == 0) {
+            usage.dpdk_heap_in_use_bytes += stats.heap_allocsz_bytes;
+            usage.dpdk_heap_total_bytes += stats.heap_totalsz_bytes;
+        }
+    }
+    rte_mempool_walk(
+            [](rte_mempool* pool, void* arg) {
+                auto* sum = static_cast<MemoryUsage*>(arg);
+                sum->mbufs_in_use += rte_mempool_in_use_count(pool);
+                sum->mbufs_total += pool->size;
+            },
+            &usage);
+    return usage;
 }
 
 }  // namespace exfiltap::dataplane

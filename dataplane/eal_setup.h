@@ -3,6 +3,7 @@
 // may run on CPUs, its own --lcores map. Main thread only, once.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,22 @@ void cleanup_eal();
 
 /// Worker lcore ids, in order (after init_eal()).
 std::vector<unsigned> worker_lcores();
+
+/// Memory the process holds by allocator, for leak checks and the operator. Resident size
+/// is a poor witness: DPDK's --no-huge memory is touched page by page as it is first used,
+/// and glibc keeps freed memory (a reload's compiled database) for the next allocation.
+/// These are the bytes actually allocated now.
+struct MemoryUsage {
+    uint64_t heap_in_use_bytes = 0;       // malloc: in use from arenas plus mmapped chunks
+    uint64_t heap_free_held_bytes = 0;    // malloc: freed, kept by glibc for reuse
+    uint64_t dpdk_heap_in_use_bytes = 0;  // rte_malloc, all sockets (tables, rings, pools)
+    uint64_t dpdk_heap_total_bytes = 0;
+    uint64_t mbufs_in_use = 0;  // every mempool of the process, caches included
+    uint64_t mbufs_total = 0;
+};
+
+/// Walks the allocators (control thread; after init_eal() for the DPDK figures). The mempool
+/// count includes objects parked in per-lcore caches, so it is an upper bound at any moment.
+MemoryUsage memory_usage();
 
 }  // namespace exfiltap::dataplane
