@@ -209,6 +209,15 @@ private:
     /// At the stop: the SIEM outputs send what is queued (bounded), then their counts go to
     /// the log.
     void stop_siem_outputs();
+    /// Reload: replaces the SIEM outputs when their settings changed. The old ones drain
+    /// in their threads (bounded) while the control thread goes on; false when the new
+    /// ones could not start (the old ones stay).
+    bool reconfigure_siem(const OutputsConfig& outputs);
+    /// Joins the retired outputs whose threads have ended (all of them when `wait`), logs
+    /// their counts and keeps what they lost for output_drops.
+    void reap_siem_outputs(bool wait);
+    /// Records lost per output name, over every generation of outputs this run.
+    std::vector<std::pair<std::string, uint64_t>> siem_drops() const;
     /// Applies what a reload may change; an error (the old configuration stays) says why.
     /// Counted by result in exfiltap_config_reloads_total.
     Status reload(const std::vector<dataplane::Worker*>& workers);
@@ -227,6 +236,8 @@ private:
     std::unique_ptr<AlertWriter> writer_;
     std::unique_ptr<AlertSink> sink_;
     std::unique_ptr<SiemOutputs> siem_;
+    std::vector<std::unique_ptr<SiemOutputs>> siem_retiring_;
+    std::map<std::string, uint64_t> siem_lost_retired_;
     std::unique_ptr<BehaviourFeed> feed_;
     int64_t next_baseline_save_s_ = 0;
     std::unique_ptr<AuditLog> audit_;
@@ -420,9 +431,8 @@ void Daemon::publish_flow_policy() {
     }
 }
 
-void Daemon::stop_siem_outputs() {
-    siem_->stop(kSiemDrainMs);
-    for (const auto& output : siem_->outputs()) {
+void log_siem_counts(const SiemOutputs& outputs) {
+    for (const auto& output : outputs.outputs()) {
         const SiemOutputCounts c = output->counts();
         const std::string text = output->name() + " output: " + std::to_string(c.sent)
                 + " records sent, " + std::to_string(c.dropped) + " dropped (queue full), "
@@ -435,6 +445,72 @@ void Daemon::stop_siem_outputs() {
     }
 }
 
+Result<std::function<void()>> siem_thread(const std::string& name, std::function<void()> body) {
+    return dataplane::spawn_ctrl_thread(name, std::move(body));
+}
+
+void Daemon::stop_siem_outputs() {
+    siem_->request_stop(kSiemDrainMs);
+    reap_siem_outputs(true);
+    siem_->wait_stopped();
+    log_siem_counts(*siem_);
+}
+
+bool Daemon::reconfigure_siem(const OutputsConfig& outputs) {
+    if (outputs.syslog == config_.outputs.syslog && outputs.redis == config_.outputs.redis) {
+        return true;
+    }
+    auto next = std::make_unique<SiemOutputs>(outputs, EXFILTAP_VERSION);
+    if (Status st = next->start(siem_thread); !st) {
+        next->stop(0);
+        log_error("control", "reload: the SIEM outputs keep their running settings: " + st.error());
+        return false;
+    }
+    sink_->set_outputs(next->empty() ? nullptr : next.get());
+    siem_->request_stop(kSiemDrainMs);
+    siem_retiring_.push_back(std::move(siem_));
+    siem_ = std::move(next);
+    config_.outputs.syslog = outputs.syslog;
+    config_.outputs.redis = outputs.redis;
+    std::string now;
+    for (const auto& output : siem_->outputs()) {
+        now += (now.empty() ? "" : ", ") + output->name();
+    }
+    log_info("control",
+            "reload: SIEM outputs now " + (now.empty() ? std::string("none") : now)
+                    + "; the previous ones send what they hold for up to "
+                    + std::to_string(kSiemDrainMs) + " ms");
+    return true;
+}
+
+void Daemon::reap_siem_outputs(bool wait) {
+    for (auto it = siem_retiring_.begin(); it != siem_retiring_.end();) {
+        if (!wait && !(*it)->finished()) {
+            ++it;
+            continue;
+        }
+        (*it)->wait_stopped();
+        log_siem_counts(**it);
+        for (const auto& [name, lost] : (*it)->drops()) {
+            siem_lost_retired_[name] += lost;
+        }
+        it = siem_retiring_.erase(it);
+    }
+}
+
+std::vector<std::pair<std::string, uint64_t>> Daemon::siem_drops() const {
+    std::map<std::string, uint64_t> lost = siem_lost_retired_;
+    for (const auto& retiring : siem_retiring_) {
+        for (const auto& [name, n] : retiring->drops()) {
+            lost[name] += n;
+        }
+    }
+    for (const auto& [name, n] : siem_->drops()) {
+        lost[name] += n;
+    }
+    return {lost.begin(), lost.end()};
+}
+
 Status Daemon::start_services() {
     server_ = std::make_unique<ControlServer>(config_.control);
     const ThreadSpawner spawner = [](std::function<void()> body) {
@@ -444,10 +520,7 @@ Status Daemon::start_services() {
         return make_error("control socket: " + st.error());
     }
     // SIEM outputs: each in its own control thread, never on a worker core.
-    const ThreadStarter starter = [](const std::string& name, std::function<void()> body) {
-        return dataplane::spawn_ctrl_thread(name, std::move(body));
-    };
-    if (Status st = siem_->start(starter); !st) {
+    if (Status st = siem_->start(siem_thread); !st) {
         return make_error("SIEM output: " + st.error());
     }
     if (config_.metrics.enabled) {
@@ -615,6 +688,7 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
             }
         }
         feed_->advance(dataplane::packet_time_watermark(workers));
+        reap_siem_outputs(false);
         if (writer_ != nullptr) {
             if (std::optional<std::string> what = writer_->recover_removed()) {
                 log_error("control", *what);
@@ -681,8 +755,6 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
             || loaded->response.prefix_capacity != config_.response.prefix_capacity
             || loaded->state_dir != config_.state_dir
             || loaded->outputs.alerts_file != config_.outputs.alerts_file
-            || loaded->outputs.syslog != config_.outputs.syslog
-            || loaded->outputs.redis != config_.outputs.redis
             || loaded->control.group != config_.control.group
             || loaded->control.max_connections != config_.control.max_connections
             || loaded->control.rate_per_s != config_.control.rate_per_s
@@ -692,7 +764,7 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     if (restart_needed) {
         log_warning("control",
                 "reload: dpdk, ports, workers, table sizes, state_dir, the alerts file "
-                "name, the SIEM outputs, the control and metrics settings need a restart; "
+                "name, the control and metrics settings need a restart; "
                 "their running values are kept");
     }
     config_.content = loaded->content;
@@ -715,6 +787,7 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     config_.response.sanctioned_added = loaded->response.sanctioned_added;
     feed_->reconfigure(config_);
     publish_flow_policy();
+    (void)reconfigure_siem(loaded->outputs);  // logged either way
     if (writer_ != nullptr && alerts_path_ != "-") {
         if (Status st = writer_->reopen(); !st) {
             log_error("control", st.error());
@@ -725,8 +798,8 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     }
     log_info("control",
             "reload: content generation " + std::to_string(reloader_->generation())
-                    + ", networks, assets, behaviour, response policy, sanctioned destinations "
-                      "and allowlist applied");
+                    + ", networks, assets, behaviour, response policy, sanctioned destinations, "
+                      "allowlist and SIEM outputs applied");
     return Ok{};
 }
 
@@ -745,7 +818,7 @@ void Daemon::refresh_metrics() {
         view.port_errors.push_back({ports_->ports()[i].name, stats.missed, stats.nombuf});
     }
     view.alert_write_failures = writer_ != nullptr ? writer_->failed() : 0;
-    view.siem_drops = siem_->drops();
+    view.siem_drops = siem_drops();
     for (const auto& port : ports_->ports()) {
         view.ports.emplace_back(port.port_id, port.name);
     }
@@ -991,6 +1064,18 @@ nlohmann::json Daemon::stats_json() const {
     j["blocklist_prefix"] = blocks_->prefix_count();
     j["blocklist_offloaded"] = table_sink_->offloaded();
     j["mode"] = config_.ports.inline_mode ? "inline" : "passive";
+    nlohmann::json outputs = nlohmann::json::object();
+    for (const auto& output : siem_->outputs()) {
+        const SiemOutputCounts c = output->counts();
+        outputs[output->name()] = {{"offered", c.offered}, {"sent", c.sent},
+                {"dropped_queue_full", c.dropped}, {"not_sent", c.failed}, {"connects", c.connects},
+                {"connect_failures", c.connect_failures}};
+    }
+    j["siem_outputs"] = outputs;
+    j["siem_records_lost"] = nlohmann::json::object();
+    for (const auto& [name, lost] : siem_drops()) {
+        j["siem_records_lost"][name] = lost;
+    }
     const dataplane::MemoryUsage memory = dataplane::memory_usage();
     j["memory"] = {{"heap_in_use_bytes", memory.heap_in_use_bytes},
             {"heap_free_held_bytes", memory.heap_free_held_bytes},
@@ -1116,7 +1201,8 @@ Reply Daemon::handle(const Request& request, const Peer& peer) {
         Status st = reload(worker_list_);
         return st ? Reply::success(
                        "reloaded: content, networks, assets, behaviour, response policy, "
-                       "sanctioned destinations and allowlist applied (settings that need a "
+                       "sanctioned destinations, allowlist and SIEM outputs applied (settings "
+                       "that need a "
                        "restart keep their running values; the daemon log names them)")
                   : Reply::failure(st.error());
     }
@@ -1251,6 +1337,9 @@ int Daemon::run() {
     }
     if (siem_ != nullptr) {
         siem_->stop(0);  // an early failure: the threads end before the EAL goes
+    }
+    for (const auto& retiring : siem_retiring_) {
+        retiring->stop(0);
     }
     workers_.clear();
     blocks_.reset();

@@ -78,8 +78,10 @@ Status SiemOutput::start(const ThreadStarter& starter) {
     if (join_) {
         return make_error(name_ + " output already started");
     }
+    finished_.store(false, std::memory_order_release);
     auto joiner = starter("siem-" + name_, [this]() { run(); });
     if (!joiner) {
+        finished_.store(true, std::memory_order_release);
         return make_error(name_ + " output: " + joiner.error());
     }
     join_ = std::move(*joiner);
@@ -245,9 +247,12 @@ void SiemOutput::run() {
         send_batch(batch);
     }
     transport_->close();
-    const std::lock_guard<std::mutex> lock(mutex_);
-    failed_.fetch_add(queue_.size(), std::memory_order_relaxed);
-    queue_.clear();
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        failed_.fetch_add(queue_.size(), std::memory_order_relaxed);
+        queue_.clear();
+    }
+    finished_.store(true, std::memory_order_release);
 }
 
 SiemOutputs::SiemOutputs(const OutputsConfig& config, std::string version,
@@ -298,9 +303,22 @@ void SiemOutputs::publish(const AlertRecord& record, const std::string& json) {
 void SiemOutputs::stop(uint32_t drain_ms) {
     // Each output drains in its own thread: stop them all first, then wait, so the drain
     // time is shared rather than added up.
+    request_stop(drain_ms);
+    wait_stopped();
+}
+
+void SiemOutputs::request_stop(uint32_t drain_ms) {
     for (const auto& output : outputs_) {
         output->request_stop(drain_ms);
     }
+}
+
+bool SiemOutputs::finished() const {
+    return std::all_of(outputs_.begin(), outputs_.end(),
+            [](const std::unique_ptr<SiemOutput>& output) { return output->finished(); });
+}
+
+void SiemOutputs::wait_stopped() {
     for (const auto& output : outputs_) {
         output->wait_stopped();
     }

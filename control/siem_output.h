@@ -79,6 +79,9 @@ public:
     /// stop() in two steps, so several outputs drain at the same time.
     void request_stop(uint32_t drain_ms);
     void wait_stopped();
+    /// True once the output thread has ended (or was never started): wait_stopped() will
+    /// not block.
+    bool finished() const { return finished_.load(std::memory_order_acquire); }
 
     const std::string& name() const { return name_; }
     SiemOutputCounts counts() const;
@@ -120,6 +123,7 @@ private:
     std::atomic<uint64_t> failed_{0};
     std::atomic<uint64_t> connects_{0};
     std::atomic<uint64_t> connect_failures_{0};
+    std::atomic<bool> finished_{true};
 
     // Output thread only.
     std::chrono::steady_clock::time_point next_attempt_{};
@@ -142,6 +146,11 @@ public:
     void publish(const AlertRecord& record, const std::string& json);
 
     void stop(uint32_t drain_ms);
+    /// stop() without the wait: a reload retires the old outputs this way, so the control
+    /// thread goes on while they drain; finished() tells when wait_stopped() is free.
+    void request_stop(uint32_t drain_ms);
+    bool finished() const;
+    void wait_stopped();
 
     /// (output name, records lost) per enabled output, for output_drops.
     std::vector<std::pair<std::string, uint64_t>> drops() const;

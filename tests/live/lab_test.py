@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import daemon as daemonmod  # noqa: E402
 import lab as labmod  # noqa: E402
 import servers  # noqa: E402
+import siem_test  # noqa: E402
 
 wait_for = daemonmod.wait_for
 OUT = labmod.OUTSIDE_IP
@@ -562,9 +563,66 @@ def test_corrupt_state_file(ctx):
     assert rc == 0, (rc, out[:100])
 
 
+def test_siem_outputs_follow_reload(ctx):
+    """A reload moves the syslog output from one receiver to another and then switches it
+    off, while the daemon runs: each upload's records reach the receiver configured at the
+    time, none is lost, and the output's drop counter stays through the reloads."""
+    d = ctx.daemon
+    with open(d.config) as f:
+        good = f.read()
+    first, second = siem_test.Receiver(), siem_test.Receiver()
+
+    def configure(receiver):
+        text = good
+        if receiver is not None:
+            text = good.replace("  alert_suppression_s: 0\n", "  alert_suppression_s: 0\n"
+                                "  syslog: {enabled: true, transport: tcp, address: "
+                                f'"127.0.0.1:{receiver.port}"}}\n', 1)
+            assert text != good
+        with open(d.config, "w") as f:
+            f.write(text)
+        reply = d.ctl_json("reload")
+        assert reply["return"] == "OK" and "SIEM outputs" in reply["message"], reply
+
+    def ssn_messages(receiver):
+        return [m for m in receiver.messages if '"us_ssn"' in m]
+
+    try:
+        configure(first)
+        ssn_upload(ctx, "ssn-siem-1.txt")
+        assert wait_for(lambda: len(ssn_messages(first)) >= 40, 15), len(ssn_messages(first))
+        time.sleep(0.5)
+        assert len(ssn_messages(first)) == 40, len(ssn_messages(first))
+        assert all(siem_test.HEADER.match(m) for m in first.messages), first.messages[:1]
+        configure(second)
+        ssn_upload(ctx, "ssn-siem-2.txt")
+        assert wait_for(lambda: len(ssn_messages(second)) >= 40, 15), len(ssn_messages(second))
+        time.sleep(0.5)
+        assert len(ssn_messages(second)) == 40 and len(ssn_messages(first)) == 40, \
+            (len(ssn_messages(first)), len(ssn_messages(second)))
+        configure(None)
+        before = ssn_alerts_total(ctx)
+        ssn_upload(ctx, "ssn-siem-3.txt")
+        assert wait_for(lambda: ssn_alerts_total(ctx) >= before + 40, 10)
+        time.sleep(0.5)
+        assert len(ssn_messages(second)) == 40 and len(ssn_messages(first)) == 40
+        stats = d.ctl_json("stats")["message"]
+        assert stats["siem_outputs"] == {} and stats["siem_records_lost"] == {"syslog": 0}, \
+            stats
+        assert wait_for(lambda: d.metric("exfiltap_output_dropped_records_total",
+                                         {"output": "syslog"}) == 0, 5)
+        assert "reload: SIEM outputs now none" in d.log_text()
+    finally:
+        with open(d.config, "w") as f:
+            f.write(good)
+        d.ctl_json("reload")
+        first.close()
+        second.close()
+
+
 FAULTS = [test_control_client_disconnects_mid_line, test_sighup_with_broken_config,
           test_alerts_folder_removed, test_alerts_disk_full, test_link_down_and_back,
-          test_corrupt_state_file]
+          test_corrupt_state_file, test_siem_outputs_follow_reload]
 
 
 # ---------------------------------------------------------------------------------------
