@@ -254,8 +254,11 @@ Result<RunFigures> run_traffic(const Traffic& traffic, const RunOptions& options
 
     uint64_t events = 0;
     const std::function<void(const dataplane::WorkerEvent&)> count_event =
-            [&events](const dataplane::WorkerEvent&) {
+            [&events, &options](const dataplane::WorkerEvent& event) {
                 ++events;
+                if (options.on_event) {
+                    options.on_event(event);
+                }
             };
     std::vector<rte_mbuf*> back(1024);
     auto collect = [&]() {

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct RunOptions {
     /// Template for every worker (ids, rings and ports are set by the runner).
     dataplane::WorkerConfig worker;
     std::vector<hs_scratch*> scratches;  // one per worker
+    /// Called on the main thread for every worker event drained (findings, app events),
+    /// as the control thread would take them; events are only counted without it.
+    std::function<void(const dataplane::WorkerEvent&)> on_event;
 };
 
 inline constexpr size_t kStageCount = dataplane::kWorkerStageCount;

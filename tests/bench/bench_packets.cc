@@ -154,6 +154,16 @@ private:
 // written, with a valid-looking issuer prefix so the validator runs to the Luhn step.
 class DigitSource {
 public:
+    /// `valid`: numbers that pass the Luhn check (card findings) instead of failing it.
+    explicit DigitSource(bool valid = false) : valid_(valid) {}
+
+    /// The next number alone, as a card is written ("4556 7375 8689 9855").
+    std::string next_number() {
+        next_run();
+        run_.pop_back();  // its separator
+        return run_;
+    }
+
     void fill(uint8_t* out, uint32_t len) {
         for (uint32_t i = 0; i < len; ++i) {
             if (pos_ >= run_.size()) {
@@ -181,7 +191,7 @@ private:
             }
             sum += v;
         }
-        d[15] = ((10 - sum % 10) % 10 + 1) % 10;
+        d[15] = ((10 - sum % 10) % 10 + (valid_ ? 0 : 1)) % 10;
         run_.clear();
         const char sep = (state_ >> 40) % 3 == 0 ? '-' : ' ';
         for (size_t i = 0; i < 16; ++i) {
@@ -197,6 +207,7 @@ private:
     uint64_t state_ = 0x9e3779b97f4a7c15ULL;
     std::string run_;
     size_t pos_ = 0;
+    bool valid_ = false;
 };
 
 }  // namespace
@@ -271,6 +282,7 @@ Traffic make_uploads(uint32_t flows, uint32_t segments, uint32_t segment_bytes, 
     t.change = PassChange::Advance;
     TextSource text;
     DigitSource digits;
+    DigitSource cards(true);
     const uint32_t per_pass = segments * segment_bytes;
     std::vector<uint8_t> payload(segment_bytes);
     t.bytes.reserve(size_t{flows} * segments * (segment_bytes + kHeaderBytes + 8));
@@ -280,6 +292,12 @@ Traffic make_uploads(uint32_t flows, uint32_t segments, uint32_t segment_bytes, 
             const Endpoints e = endpoints(f, 9000);
             if (kind == PayloadKind::Text) {
                 text.fill(payload.data(), segment_bytes);
+            } else if (kind == PayloadKind::Cards) {
+                text.fill(payload.data(), segment_bytes);
+                const std::string card = " card " + cards.next_number() + " exp 12/29 ";
+                if (segment_bytes >= 2 * card.size()) {
+                    std::copy(card.begin(), card.end(), payload.begin() + segment_bytes / 2);
+                }
             } else {
                 digits.fill(payload.data(), segment_bytes);
             }

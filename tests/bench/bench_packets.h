@@ -62,6 +62,9 @@ enum class PayloadKind : uint8_t {
     Text,
     /// Digit runs of card length that fail the Luhn check, separated as cards are.
     DigitRuns,
+    /// Text with one valid card number (and the keyword "card") in the middle of each
+    /// segment: a finding, and with suppression off a record, per segment.
+    Cards,
 };
 
 /// Uploads over `flows` established flows: each flow sends `segments` segments of

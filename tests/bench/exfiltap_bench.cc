@@ -11,6 +11,8 @@
 // Without arguments every scenario runs in a short form (CI): nothing about timing is
 // asserted and the exit status is 0 whatever the figures; --full runs the long form. Figures
 // on a shared machine are noisy: ratios within one run are what changes are judged by.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,8 +31,11 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
+#include "control/alert_sink.h"
+#include "control/behaviour_feed.h"
 #include "control/config.h"
 #include "control/policy.h"
+#include "control/siem_output.h"
 #include "control/worker_setup.h"
 #include "dataplane/block_table.h"
 #include "dataplane/eal_setup.h"
@@ -214,6 +219,7 @@ struct Options {
     double pass_factor = 1;
     bool stage_cycles = true;
     bool bare = true;
+    bool siem = true;
 };
 
 std::vector<Scenario> scenarios(const Options& opt) {
@@ -304,6 +310,157 @@ std::vector<Scenario> scenarios(const Options& opt) {
     return list;
 }
 
+/// A TCP port on 127.0.0.1 with a listener that never accepts (`stalled`: the kernel
+/// completes connections into its backlog and buffers a little, then sends stall), or with
+/// nothing at all (the listener closed again: connections are refused).
+struct LoopbackPort {
+    int fd = -1;
+    uint16_t port = 0;
+    explicit LoopbackPort(bool keep_listening) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof(addr);
+        if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 4) != 0
+                || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            return;
+        }
+        port = ntohs(addr.sin_port);
+        if (!keep_listening) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    ~LoopbackPort() {
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    LoopbackPort(const LoopbackPort&) = delete;
+    LoopbackPort& operator=(const LoopbackPort&) = delete;
+    LoopbackPort(LoopbackPort&&) = delete;
+    LoopbackPort& operator=(LoopbackPort&&) = delete;
+    std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+struct SiemFigures {
+    std::string name;
+    bench::RunFigures run;
+    uint64_t records = 0;
+    control::SiemOutputCounts syslog;
+    control::SiemOutputCounts redis;
+};
+
+/// Uploads with a card number in every segment through one worker with the control side
+/// the daemon runs (alert sink, suppression off so every finding is a record, behaviour
+/// feed) and its records to:
+/// no SIEM output, a syslog and a Redis output whose peers are down, and a syslog output
+/// whose peer accepts and never reads. The workers' rate must not depend on it.
+std::vector<SiemFigures> siem_comparison(
+        const control::Config& base, const bench::RunOptions& template_run) {
+    const bench::Traffic traffic = bench::make_uploads(1000, 16, 1460, bench::PayloadKind::Cards);
+    std::vector<SiemFigures> out;
+    std::string state_dir = std::filesystem::temp_directory_path().string() + "/xtbench-XXXXXX";
+    if (mkdtemp(state_dir.data()) == nullptr) {
+        return out;
+    }
+    auto key = control::SampleKey::load_or_create(state_dir);
+    std::filesystem::remove_all(state_dir);
+    if (!key) {
+        printf("siem: %s\n", key.error().c_str());
+        return out;
+    }
+    const LoopbackPort dead_syslog(false);
+    const LoopbackPort dead_redis(false);
+    const LoopbackPort stalled(true);
+    for (const char* name : {"no SIEM output", "dead syslog+redis", "stalled syslog"}) {
+        const std::string mode = name;
+        control::Config config = base;
+        config.outputs.alert_suppression_s = 0;
+        if (mode != "no SIEM output") {
+            config.outputs.syslog.enabled = true;
+            config.outputs.syslog.transport = control::SyslogTransport::Tcp;
+            config.outputs.syslog.address =
+                    mode == "stalled syslog" ? stalled.address() : dead_syslog.address();
+        }
+        if (mode == "dead syslog+redis") {
+            config.outputs.redis.enabled = true;
+            config.outputs.redis.address = dead_redis.address();
+        }
+        control::SiemOutputs siem(config.outputs, "bench");
+        if (Status st = siem.start(control::start_std_thread); !st) {
+            printf("siem %s: %s\n", name, st.error().c_str());
+            continue;
+        }
+        control::AlertSink sink(config, *key, nullptr);
+        control::BehaviourFeed feed(config, sink);
+        sink.set_app_handler(
+                [&feed](const dataplane::WorkerEvent& event) { feed.on_event(event); });
+        if (!siem.empty()) {
+            sink.set_outputs(&siem);
+        }
+        bench::RunOptions run = template_run;
+        run.on_event = [&sink](const dataplane::WorkerEvent& event) {
+            sink.on_event(event);
+        };
+        auto figures = bench::run_traffic(traffic, run);
+        feed.flush();
+        sink.flush_all();
+        siem.stop(0);
+        if (!figures) {
+            printf("siem %s: %s\n", name, figures.error().c_str());
+            continue;
+        }
+        SiemFigures f;
+        f.name = name;
+        f.run = *figures;
+        for (const auto& [cls, n] : sink.alerts()) {
+            f.records += n;
+        }
+        for (const auto& [detector, n] : sink.behaviour_alerts()) {
+            f.records += n;
+        }
+        for (const auto& output : siem.outputs()) {
+            (output->name() == "redis" ? f.redis : f.syslog) = output->counts();
+        }
+        out.push_back(f);
+    }
+    return out;
+}
+
+void print_siem(const std::vector<SiemFigures>& figures) {
+    if (figures.empty()) {
+        return;
+    }
+    printf("SIEM outputs (text uploads with a card number in every 1460-byte segment, 1,000 "
+           "flows, 1 worker; the control side on the main lcore, which also feeds the rings; "
+           "suppression off, so every finding is a record; worker cycles per packet are what a "
+           "SIEM must not change):\n");
+    const SiemFigures& none = figures.front();
+    for (const SiemFigures& f : figures) {
+        const double ratio = none.run.pps() > 0 ? f.run.pps() / none.run.pps() : 0;
+        const double cycles = none.run.median_pass_cycles() > 0
+                ? f.run.median_pass_cycles() / none.run.median_pass_cycles()
+                : 0;
+        printf("  %-18s %10.0f packets/s (%.2f of none), %7.1f cycles/packet (%.2fx), %llu "
+               "records",
+                f.name.c_str(), f.run.pps(), ratio, f.run.median_pass_cycles(), cycles,
+                static_cast<unsigned long long>(f.records));
+        for (const auto& [label, c] :
+                {std::pair{"syslog", f.syslog}, std::pair{"redis", f.redis}}) {
+            if (c.offered > 0) {
+                printf("; %s offered %llu, sent %llu, dropped %llu, not sent %llu", label,
+                        static_cast<unsigned long long>(c.offered),
+                        static_cast<unsigned long long>(c.sent),
+                        static_cast<unsigned long long>(c.dropped),
+                        static_cast<unsigned long long>(c.failed));
+            }
+        }
+        printf("\n");
+    }
+}
+
 int run(const Options& opt) {
     auto loaded = opt.config_path.empty() ? Result<control::Config>(control::default_config())
                                           : control::load_config(opt.config_path);
@@ -373,6 +530,7 @@ int run(const Options& opt) {
 
     std::unique_ptr<dataplane::BlockTable> blocks;
     std::vector<Outcome> outcomes;
+    std::vector<SiemFigures> siem;
     for (const Scenario& sc : scenarios(opt)) {
         auto traffic = sc.make();
         if (!traffic) {
@@ -436,6 +594,19 @@ int run(const Options& opt) {
             print_outcome(o, rdtsc_pair);
             fflush(stdout);
             outcomes.push_back(std::move(o));
+        }
+        if (sc.name == "text-1460" && opt.siem) {
+            bench::RunOptions run;
+            run.workers = 1;
+            run.warm_passes = sc.warm;
+            run.passes = sc.passes;
+            run.scratches.assign(scratches.begin(), scratches.begin() + 1);
+            run.worker = control::worker_template(config, internal, *patterns);
+            run.worker.flows.capacity = sc.table;
+            run.worker.flow_policy = &flow_policy;
+            run.worker.stage_cycles = opt.stage_cycles;
+            siem = siem_comparison(config, run);
+            print_siem(siem);
         }
         printf("    (%s: %.1f s of wall time, every worker count and limit included)\n",
                 sc.name.c_str(),
@@ -569,6 +740,15 @@ int run(const Options& opt) {
                     {"over_capacity", s.over_capacity}, {"evicted", s.evicted},
                     {"refused", s.refused}});
         }
+        j["siem"] = nlohmann::json::array();
+        for (const SiemFigures& f : siem) {
+            j["siem"].push_back({{"mode", f.name}, {"pps", f.run.pps()},
+                    {"cycles_per_packet", f.run.median_pass_cycles()}, {"records", f.records},
+                    {"syslog_offered", f.syslog.offered}, {"syslog_sent", f.syslog.sent},
+                    {"syslog_dropped", f.syslog.dropped}, {"syslog_not_sent", f.syslog.failed},
+                    {"redis_offered", f.redis.offered}, {"redis_dropped", f.redis.dropped},
+                    {"redis_not_sent", f.redis.failed}});
+        }
         j["payload_state_bytes"] = payload_state;
         j["stream_state_bytes"] = stream_state;
         j["budgets"] = nlohmann::json::array();
@@ -614,6 +794,8 @@ int main(int argc, char** argv) {
             ->delimiter(',');
     app.add_option("--memory-mb", opt.memory_mb, "EAL memory (default: sized for the form)");
     app.add_flag("!--no-bare", opt.bare, "Skip the bare forwarding runs");
+    app.add_flag("!--no-siem", opt.siem,
+            "Skip the SIEM comparison (card uploads: no output, dead, stalled)");
     app.add_flag("!--no-stage-cycles", opt.stage_cycles,
             "Run the workers without the per-stage cycle counters");
     CLI11_PARSE(app, argc, argv);
