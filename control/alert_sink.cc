@@ -58,6 +58,10 @@ std::string content_signature_text(detectors::ContentClass cls, std::string_view
     case detectors::ContentClass::Edm:
         return "EXFIL records of the protected table '" + std::string(rule_name)
                 + "' sent to an external network";
+    case detectors::ContentClass::SourceCode:
+        return "EXFIL source code sent to an external network";
+    case detectors::ContentClass::Document:
+        return "EXFIL office or PDF document sent to an external network";
     }
     return "EXFIL sensitive data sent to an external network";
 }
@@ -130,6 +134,18 @@ void AlertSink::on_finding(const dataplane::WorkerEvent& event) {
     if (!edm) {
         record.sample = mask_value(finding.value_view());
         record.sample_hmac = key_.hmac_hex(finding.value_view());
+    }
+    if (finding.cls == detectors::ContentClass::Document) {
+        // The value is the format's name, a constant: the reason may say it in full.
+        record.reason = "a " + std::string(finding.value_view()) + " document ("
+                + (finding.confidence == detectors::Confidence::High
+                                ? "with a classification or sensitivity label)"
+                                : "no label seen)");
+    } else if (finding.cls == detectors::ContentClass::SourceCode) {
+        record.reason = finding.confidence == detectors::Confidence::High
+                ? "dense code with the organisation's licence header or a project code name "
+                  "(the sample ends with it)"
+                : "dense code tokens, no licence header or project name of the organisation";
     }
     // Custom rules and EDM tables count and suppress apart from each other.
     const bool by_rule = finding.cls == detectors::ContentClass::Custom || edm;

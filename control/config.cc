@@ -383,10 +383,39 @@ void apply_custom(Problems& problems, const Entry& entry, std::vector<detectors:
     }
 }
 
+// content.source_code: the organisation's names for licence headers, project code names
+// (one line each, as written), and the code-token count and density.
+void apply_source_code(
+        Problems& problems, const Entry& section, detectors::SourceCodeConfig& source_code) {
+    const auto entries = entries_of(problems, section.value, section.where,
+            {"organisations", "project_names", "min_tokens", "min_tokens_per_kib"});
+    for (const auto& entry : entries) {
+        if (entry.name == "organisations" || entry.name == "project_names") {
+            std::vector<std::string> names;
+            if (!read_string_list(problems, entry, kMaxKeywordLen, names)) {
+                continue;
+            }
+            const auto bad = std::find_if(names.begin(), names.end(), [](const std::string& n) {
+                return n.empty() || n.find_first_of("\r\n") != std::string::npos;
+            });
+            if (bad != names.end()) {
+                problems.add(entry.where, "a name is one non-empty line of text");
+                continue;
+            }
+            (entry.name == "organisations" ? source_code.organisations
+                                           : source_code.project_names) = std::move(names);
+        } else if (entry.name == "min_tokens") {
+            read_u32(problems, entry, 1, 100000, source_code.min_tokens);
+        } else if (entry.name == "min_tokens_per_kib") {
+            read_u32(problems, entry, 0, 1024, source_code.min_tokens_per_kib);
+        }
+    }
+}
+
 void apply_content(Problems& problems, const Entry& section, detectors::ContentConfig& content) {
     const auto entries = entries_of(problems, section.value, section.where,
             {"classes", "reject_test_numbers", "keyword_window_bytes", "classification_markers",
-                    "custom"});
+                    "custom", "source_code"});
     for (const auto& entry : entries) {
         if (entry.name == "classes") {
             std::array<std::string_view, detectors::kContentClassCount> names{};
@@ -418,6 +447,8 @@ void apply_content(Problems& problems, const Entry& section, detectors::ContentC
             content.classification_markers = std::move(markers);
         } else if (entry.name == "custom") {
             apply_custom(problems, entry, content.custom);
+        } else if (entry.name == "source_code") {
+            apply_source_code(problems, entry, content.source_code);
         }
     }
 }

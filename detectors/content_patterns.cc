@@ -1,6 +1,8 @@
 #include "detectors/content_patterns.h"
 
+#include <array>
 #include <span>
+#include <utility>
 
 #include <hs.h>
 
@@ -127,6 +129,8 @@ Names values_of(ContentClass cls, std::span<const ValuePattern>& out) {
         return kMarkerKeywords;
     case ContentClass::Custom:
     case ContentClass::Edm:
+    case ContentClass::SourceCode:  // tokens and marks of their own: add_source_code()
+    case ContentClass::Document:    // formats and labels: add_document()
         break;
     }
     out = {};
@@ -198,8 +202,89 @@ Error empty_keyword(ContentClass cls) {
             + " has an empty keyword; remove it from the configuration");
 }
 
+// Code tokens: each ends at one byte (a terminator or a fixed last character), so Hyperscan
+// reports it once. Chosen to be frequent in C, C++, Java, C#, Go, Rust, Python, JavaScript
+// and shell, and rare in prose, tables and markup.
+constexpr std::string_view kCodeTokens[] = {
+        R"(;[ \t]*\r?\n)",        // a statement ends a line
+        R"(\)\s*\{)",             // a block after a condition or head
+        R"(#include[ \t]*[<"])",  // C and C++ includes
+        R"((?:^|\n)[ \t]*(?:import|from|package|using)[ \t]+[\w.]+[ \t;\r\n])",
+        R"(\b(?:def|func|fn|sub)[ \t]+\w+[ \t]*\()",  // function heads
+        R"(\bfunction[ \t]*\w*[ \t]*\()",
+        R"(\b(?:class|struct|interface|enum|trait|impl)[ \t]+\w+[ \t]*[:{(<\r\n])",
+        R"(\b(?:public|private|protected|static|const|final)[ \t]+[\w<>\[\]*&]+[ \t]+\w+[ \t]*[(;=])",
+        R"(\breturn\b[^;\n]*;)", R"(\b(?:if|while|for|switch|catch)[ \t]*\()",
+        R"((?:^|\n)[ \t]*(?://|/\*|\*/))",  // comment lines
+        R"(&&|\|\||->|\+\+|\+=|!=|::)",     // operators
+        R"((?:^|\n)#!/(?:usr/)?bin/)",      // a script's first line
+};
+
+// What a licence header looks like before the organisation's name, on one line.
+constexpr std::string_view kLicenceHead = R"((?:[Cc]opyright|COPYRIGHT|\([Cc]\)|\xc2\xa9)[^\r\n]*)";
+
+Status add_source_code(PatternSet& set, const ContentConfig& config) {
+    for (const std::string_view token : kCodeTokens) {
+        set.main.push_back({std::string(token), 0,
+                {ContentClass::SourceCode, PatternKind::CodeToken, false, 0, 0, 0}});
+    }
+    for (const std::string& name : config.source_code.organisations) {
+        if (name.empty()) {
+            return make_error(
+                    "content detector: an empty organisation name is configured; "
+                    "remove it from content.source_code.organisations");
+        }
+        PatternInfo info{ContentClass::SourceCode, PatternKind::Literal, false, 0, 0, 0};
+        info.literal = static_cast<uint16_t>(set.literals.size());
+        set.literals.push_back(name);
+        const ValuePattern value{"", is_word(name.back()) ? "[^0-9A-Za-z_]" : ""};
+        add_value(set.main, std::string(kLicenceHead) + literal_regex(name), value, 0, info);
+    }
+    for (const std::string& name : config.source_code.project_names) {
+        if (name.empty()) {
+            return make_error(
+                    "content detector: an empty project name is configured; remove "
+                    "it from content.source_code.project_names");
+        }
+        add_literal(set, name, 0, {ContentClass::SourceCode, PatternKind::Literal, false, 0, 0, 0});
+    }
+    return Ok{};
+}
+
+// Format markers of documents: a PDF header, a compound file's signature, the part names an
+// OOXML zip lists in plain text, ODF's stored mimetype entry, RTF's opening group.
+constexpr std::pair<DocFormat, std::string_view> kDocFormats[] = {
+        {DocFormat::Pdf, R"(%PDF-[12]\.\d)"},
+        {DocFormat::Ole2, R"(\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1)"},
+        {DocFormat::Docx, R"(word/document\.xml)"},
+        {DocFormat::Xlsx, R"(xl/workbook\.xml)"},
+        {DocFormat::Pptx, R"(ppt/presentation\.xml)"},
+        {DocFormat::Odf, R"(mimetypeapplication/vnd\.oasis\.opendocument\.)"},
+        {DocFormat::Rtf, R"(\{\\rtf1)"},
+};
+
+// A Microsoft sensitivity label's metadata key (in PDF XMP and OOXML custom properties).
+constexpr std::string_view kSensitivityLabel = R"(MSIP_Label_[0-9a-fA-F]{8}-)";
+
+void add_document(PatternSet& set) {
+    for (const auto& [format, expression] : kDocFormats) {
+        PatternInfo info{ContentClass::Document, PatternKind::DocFormat, false, 0, 0, 0};
+        info.variant = static_cast<uint8_t>(format);
+        set.main.push_back({std::string(expression), 0, info});
+    }
+    set.main.push_back({std::string(kSensitivityLabel), 0,
+            {ContentClass::Document, PatternKind::DocLabel, false, 0, 0, 0}});
+}
+
 // Value patterns, extra patterns and keywords of one enabled built-in class.
 Status add_class(PatternSet& set, ContentClass cls, const ContentConfig& config) {
+    if (cls == ContentClass::SourceCode) {
+        return add_source_code(set, config);
+    }
+    if (cls == ContentClass::Document) {
+        add_document(set);
+        return Ok{};
+    }
     std::span<const ValuePattern> values;
     const Names keywords = values_of(cls, values);
     const bool caseless = cls == ContentClass::PasswordAssignment;
@@ -266,6 +351,13 @@ Status add_custom_rules(PatternSet& set, const std::vector<CustomRule>& rules) {
 }
 
 }  // namespace
+
+std::string_view doc_format_name(DocFormat format) noexcept {
+    static constexpr std::array<std::string_view, kDocFormatCount> kNames = {
+            "pdf", "ole2", "docx", "xlsx", "pptx", "odf", "rtf"};
+    const auto index = static_cast<size_t>(format);
+    return index < kNames.size() ? kNames[index] : std::string_view("unknown");
+}
 
 Result<PatternSet> collect_patterns(const ContentConfig& config) {
     PatternSet set;

@@ -21,7 +21,24 @@ enum class PatternKind : uint8_t {
     JwtHeader,    // a JWT header followed by ".eyJ": validated and remembered
     Literal,      // a configured classification marker or custom keyword
     CustomRegex,  // a custom regex (the start-of-match database)
+    CodeToken,    // source_code: one code token, counted per direction
+    DocFormat,    // document: a format marker; variant is the DocFormat
+    DocLabel,     // document: a sensitivity label (raises the confidence like a keyword)
 };
+
+/// Document formats the document class recognises (PatternInfo::variant of DocFormat).
+enum class DocFormat : uint8_t {
+    Pdf = 0,
+    Ole2 = 1,  // legacy .doc/.xls/.ppt/.msg (compound file)
+    Docx = 2,
+    Xlsx = 3,
+    Pptx = 4,
+    Odf = 5,  // OpenDocument text, spreadsheet or presentation
+    Rtf = 6,
+};
+inline constexpr size_t kDocFormatCount = 7;
+/// "pdf", "ole2", "docx", "xlsx", "pptx", "odf", "rtf".
+std::string_view doc_format_name(DocFormat format) noexcept;
 
 struct PatternInfo {
     ContentClass cls = ContentClass::PaymentCard;

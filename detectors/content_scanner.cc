@@ -34,6 +34,7 @@ constexpr uint64_t kMaxJwtBytes = 16384;
 constexpr uint8_t kWaitKeyword = 1;  // no keyword before: wait for one after
 constexpr uint8_t kWaitBody = 2;     // private key header: wait for the body's first characters
 constexpr uint8_t kWaitSettle = 4;   // custom regex: a longer match may still come
+constexpr uint8_t kWaitMark = 8;     // source_code, document: the mark that makes it High
 
 std::string custom_regex_where(const ContentConfig& config, size_t rule) {
     std::string where = config.custom[rule].source;
@@ -195,6 +196,8 @@ Candidate validate(const PatternInfo& info, std::string_view text, size_t end, b
         return extract_marker(text, end);
     case ContentClass::Custom:
     case ContentClass::Edm:
+    case ContentClass::SourceCode:  // literals only (extract_literal), tokens are counted
+    case ContentClass::Document:    // formats and labels are not values
         break;
     }
     return {};
@@ -393,11 +396,105 @@ struct ScanContext {
 
     void on_match(unsigned id, uint64_t to) noexcept {
         const PatternInfo& info = db().pattern(id);
-        if (info.kind == PatternKind::Keyword) {
+        switch (info.kind) {
+        case PatternKind::Keyword:
             on_keyword(info.cls, to);
             return;
+        case PatternKind::CodeToken:
+            on_code_token(to);
+            return;
+        case PatternKind::DocFormat:
+            on_doc_format(static_cast<DocFormat>(info.variant), to);
+            return;
+        case PatternKind::DocLabel:
+            on_mark(ContentClass::Document, {});
+            return;
+        default:
+            on_value(info, to);
         }
-        on_value(info, to);
+    }
+
+    // source_code: counts a code token; enough of them, dense enough, make the direction's
+    // one finding. No division: the density test multiplies.
+    void on_code_token(uint64_t to) noexcept {
+        if (stream.code_reported_) {
+            return;
+        }
+        const SourceCodeConfig& sc = config().source_code;
+        if (stream.code_tokens_ == 0 || to - stream.code_last_ > ContentStream::kCodeGapBytes) {
+            stream.code_tokens_ = 0;
+            stream.code_first_ = to;
+        }
+        stream.code_last_ = to;
+        if (++stream.code_tokens_ < sc.min_tokens) {
+            return;
+        }
+        const uint64_t span = to - stream.code_first_ + 1;
+        if (uint64_t{stream.code_tokens_} * 1024 < uint64_t{sc.min_tokens_per_kib} * span) {
+            stream.code_tokens_ = 0;  // too sparse: count again from the next token
+            return;
+        }
+        stream.code_reported_ = true;
+        const std::string_view mark(stream.code_mark_.data(), stream.code_mark_len_);
+        report_marked(ContentClass::SourceCode, mark.empty() ? std::string_view("code") : mark, to);
+    }
+
+    // document: the first marker of each format in the direction is a finding.
+    void on_doc_format(DocFormat format, uint64_t to) noexcept {
+        const auto bit = static_cast<uint8_t>(1U << static_cast<unsigned>(format));
+        if ((stream.doc_formats_ & bit) != 0) {
+            return;
+        }
+        stream.doc_formats_ |= bit;
+        report_marked(ContentClass::Document, doc_format_name(format), to);
+    }
+
+    // A finding of a class whose confidence comes from a mark anywhere near in the direction
+    // (before it, or within kMarkWindowBytes after it) rather than a keyword window.
+    void report_marked(ContentClass cls, std::string_view value, uint64_t to) noexcept {
+        ContentStream::Pending p;
+        p.finding.cls = cls;
+        p.finding.value_len = static_cast<uint8_t>(std::min(value.size(), kMaxValueLen));
+        std::copy_n(value.begin(), p.finding.value_len, p.finding.value.begin());
+        p.finding.distinct_count = count_distinct(cls, 0);
+        p.finding.end_offset = to;
+        if (stream.keyword_seen_[static_cast<size_t>(cls)]) {
+            p.finding.confidence = Confidence::High;
+            sink.push(p.finding);
+            return;
+        }
+        p.finding.confidence = Confidence::Low;
+        p.wait = kWaitMark;
+        park(p);
+    }
+
+    // A mark of `cls` (source_code: an organisation's licence header or a project name,
+    // `name`; document: a classification label): findings of the class waiting for one
+    // become High, later ones are High at once.
+    void on_mark(ContentClass cls, std::string_view name) noexcept {
+        stream.keyword_seen_[static_cast<size_t>(cls)] = true;
+        if (cls == ContentClass::SourceCode && stream.code_mark_len_ == 0 && !name.empty()) {
+            const size_t n = std::min(name.size(), stream.code_mark_.size());
+            std::copy_n(name.end() - static_cast<std::ptrdiff_t>(n), n, stream.code_mark_.begin());
+            stream.code_mark_len_ = static_cast<uint8_t>(n);
+        }
+        for (uint32_t i = 0; i < stream.pending_count_;) {
+            ContentStream::Pending& p = stream.pending_[i];
+            if (p.finding.cls == cls && (p.wait & kWaitMark) != 0) {
+                p.finding.confidence = Confidence::High;
+                if (cls == ContentClass::SourceCode && stream.code_mark_len_ != 0) {
+                    p.finding.value_len = stream.code_mark_len_;
+                    std::copy_n(stream.code_mark_.begin(), stream.code_mark_len_,
+                            p.finding.value.begin());
+                }
+                p.wait &= static_cast<uint8_t>(~kWaitMark);
+            }
+            if (p.wait == 0) {
+                emit(i);
+            } else {
+                ++i;
+            }
+        }
     }
 
     void on_keyword(ContentClass cls, uint64_t to) noexcept {
@@ -474,6 +571,10 @@ struct ScanContext {
         if (!candidate.ok) {
             return;
         }
+        if (info.cls == ContentClass::SourceCode) {
+            on_mark(ContentClass::SourceCode, db().literal(info.literal));
+            return;
+        }
         // Bytes before `begin` are unknown (lost in a gap, or older than the history): a
         // value touching `begin` may be cut. A JWT may reach further back when its header
         // was validated, but never across a gap.
@@ -497,6 +598,9 @@ struct ScanContext {
         const ContentClass cls = info.cls;
         if (!remember(value_hash(cls, info.rule, candidate.key()))) {
             return;
+        }
+        if (cls == ContentClass::ClassificationMarker) {
+            on_mark(ContentClass::Document, {});  // a labelled document
         }
         ContentStream::Pending p;
         p.finding.cls = cls;
@@ -626,6 +730,10 @@ struct ScanContext {
                     && (final || now - value_end >= ContentStream::kSettleBytes)) {
                 p.wait &= static_cast<uint8_t>(~kWaitSettle);
             }
+            if ((p.wait & kWaitMark) != 0
+                    && (final || now - value_end >= ContentStream::kMarkWindowBytes)) {
+                p.wait &= static_cast<uint8_t>(~kWaitMark);
+            }
             if (final) {
                 p.wait = 0;
             }
@@ -715,6 +823,12 @@ bool ContentStream::open(const PatternDatabase& db, bool edm_only) noexcept {
     rule_distinct_ = {};
     seen_count_ = 0;
     pending_count_ = 0;
+    code_tokens_ = 0;
+    code_first_ = 0;
+    code_last_ = 0;
+    code_reported_ = false;
+    code_mark_len_ = 0;
+    doc_formats_ = 0;
     db_ = &db;
     if (edm_only) {
         edm_pool_ = db.config().edm_enabled() ? EdmStatePool::current() : nullptr;

@@ -170,6 +170,14 @@ public:
     /// Bytes after a custom regex match during which a longer match with the same start
     /// replaces it.
     static constexpr uint64_t kSettleBytes = 64;
+    /// Bytes after a source_code or document finding during which the mark that makes it
+    /// High (a licence header or project name; a classification label) may still come: a
+    /// PDF's metadata often follows its pages.
+    static constexpr uint64_t kMarkWindowBytes = uint64_t{1} << 20;
+    /// Bytes without a code token after which the count of code tokens starts again.
+    static constexpr uint64_t kCodeGapBytes = 2048;
+    /// Characters of the organisation or project name a source_code finding carries.
+    static constexpr size_t kMarkChars = 24;
 
     ContentStream() = default;
     ~ContentStream();
@@ -231,6 +239,16 @@ private:
     uint32_t seen_count_ = 0;
     std::array<Pending, kMaxPending> pending_{};
     uint32_t pending_count_ = 0;
+    // source_code: tokens counted since code_first_ (restarted after kCodeGapBytes without
+    // one), whether the direction's finding went out, the first mark's text.
+    uint32_t code_tokens_ = 0;
+    uint64_t code_first_ = 0;
+    uint64_t code_last_ = 0;
+    bool code_reported_ = false;
+    uint8_t code_mark_len_ = 0;
+    std::array<char, kMarkChars> code_mark_{};
+    // document: formats reported in this direction (bits of DocFormat).
+    uint8_t doc_formats_ = 0;
     // Exact data match state of this direction (from the worker's pool), when EDM runs.
     EdmStream* edm_ = nullptr;
     EdmStatePool* edm_pool_ = nullptr;

@@ -22,6 +22,8 @@ constexpr std::array<std::string_view, kContentClassCount> kClassNames = {
         "classification_marker",
         "custom",
         "edm",
+        "source_code",
+        "document",
 };
 
 constexpr std::array<Severity, kContentClassCount> kDefaultSeverities = {
@@ -36,6 +38,8 @@ constexpr std::array<Severity, kContentClassCount> kDefaultSeverities = {
         Severity::Medium,    // classification_marker
         Severity::Medium,    // custom
         Severity::High,      // edm
+        Severity::Medium,    // source_code
+        Severity::Low,       // document
 };
 
 constexpr std::array<std::pair<Severity, std::string_view>, 4> kSeverityNames = {{

@@ -27,12 +27,18 @@ enum class ContentClass : uint8_t {
     ClassificationMarker = 8,
     Custom = 9,  // the operator's rules of ContentConfig::custom; Finding::rule names the rule
     Edm = 10,    // exact data match: records of ContentConfig::edm_tables; rule names the table
+    /// Source code leaving: a density of code tokens in a flow direction, made High by the
+    /// organisation's licence header or a project code name (ContentConfig::source_code).
+    SourceCode = 11,
+    /// An office or PDF document leaving (its format markers), made High by a classification
+    /// label in the same direction (a marker of classification_marker, a sensitivity label).
+    Document = 12,
 };
-inline constexpr size_t kContentClassCount = 11;
+inline constexpr size_t kContentClassCount = 13;
 
 /// Stable names used in config keys, alerts and metrics: "payment_card", "us_ssn", "iban",
 /// "private_key", "cloud_token", "vcs_token", "jwt", "password_assignment",
-/// "classification_marker", "custom", "edm".
+/// "classification_marker", "custom", "edm", "source_code", "document".
 std::string_view content_class_name(ContentClass cls) noexcept;
 /// Inverse of content_class_name(); false when the name is unknown.
 bool content_class_from_name(std::string_view name, ContentClass& out) noexcept;
@@ -48,7 +54,7 @@ bool severity_from_name(std::string_view name, Severity& out) noexcept;
 
 /// Built-in severity of a class: private_key critical; payment_card, us_ssn, iban,
 /// cloud_token, vcs_token, edm high; jwt, password_assignment, classification_marker and
-/// custom medium.
+/// custom and source_code medium; document low.
 Severity default_severity(ContentClass cls) noexcept;
 
 enum class Confidence : uint8_t {
@@ -117,6 +123,21 @@ struct EdmTableRules {
 /// Most exact-data-match tables per configuration.
 inline constexpr size_t kMaxEdmTables = 8;
 
+/// The source_code class (config `content.source_code`).
+struct SourceCodeConfig {
+    /// Names of the organisation as its licence headers write them ("Example Corp"): a
+    /// line with "Copyright" or "(c)" that names one makes the direction's finding High.
+    std::vector<std::string> organisations;
+    /// Internal project code names, matched as written (case included) as whole words;
+    /// one makes the direction's finding High.
+    std::vector<std::string> project_names;
+    /// Code tokens (statement ends, braces after a parenthesis, include/import lines,
+    /// function and class heads, comments) a direction must show before it counts as code...
+    uint32_t min_tokens = 40;
+    /// ...at this density at least, over the bytes from its first token on.
+    uint32_t min_tokens_per_kib = 6;
+};
+
 struct ContentConfig {
     /// Indexed by ContentClass; each starts with its class's default_severity().
     std::array<ClassConfig, kContentClassCount> classes = default_class_configs();
@@ -130,6 +151,7 @@ struct ContentConfig {
     /// Exact data match tables (at most kMaxEdmTables, all built with the state
     /// directory's key); matched only while the edm class is enabled.
     std::vector<EdmTableRules> edm_tables;
+    SourceCodeConfig source_code;
 
     /// Severity and threshold that apply to a finding: the custom rule's or EDM table's own
     /// when it sets them (rule is 1-based, 0 for built-ins), else the class's.

@@ -30,9 +30,9 @@ int main(int argc, char** argv) {
     uint64_t seed = 1;
     uint64_t packets = kLargeDefaultPackets;
     uint64_t rows = kEdmDefaultRows;
-    app.add_option("--scenario", scenario, "demo, large, behaviour or edm")
+    app.add_option("--scenario", scenario, "demo, large, behaviour, edm or proprietary")
             ->required()
-            ->check(CLI::IsMember({"demo", "large", "behaviour", "edm"}));
+            ->check(CLI::IsMember({"demo", "large", "behaviour", "edm", "proprietary"}));
     app.add_option("--out", out_path, "pcap file to write (behaviour, edm: path prefix)")
             ->required();
     app.add_option("--expect", expect_path, "JSON file for the expected findings");
@@ -55,6 +55,12 @@ int main(int argc, char** argv) {
             }
             for (const std::string& line : run_edm(out_path, seed, rows)) {
                 std::cout << line << '\n';
+            }
+            return 0;
+        }
+        if (scenario == "proprietary") {
+            for (const std::string& path : run_proprietary(out_path, seed)) {
+                std::cout << path << '\n';
             }
             return 0;
         }

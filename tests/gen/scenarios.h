@@ -34,6 +34,10 @@ inline constexpr std::array<std::string_view, 9> kBehaviourDetectorNames = {"ext
 // for each case and the config it is sized for). Returns the paths written.
 std::vector<std::string> run_behaviour(const std::string& prefix, uint64_t seed);
 
+// Proprietary content leaving (scenario_proprietary.cc): PREFIX-<case>.pcap for code-licensed,
+// code-plain, pdf-labelled, office-zip, prose and code-internal. Returns the paths written.
+std::vector<std::string> run_proprietary(const std::string& prefix, uint64_t seed);
+
 // Exact data match (scenario_edm.cc). Rows of the fake customer table: default, and the range
 // --rows accepts.
 inline constexpr uint64_t kEdmDefaultRows = 1000000;

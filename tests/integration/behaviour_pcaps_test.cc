@@ -24,21 +24,13 @@ std::vector<nlohmann::json> of(const RunOutput& run, const std::string& detector
     return out;
 }
 
-std::string dump(const RunOutput& run) {
-    std::string text;
-    for (const auto& a : run.alerts) {
-        text += a.dump() + "\n";
-    }
-    return text.empty() ? "(no alerts)\n" + run.out : text;
-}
-
 TEST(BehaviourPcapsTest, TxtTunnelCaseRaisesOneDnsTunnelAlertForItsDomain) {
     EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c21a_dns_tunnel_txt.pcap");
     const RunOutput run = run_exfiltap(pcap);
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto alerts = of(run, "dns_tunnel");
-    ASSERT_EQ(alerts.size(), 1U) << dump(run);
-    EXPECT_EQ(run.alerts.size(), 1U) << dump(run);
+    ASSERT_EQ(alerts.size(), 1U) << dump_alerts(run);
+    EXPECT_EQ(run.alerts.size(), 1U) << dump_alerts(run);
     const auto& a = alerts[0];
     EXPECT_EQ(a["src_ip"], "10.20.21.15");
     EXPECT_EQ(a["dest_ip"], "198.51.100.53");
@@ -57,7 +49,7 @@ TEST(BehaviourPcapsTest, BenignDnsBurstRaisesNothing) {
     EXFILTAP_SHARED_OR_SKIP(pcap, "cases/c21b_dns_benign_burst.pcap");
     const RunOutput run = run_exfiltap(pcap);
     ASSERT_EQ(run.exit_code, 0) << run.out;
-    EXPECT_TRUE(run.alerts.empty()) << dump(run);
+    EXPECT_TRUE(run.alerts.empty()) << dump_alerts(run);
     EXPECT_EQ(run.summary["app"]["dns_messages"], 108);
 }
 
@@ -66,7 +58,7 @@ TEST(BehaviourPcapsTest, ExternalFtpGuessingRaisesFailuresPerSourceAndSuccessAft
     const RunOutput run = run_exfiltap(pcap);
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto alerts = of(run, "external_login");
-    ASSERT_EQ(alerts.size(), 5U) << dump(run);
+    ASSERT_EQ(alerts.size(), 5U) << dump_alerts(run);
     std::multiset<std::string> failing;
     int success_after = 0;
     int user_sources = 0;
@@ -94,14 +86,14 @@ TEST(BehaviourPcapsTest, FtpBruteForceAlertsOnlyWhenTheServerIsTheOnlyInternalHo
     EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/zeek_ftp-bruteforce.pcap");
     const RunOutput internal = run_exfiltap(pcap);
     ASSERT_EQ(internal.exit_code, 0) << internal.out;
-    EXPECT_TRUE(internal.alerts.empty()) << dump(internal);
+    EXPECT_TRUE(internal.alerts.empty()) << dump_alerts(internal);
     EXPECT_EQ(internal.summary["protocols"]["ftp"], 30);
 
     const RunOutput run =
             run_exfiltap(pcap, {"--set", "networks.internal=[\"192.168.56.101/32\"]"});
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto alerts = of(run, "external_login");
-    ASSERT_EQ(alerts.size(), 1U) << dump(run);
+    ASSERT_EQ(alerts.size(), 1U) << dump_alerts(run);
     EXPECT_EQ(alerts[0]["src_ip"], "192.168.56.1");
     EXPECT_EQ(alerts[0]["dest_ip"], "192.168.56.101");
     EXPECT_EQ(alerts[0]["exfil"]["user"], "bro");
@@ -113,13 +105,13 @@ TEST(BehaviourPcapsTest, SshGuessingAlertsWhenTheClientIsExternal) {
     EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/zeek_ssh-guessing.pcap");
     const RunOutput internal = run_exfiltap(pcap);
     ASSERT_EQ(internal.exit_code, 0) << internal.out;
-    EXPECT_TRUE(internal.alerts.empty()) << dump(internal);
+    EXPECT_TRUE(internal.alerts.empty()) << dump_alerts(internal);
 
     const RunOutput run =
             run_exfiltap(pcap, {"--set", "networks.internal=[\"192.168.56.103/32\"]"});
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto alerts = of(run, "external_login");
-    ASSERT_EQ(alerts.size(), 1U) << dump(run);
+    ASSERT_EQ(alerts.size(), 1U) << dump_alerts(run);
     EXPECT_EQ(alerts[0]["src_ip"], "192.168.56.1");
     EXPECT_EQ(alerts[0]["dest_ip"], "192.168.56.103");
     EXPECT_EQ(alerts[0]["dest_port"], 22);
@@ -132,7 +124,7 @@ TEST(BehaviourPcapsTest, SignalAttachmentUploadCountsItsTlsBytesPerDirection) {
     // below that, so the defaults stay quiet.
     const RunOutput quiet = run_exfiltap(pcap);
     ASSERT_EQ(quiet.exit_code, 0) << quiet.out;
-    EXPECT_TRUE(quiet.alerts.empty()) << dump(quiet);
+    EXPECT_TRUE(quiet.alerts.empty()) << dump_alerts(quiet);
     EXPECT_EQ(quiet.summary["protocols"]["tls"], 14);
 
     const RunOutput run = run_exfiltap(pcap,
@@ -141,7 +133,7 @@ TEST(BehaviourPcapsTest, SignalAttachmentUploadCountsItsTlsBytesPerDirection) {
     ASSERT_EQ(run.exit_code, 0) << run.out;
     for (const std::string detector : {"encrypted_asymmetry", "external_upload"}) {
         const auto alerts = of(run, detector);
-        ASSERT_EQ(alerts.size(), 1U) << detector << "\n" << dump(run);
+        ASSERT_EQ(alerts.size(), 1U) << detector << "\n" << dump_alerts(run);
         EXPECT_EQ(alerts[0]["src_ip"], "192.168.2.17");
         EXPECT_EQ(alerts[0]["dest_ip"], "13.35.253.42");
         EXPECT_EQ(alerts[0]["dest_port"], 443);
@@ -157,21 +149,21 @@ TEST(BehaviourPcapsTest, ZipMailAttachmentToAnExternalServerIsAnArchiveAndAMailO
     // MANIFEST: archive-out only when 10.2.19.30 is external.
     const RunOutput internal = run_exfiltap(pcap);
     ASSERT_EQ(internal.exit_code, 0) << internal.out;
-    EXPECT_TRUE(internal.alerts.empty()) << dump(internal);
+    EXPECT_TRUE(internal.alerts.empty()) << dump_alerts(internal);
 
     const RunOutput run = run_exfiltap(pcap,
             {"--set", "networks.internal=[\"10.2.10.0/24\"]", "--set",
                     "behaviour.mail_attachment_out.count=1"});
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto archive = of(run, "archive_out");
-    ASSERT_EQ(archive.size(), 1U) << dump(run);
+    ASSERT_EQ(archive.size(), 1U) << dump_alerts(run);
     EXPECT_EQ(archive[0]["src_ip"], "10.2.10.159");
     EXPECT_EQ(archive[0]["dest_ip"], "10.2.19.30");
     EXPECT_EQ(archive[0]["exfil"]["app_proto"], "smtp");
     EXPECT_NE(archive[0]["exfil"]["reason"].get<std::string>().find("uploaded zip data"),
             std::string::npos);
     const auto mail = of(run, "mail_attachment_out");
-    ASSERT_EQ(mail.size(), 1U) << dump(run);
+    ASSERT_EQ(mail.size(), 1U) << dump_alerts(run);
     EXPECT_EQ(mail[0]["exfil"]["user"], "int@smtp.lab.com");
     EXPECT_EQ(mail[0]["exfil"]["domain"], "gw.com");
     EXPECT_EQ(mail[0]["exfil"]["bytes"], 51675);  // the decoded zip
@@ -184,7 +176,7 @@ TEST(BehaviourPcapsTest, SmbWriteToADatabaseHostIsAnUnexpectedFileWrite) {
     EXFILTAP_SHARED_OR_SKIP(pcap, "pcaps/zeek_smb2-write-1.5MB.pcap");
     const RunOutput plain = run_exfiltap(pcap);
     ASSERT_EQ(plain.exit_code, 0) << plain.out;
-    EXPECT_TRUE(plain.alerts.empty()) << dump(plain);  // unlisted internal server
+    EXPECT_TRUE(plain.alerts.empty()) << dump_alerts(plain);  // unlisted internal server
 
     const RunOutput run = run_exfiltap(pcap,
             {"--set",
@@ -193,7 +185,7 @@ TEST(BehaviourPcapsTest, SmbWriteToADatabaseHostIsAnUnexpectedFileWrite) {
                     "--set", "behaviour.internal_transfer.flow_bytes=1000000"});
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto writes = of(run, "unexpected_file_write");
-    ASSERT_EQ(writes.size(), 1U) << dump(run);
+    ASSERT_EQ(writes.size(), 1U) << dump_alerts(run);
     EXPECT_EQ(writes[0]["src_ip"], "10.0.0.11");
     EXPECT_EQ(writes[0]["dest_ip"], "10.0.0.12");
     EXPECT_EQ(writes[0]["exfil"]["file_name"], "WP_SMBPlugin.pdf");
@@ -201,7 +193,7 @@ TEST(BehaviourPcapsTest, SmbWriteToADatabaseHostIsAnUnexpectedFileWrite) {
     EXPECT_EQ(writes[0]["dest_asset"]["name"], "build-db");
     EXPECT_EQ(writes[0]["dest_asset"]["classification"], "confidential");
     const auto transfer = of(run, "internal_transfer");
-    ASSERT_EQ(transfer.size(), 1U) << dump(run);
+    ASSERT_EQ(transfer.size(), 1U) << dump_alerts(run);
     EXPECT_GE(transfer[0]["exfil"]["bytes"].get<uint64_t>(), 1000000U);
 }
 
@@ -213,7 +205,7 @@ TEST(BehaviourPcapsTest, ActiveFtpStoresAreCreditedToTheUploaderWithTheirSizes) 
                     "[backup]}]"});
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto writes = of(run, "unexpected_file_write");
-    ASSERT_EQ(writes.size(), 2U) << dump(run);
+    ASSERT_EQ(writes.size(), 2U) << dump_alerts(run);
     // The data connections run from the server (port 20) to the client; the uploads are
     // still the client's.
     EXPECT_EQ(writes[0]["src_ip"], "192.168.100.16");
@@ -234,14 +226,14 @@ TEST(BehaviourPcapsTest, GzipRequestBodyIsScannedDecoded) {
             "--set", "content.custom=[{name: patronym, keywords: [mladshiy]}]"};
     const RunOutput internal = run_exfiltap(pcap, keyword);
     ASSERT_EQ(internal.exit_code, 0) << internal.out;
-    EXPECT_TRUE(internal.alerts.empty()) << dump(internal);  // internal to internal
+    EXPECT_TRUE(internal.alerts.empty()) << dump_alerts(internal);  // internal to internal
 
     std::vector<std::string> outbound = keyword;
     outbound.insert(outbound.end(), {"--set", "networks.internal=[\"192.168.235.102/32\"]"});
     const RunOutput run = run_exfiltap(pcap, outbound);
     ASSERT_EQ(run.exit_code, 0) << run.out;
     const auto custom = alerts_of(run, "custom");
-    ASSERT_EQ(custom.size(), 1U) << dump(run);
+    ASSERT_EQ(custom.size(), 1U) << dump_alerts(run);
     EXPECT_EQ(custom[0]["src_ip"], "192.168.235.102");
     EXPECT_EQ(custom[0]["dest_port"], 80);
     EXPECT_EQ(run.summary["app"]["objects"], 1);
@@ -269,7 +261,7 @@ TEST(BehaviourPcapsTest, TwoWorkersGiveTheSameBehaviourAlertsAsOne) {
     for (int round = 0; round < 3; ++round) {
         const RunOutput two = run_exfiltap(pcap, {"--workers", "2"});
         ASSERT_EQ(two.exit_code, 0) << two.out;
-        EXPECT_EQ(key(two), key(one)) << dump(two);
+        EXPECT_EQ(key(two), key(one)) << dump_alerts(two);
     }
 }
 

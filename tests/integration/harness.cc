@@ -112,6 +112,14 @@ std::vector<nlohmann::json> alerts_of(const RunOutput& run, const std::string& c
     return out;
 }
 
+std::string dump_alerts(const RunOutput& run) {
+    std::string text;
+    for (const auto& a : run.alerts) {
+        text += a.dump() + "\n";
+    }
+    return text.empty() ? "(no alerts)\n" + run.out : text;
+}
+
 std::vector<std::string> sample_tails(const std::vector<nlohmann::json>& alerts) {
     std::vector<std::string> tails;
     for (const auto& a : alerts) {

@@ -35,6 +35,10 @@ bool shared_required();
 /// Alerts of one class.
 std::vector<nlohmann::json> alerts_of(const RunOutput& run, const std::string& cls);
 
+/// The run's alert records, one JSON line each, for a failure message; its output when
+/// there are none.
+std::string dump_alerts(const RunOutput& run);
+
 /// Last four characters of each alert's sample.
 std::vector<std::string> sample_tails(const std::vector<nlohmann::json>& alerts);
 

@@ -207,6 +207,36 @@ TEST(ConfigTest, ParsesClassificationMarkers) {
             (std::vector<std::string>{"ACME-PROPRIETARY", "Acme Eyes Only"}));
 }
 
+TEST(ConfigTest, ParsesSourceCodeSettings) {
+    const Config config = parse_ok(
+            "content:\n"
+            "  source_code:\n"
+            "    organisations: [Example Corp, \"Example Corporation\"]\n"
+            "    project_names: [BLUEBIRD]\n"
+            "    min_tokens: 25\n"
+            "    min_tokens_per_kib: 3\n"
+            "  classes:\n"
+            "    document: {severity: high}\n");
+    const auto& sc = config.content.source_code;
+    EXPECT_EQ(sc.organisations, (std::vector<std::string>{"Example Corp", "Example Corporation"}));
+    EXPECT_EQ(sc.project_names, (std::vector<std::string>{"BLUEBIRD"}));
+    EXPECT_EQ(sc.min_tokens, 25U);
+    EXPECT_EQ(sc.min_tokens_per_kib, 3U);
+    EXPECT_EQ(class_config(config, ContentClass::Document).severity, detectors::Severity::High);
+    EXPECT_EQ(class_config(config, ContentClass::SourceCode).severity, detectors::Severity::Medium);
+}
+
+TEST(ConfigTest, RefusesBadSourceCodeSettingsNamingLineAndKey) {
+    std::string error = parse_error("content:\n  source_code:\n    min_tokens: 0\n");
+    EXPECT_NE(error.find("test.yaml:3: content.source_code.min_tokens"), std::string::npos)
+            << error;
+    error = parse_error("content:\n  source_code:\n    project_names: [\"\"]\n");
+    EXPECT_NE(error.find("test.yaml:3: content.source_code.project_names"), std::string::npos)
+            << error;
+    error = parse_error("content:\n  source_code:\n    licence: [x]\n");
+    EXPECT_NE(error.find("test.yaml:3: content.source_code.licence"), std::string::npos) << error;
+}
+
 TEST(ConfigTest, ParsesCustomRulesWithTheirSource) {
     const Config config = parse_ok(
             "content:\n"
@@ -410,7 +440,7 @@ TEST(ConfigTest, BadClassNameListsClasses) {
     EXPECT_EQ(error,
             "test.yaml:3: content.classes.credit_card: unknown content class, expected one of "
             "payment_card, us_ssn, iban, private_key, cloud_token, vcs_token, jwt, "
-            "password_assignment, classification_marker, custom, edm");
+            "password_assignment, classification_marker, custom, edm, source_code, document");
 }
 
 TEST(ConfigTest, BadSeverityListsNames) {
