@@ -146,22 +146,31 @@ void apply_internal_transfer(
     }
 }
 
+/// alpha, k and warmup_windows, common to the baselines; true when `e` was one of them.
+template <typename Detector>
+bool read_baseline(Problems& problems, const Entry& e, Detector& c) {
+    if (e.name == "alpha") {
+        read_double(problems, e, 0.0, 1.0, true, c.alpha);
+    } else if (e.name == "k") {
+        read_double(problems, e, 0.0, 100.0, false, c.k);
+    } else if (e.name == "warmup_windows") {
+        read_u32(problems, e, 0, 100000, c.warmup_windows);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 void apply_baseline(
         Problems& problems, const Entry& section, detectors::BaselineDeviationConfig& c) {
     for (const auto& e : entries_of(problems, section.value, section.where,
                  {"enabled", "severity", "window_s", "alpha", "k", "warmup_windows",
                          "floor_bytes"})) {
-        if (read_common(problems, e, c)) {
+        if (read_common(problems, e, c) || read_baseline(problems, e, c)) {
             continue;
         }
         if (e.name == "window_s") {
             read_u32(problems, e, 60, kMaxWindowS, c.window_s);
-        } else if (e.name == "alpha") {
-            read_double(problems, e, 0.0, 1.0, true, c.alpha);
-        } else if (e.name == "k") {
-            read_double(problems, e, 0.0, 100.0, false, c.k);
-        } else if (e.name == "warmup_windows") {
-            read_u32(problems, e, 0, 100000, c.warmup_windows);
         } else {
             read_bytes(problems, e, c.floor_bytes);
         }
@@ -316,10 +325,92 @@ void apply_dns_tunnel(Problems& problems, const Entry& section, detectors::DnsTu
     }
 }
 
+void apply_fanout(Problems& problems, const Entry& section, detectors::LateralFanoutConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "alpha", "k", "warmup_windows", "floor_hosts",
+                         "floor_services", "scan_hosts", "scan_services"})) {
+        if (read_common(problems, e, c) || read_baseline(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 60, kMaxWindowS, c.window_s);
+        } else if (e.name == "floor_hosts") {
+            read_u32(problems, e, 1, kMaxCount, c.floor_hosts);
+        } else if (e.name == "floor_services") {
+            read_u32(problems, e, 1, kMaxCount, c.floor_services);
+        } else if (e.name == "scan_hosts") {
+            read_u32(problems, e, 0, kMaxCount, c.scan_hosts);
+        } else {
+            read_u32(problems, e, 0, kMaxCount, c.scan_services);
+        }
+    }
+}
+
+void apply_shares(Problems& problems, const Entry& section, detectors::ShareEnumerationConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "shares"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 1, kMaxWindowS, c.window_s);
+        } else {
+            read_u32(problems, e, 1, kMaxCount, c.shares);
+        }
+    }
+}
+
+void apply_first_access(Problems& problems, const Entry& section, detectors::FirstAccessConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "warmup_s", "classifications"})) {
+        if (read_common(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "warmup_s") {
+            read_u32(problems, e, 0, 365 * 24 * 3600, c.warmup_s);
+            continue;
+        }
+        std::vector<std::string> names;
+        if (!read_string_list(problems, e, 32, names)) {
+            continue;
+        }
+        uint32_t bits = 0;
+        for (const std::string& name : names) {
+            detectors::Classification cls{};
+            if (!detectors::classification_from_name(name, cls)) {
+                problems.add(e.where,
+                        "unknown classification '" + name
+                                + "' (public, internal, confidential, restricted)");
+                continue;
+            }
+            bits |= 1U << static_cast<unsigned>(cls);
+        }
+        c.classifications = bits;
+    }
+}
+
+void apply_staging(Problems& problems, const Entry& section, detectors::StagingConfig& c) {
+    for (const auto& e : entries_of(problems, section.value, section.where,
+                 {"enabled", "severity", "window_s", "host_bytes", "alpha", "k", "warmup_windows",
+                         "floor_bytes"})) {
+        if (read_common(problems, e, c) || read_baseline(problems, e, c)) {
+            continue;
+        }
+        if (e.name == "window_s") {
+            read_u32(problems, e, 60, kMaxWindowS, c.window_s);
+        } else if (e.name == "host_bytes") {
+            apply_host_bytes(problems, e, c.host_bytes);
+        } else {
+            read_bytes(problems, e, c.floor_bytes);
+        }
+    }
+}
+
 void apply_limits(Problems& problems, const Entry& section, detectors::BehaviourLimits& c) {
     for (const auto& e : entries_of(problems, section.value, section.where,
-                 {"max_hosts", "max_flows", "max_domains", "max_login_keys",
-                         "max_sources_per_key"})) {
+                 {"max_hosts", "max_flows", "max_domains", "max_login_keys", "max_sources_per_key",
+                         "max_distinct_per_host", "max_shares_per_host",
+                         "max_first_access_pairs"})) {
         if (e.name == "max_hosts") {
             read_u32(problems, e, 16, kMaxTableSize, c.max_hosts);
         } else if (e.name == "max_flows") {
@@ -328,8 +419,14 @@ void apply_limits(Problems& problems, const Entry& section, detectors::Behaviour
             read_u32(problems, e, 16, kMaxTableSize, c.max_domains);
         } else if (e.name == "max_login_keys") {
             read_u32(problems, e, 16, kMaxTableSize, c.max_login_keys);
-        } else {
+        } else if (e.name == "max_sources_per_key") {
             read_u32(problems, e, 1, 4096, c.max_sources_per_key);
+        } else if (e.name == "max_distinct_per_host") {
+            read_u32(problems, e, 1, 65536, c.max_distinct_per_host);
+        } else if (e.name == "max_shares_per_host") {
+            read_u32(problems, e, 1, 4096, c.max_shares_per_host);
+        } else {
+            read_u32(problems, e, 16, kMaxTableSize, c.max_first_access_pairs);
         }
     }
 }
@@ -340,7 +437,8 @@ void apply_behaviour(Problems& problems, const Entry& section, detectors::Behavi
     for (const auto& e : entries_of(problems, section.value, section.where,
                  {"external_upload", "internal_transfer", "baseline_deviation",
                          "encrypted_asymmetry", "archive_out", "unexpected_file_write",
-                         "external_login", "mail_attachment_out", "dns_tunnel", "limits"})) {
+                         "external_login", "mail_attachment_out", "dns_tunnel", "lateral_fanout",
+                         "share_enumeration", "first_access", "staging", "limits"})) {
         if (e.name == "external_upload") {
             apply_external_upload(problems, e, out.external_upload);
         } else if (e.name == "internal_transfer") {
@@ -359,6 +457,14 @@ void apply_behaviour(Problems& problems, const Entry& section, detectors::Behavi
             apply_mail(problems, e, out.mail_attachment_out);
         } else if (e.name == "dns_tunnel") {
             apply_dns_tunnel(problems, e, out.dns_tunnel);
+        } else if (e.name == "lateral_fanout") {
+            apply_fanout(problems, e, out.lateral_fanout);
+        } else if (e.name == "share_enumeration") {
+            apply_shares(problems, e, out.share_enumeration);
+        } else if (e.name == "first_access") {
+            apply_first_access(problems, e, out.first_access);
+        } else if (e.name == "staging") {
+            apply_staging(problems, e, out.staging);
         } else {
             apply_limits(problems, e, out.limits);
         }

@@ -65,13 +65,33 @@ const char* signature_text(detectors::BehaviourDetector detector) {
         return "EXFIL behaviour: mail with attachments to outside recipients";
     case D::DnsTunnel:
         return "EXFIL behaviour: DNS tunnelling";
+    case D::LateralFanout:
+        return "EXFIL behaviour: host connects to unusually many internal hosts or services";
+    case D::ShareEnumeration:
+        return "EXFIL behaviour: host connects to many SMB shares";
+    case D::FirstAccess:
+        return "EXFIL behaviour: first access of a host to a sensitive asset";
+    case D::Staging:
+        return "EXFIL behaviour: host pulls unusually much from file servers, repositories or "
+               "databases";
     }
     return "EXFIL behaviour";
 }
 
 const char* category_of(detectors::BehaviourDetector detector) {
-    return detector == detectors::BehaviourDetector::ExternalLogin ? "Suspicious Login"
-                                                                   : "Data Exfiltration";
+    using D = detectors::BehaviourDetector;
+    switch (detector) {
+    case D::ExternalLogin:
+        return "Suspicious Login";
+    case D::LateralFanout:
+    case D::ShareEnumeration:
+    case D::FirstAccess:
+        return "Lateral Movement";
+    case D::Staging:
+        return "Data Staging";
+    default:
+        return "Data Exfiltration";
+    }
 }
 
 }  // namespace

@@ -83,6 +83,11 @@ enum class AppEventKind : uint8_t {
     /// "7z", "rar", "bzip2", "xz", "zstd"), `upload` = sent by the client, `entropy_milli`
     /// = Shannon entropy of the first bytes in bits per byte * 1000 (0 when unknown).
     Archive = 9,
+    /// An SMB2 TREE_CONNECT request from the client (reported when its path has been read,
+    /// whatever the server answers: enumeration meets many refusals): `proto` Smb, `name` =
+    /// the share path as the client gave it (`\\server\share`; its last characters when
+    /// longer, `truncated` set).
+    TreeConnect = 10,
 };
 
 enum class LoginOutcome : uint8_t {

@@ -18,41 +18,11 @@
 namespace exfiltap::detectors {
 namespace {
 
-/// Windows of silence folded into a baseline at most: after this many the mean is close to
-/// zero anyway, and a host back after months costs no long loop.
-constexpr uint64_t kMaxZeroWindows = 64;
-
 constexpr std::string_view kBaselineMagic = "exfiltap-baselines";
 constexpr int kBaselineVersion = 1;
 
-uint64_t window_ns(uint32_t window_s) {
-    return static_cast<uint64_t>(std::max<uint32_t>(window_s, 1)) * kNsPerS;
-}
-
-std::string endpoint_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr, uint16_t port) {
-    const std::string text = address_text(ip_version, addr);
-    return ip_version == 6 ? "[" + text + "]:" + std::to_string(port)
-                           : text + ":" + std::to_string(port);
-}
-
-/// "10.0.0.5" or "10.0.0.5 (asset hr-db, confidential)".
-std::string host_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr, const Asset* asset) {
-    std::string text = address_text(ip_version, addr);
-    if (asset != nullptr) {
-        text += " (asset " + asset->name + ", "
-                + std::string(classification_name(asset->classification)) + ")";
-    }
-    return text;
-}
-
 std::string sni_text(std::string_view sni) {
     return sni.empty() ? std::string() : " (TLS server name " + std::string(sni) + ")";
-}
-
-std::string double_text(double value) {
-    std::array<char, 64> buf{};
-    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
-    return ec == std::errc() ? std::string(buf.data(), end) : std::string("0");
 }
 
 std::string hex64(uint64_t value) {
@@ -62,20 +32,7 @@ std::string hex64(uint64_t value) {
 }
 
 void fold(Baseline& b, double alpha, uint64_t value) {
-    const auto v = static_cast<double>(value);
-    if (b.windows == 0) {
-        b.mean = v;
-        b.var = 0.0;
-    } else {
-        // West's incremental EWMA of mean and variance.
-        const double diff = v - b.mean;
-        const double incr = alpha * diff;
-        b.mean += incr;
-        b.var = (1.0 - alpha) * (b.var + diff * incr);
-    }
-    if (b.windows < UINT32_MAX) {
-        ++b.windows;
-    }
+    fold_ewma(b.mean, b.var, b.windows, alpha, value);
 }
 
 std::vector<std::string_view> split_words(std::string_view line) {
@@ -98,6 +55,48 @@ bool parse_number(std::string_view text, T& out) {
 }
 
 }  // namespace
+
+uint64_t window_ns(uint32_t window_s) {
+    return static_cast<uint64_t>(std::max<uint32_t>(window_s, 1)) * kNsPerS;
+}
+
+std::string endpoint_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr, uint16_t port) {
+    const std::string text = address_text(ip_version, addr);
+    return ip_version == 6 ? "[" + text + "]:" + std::to_string(port)
+                           : text + ":" + std::to_string(port);
+}
+
+std::string host_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr, const Asset* asset) {
+    std::string text = address_text(ip_version, addr);
+    if (asset != nullptr) {
+        text += " (asset " + asset->name + ", "
+                + std::string(classification_name(asset->classification)) + ")";
+    }
+    return text;
+}
+
+std::string double_text(double value) {
+    std::array<char, 64> buf{};
+    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+    return ec == std::errc() ? std::string(buf.data(), end) : std::string("0");
+}
+
+void fold_ewma(double& mean, double& var, uint32_t& windows, double alpha, uint64_t value) {
+    const auto v = static_cast<double>(value);
+    if (windows == 0) {
+        mean = v;
+        var = 0.0;
+    } else {
+        // West's incremental EWMA of mean and variance.
+        const double diff = v - mean;
+        const double incr = alpha * diff;
+        mean += incr;
+        var = (1.0 - alpha) * (var + diff * incr);
+    }
+    if (windows < UINT32_MAX) {
+        ++windows;
+    }
+}
 
 std::string address_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr) {
     std::array<char, INET6_ADDRSTRLEN> buf{};
@@ -173,8 +172,7 @@ uint64_t BucketWindow::total(uint64_t time_ns) {
     return total_;
 }
 
-/// The window of `slot` for `window_s`, made (or remade after a window change) on use.
-static BucketWindow& window_of(std::unique_ptr<BucketWindow>& slot, uint32_t window_s) {
+BucketWindow& window_of(std::unique_ptr<BucketWindow>& slot, uint32_t window_s) {
     if (!slot || slot->window_s() != window_s) {
         slot = std::make_unique<BucketWindow>(window_s);
     }
@@ -192,6 +190,7 @@ BehaviourEngine::Impl::Impl(const BehaviourConfig& cfg, const AssetInventory* in
       hosts(cfg.limits.max_hosts),
       flows(cfg.limits.max_flows),
       logins(cfg.limits.max_login_keys),
+      accesses(cfg.limits.max_first_access_pairs),
       dns(cfg.dns_tunnel, cfg.limits.max_domains) {}
 
 bool BehaviourEngine::Impl::is_internal(
@@ -238,6 +237,7 @@ void BehaviourEngine::Impl::apply_limits() {
     hosts.set_capacity(config.limits.max_hosts);
     flows.set_capacity(config.limits.max_flows);
     logins.set_capacity(config.limits.max_login_keys);
+    accesses.set_capacity(config.limits.max_first_access_pairs);
 }
 
 HostState& BehaviourEngine::Impl::host(uint8_t ip_version, const std::array<uint8_t, 16>& addr) {
@@ -250,6 +250,7 @@ uint64_t BehaviourEngine::Impl::take_time(uint64_t time_ns) {
     if (!have_time) {
         have_time = true;
         now_ns = time_ns;
+        start_ns = time_ns;
         baseline_window = time_ns / window_ns(config.baseline_deviation.window_s);
         // Baselines loaded before the first packet start with the window running now.
         hosts.for_each(
@@ -338,6 +339,7 @@ void BehaviourEngine::Impl::on_flow_bytes(const FlowTuple& flow, AppProto proto,
         state.to_client += to_client;
         if (client_inside && server_inside) {
             internal_bytes(flow, proto, t, to_server, to_client, &state);
+            lateral_flow(flow, proto, t, to_server, to_client);
         } else {
             const uint64_t sent = client_inside ? to_server : to_client;
             const uint64_t flow_sent = client_inside ? state.to_server : state.to_client;
@@ -658,6 +660,9 @@ void BehaviourEngine::reconfigure(const BehaviourConfig& config, const AssetInve
     Impl& i = *impl_;
     const bool baseline_window_changed =
             config.baseline_deviation.window_s != i.config.baseline_deviation.window_s;
+    const bool lateral_window_changed =
+            config.lateral_fanout.window_s != i.config.lateral_fanout.window_s
+            || config.staging.window_s != i.config.staging.window_s;
     i.config = config;
     i.assets = assets;
     i.internal = std::move(internal_networks);
@@ -673,6 +678,15 @@ void BehaviourEngine::reconfigure(const BehaviourConfig& config, const AssetInve
         });
         i.baseline_window = i.now_ns / window_ns(config.baseline_deviation.window_s);
     }
+    if (lateral_window_changed) {
+        // Fan-out and staging baselines of another window length mean nothing now.
+        i.hosts.for_each([&](const HostKey&, HostState& host) {
+            if (host.lateral) {
+                ++i.baseline_resets;
+                host.lateral.reset();
+            }
+        });
+    }
 }
 
 BehaviourStats BehaviourEngine::stats() const {
@@ -685,6 +699,8 @@ BehaviourStats BehaviourEngine::stats() const {
     s.flow_evictions = impl_->flows.evictions();
     s.domain_evictions = impl_->dns.evictions();
     s.login_evictions = impl_->logins.evictions();
+    s.access_pairs = impl_->accesses.size();
+    s.access_pair_evictions = impl_->accesses.evictions();
     s.findings = impl_->finding_counts;
     s.late_events = impl_->late_events;
     s.baseline_resets = impl_->baseline_resets;

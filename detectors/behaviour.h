@@ -1,6 +1,7 @@
 // The behaviour engine (DESIGN.md "Detection", behaviour bullets): volume windows, baselines,
-// encrypted-flow asymmetry, archives and file writes, external logins, mail attachments and
-// DNS tunnels, aggregated from what the workers report (flow byte progress and AppEvents).
+// encrypted-flow asymmetry, archives and file writes, external logins, mail attachments, DNS
+// tunnels, lateral movement (fan-out, share enumeration, first access) and staging,
+// aggregated from what the workers report (flow byte progress and AppEvents).
 //
 // Threads: the control thread only. It allocates, but every table is bounded
 // (BehaviourLimits) and evicts its least recently used entry when full, counted in
@@ -36,12 +37,16 @@ enum class BehaviourDetector : uint8_t {
     ExternalLogin = 6,
     MailAttachmentOut = 7,
     DnsTunnel = 8,
+    LateralFanout = 9,
+    ShareEnumeration = 10,
+    FirstAccess = 11,
+    Staging = 12,
 };
-inline constexpr size_t kBehaviourDetectorCount = 9;
+inline constexpr size_t kBehaviourDetectorCount = 13;
 inline constexpr std::array<std::string_view, kBehaviourDetectorCount> kBehaviourDetectorNames = {
         "external_upload", "internal_transfer", "baseline_deviation", "encrypted_asymmetry",
         "archive_out", "unexpected_file_write", "external_login", "mail_attachment_out",
-        "dns_tunnel"};
+        "dns_tunnel", "lateral_fanout", "share_enumeration", "first_access", "staging"};
 
 /// The detector's stable name (kBehaviourDetectorNames); header-only, so config checks can
 /// use it without the engine.
@@ -80,7 +85,9 @@ struct BehaviourFinding {
     /// The flow that completed the finding. For host-level detectors (external_upload and
     /// internal_transfer per host, baseline_deviation, mail_attachment_out) it is turned so
     /// that the host is the client; external_login's per-service and per-user findings keep
-    /// the login's flow (client = the external source).
+    /// the login's flow (client = the external source). The lateral movement and staging
+    /// detectors (lateral_fanout, share_enumeration, first_access, staging) always have the
+    /// internal host they are about as the client (staging: the end that received).
     FlowTuple flow;
     uint64_t time_ns = 0;
     /// Bytes that crossed the threshold (window total, flow total, file size, ...).
@@ -115,10 +122,14 @@ struct BehaviourStats {
     uint64_t flow_evictions = 0;
     uint64_t domain_evictions = 0;
     uint64_t login_evictions = 0;
+    /// first_access's (host, asset) pairs.
+    size_t access_pairs = 0;
+    uint64_t access_pair_evictions = 0;
     std::array<uint64_t, kBehaviourDetectorCount> findings{};
     /// Calls whose time was before the latest time seen (counted at the latest).
     uint64_t late_events = 0;
-    /// Baselines dropped because baseline_deviation.window_s changed on reconfigure.
+    /// Baselines dropped because a baseline window length (baseline_deviation,
+    /// lateral_fanout, staging) changed on reconfigure.
     uint64_t baseline_resets = 0;
     size_t public_suffix_rules = 0;
     /// Empty when the public suffix list loaded.
@@ -142,7 +153,7 @@ public:
             uint64_t time_ns, uint64_t to_server_bytes, uint64_t to_client_bytes, bool ended);
 
     /// An application event of the flow (Login, FileTransfer, MailMessage, DnsQuery,
-    /// Archive; other kinds are ignored).
+    /// Archive, TreeConnect; other kinds are ignored).
     void on_app_event(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
 
     /// Moves packet time on: closes baseline windows (which may add findings). Call it with

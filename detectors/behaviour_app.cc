@@ -9,10 +9,6 @@
 namespace exfiltap::detectors {
 namespace {
 
-uint64_t window_ns(uint32_t window_s) {
-    return static_cast<uint64_t>(std::max<uint32_t>(window_s, 1)) * kNsPerS;
-}
-
 std::string endpoint(const FlowTuple& flow, bool server) {
     const std::string text = address_text(flow.ip_version, server ? flow.server : flow.client);
     const uint16_t port = server ? flow.server_port : flow.client_port;
@@ -83,6 +79,9 @@ void BehaviourEngine::Impl::on_app_event(
         break;
     case AppEventKind::DnsQuery:
         dns_query(flow, t, event);
+        break;
+    case AppEventKind::TreeConnect:
+        tree_connect(flow, t, event);
         break;
     default:
         break;

@@ -155,6 +155,70 @@ struct DnsTunnelConfig {
     std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
 };
 
+/// lateral_fanout: per internal host, the distinct internal destinations (addresses) and
+/// services (address, protocol, server port) it opened connections to in a window, against
+/// its own baseline (as baseline_deviation) and an absolute scan ceiling.
+struct LateralFanoutConfig {
+    bool enabled = true;
+    Severity severity = Severity::Medium;
+    /// Windows are aligned to multiples of window_s since the epoch (packet time).
+    uint32_t window_s = 600;
+    double alpha = 0.1;
+    /// Alert when a window's distinct count exceeds mean + k * stddev of earlier windows.
+    double k = 4.0;
+    /// Windows a host must have before the baseline can alert (the ceiling always can).
+    uint32_t warmup_windows = 24;
+    /// The baseline never alerts below these distinct counts.
+    uint32_t floor_hosts = 16;
+    uint32_t floor_services = 32;
+    /// Scan ceiling: alert at this many distinct hosts or services in a window whatever
+    /// the baseline (0 = off).
+    uint32_t scan_hosts = 64;
+    uint32_t scan_services = 128;
+};
+
+/// share_enumeration: SMB2 TREE_CONNECT requests of an internal client in a sliding window;
+/// distinct share paths (case-insensitive, IPC$ left out) counted.
+struct ShareEnumerationConfig {
+    bool enabled = true;
+    Severity severity = Severity::Medium;
+    uint32_t window_s = 600;
+    /// Distinct shares in the window.
+    uint32_t shares = 10;
+};
+
+/// first_access: the first access of an internal host to an asset of a listed
+/// classification, after a warm-up that learns what every host already uses.
+struct FirstAccessConfig {
+    bool enabled = true;
+    Severity severity = Severity::Medium;
+    /// Learning time from the engine's first packet: pairs seen in it never alert.
+    uint32_t warmup_s = 7 * 24 * 3600;
+    /// Bit (1 << Classification) of the classifications watched: confidential, restricted.
+    uint32_t classifications = (1U << static_cast<unsigned>(Classification::Confidential))
+            | (1U << static_cast<unsigned>(Classification::Restricted));
+};
+
+/// staging: bytes an internal host received in a window from assets with the role
+/// file-server, code-repository or database (whichever end opened the flow), against an
+/// absolute threshold and the host's own baseline.
+struct StagingConfig {
+    bool enabled = true;
+    Severity severity = Severity::High;
+    /// Sliding window of the absolute threshold (60 buckets); the baseline uses windows of
+    /// the same length aligned to multiples of window_s.
+    uint32_t window_s = 3600;
+    /// Absolute threshold by the classification of the sources: bytes from sources of a
+    /// classification or a more sensitive one against that classification's value (0 = off
+    /// for that classification).
+    std::array<uint64_t, kClassificationCount> host_bytes = {5 * kGB, 2 * kGB, 1 * kGB, 500 * kMB};
+    double alpha = 0.1;
+    double k = 4.0;
+    uint32_t warmup_windows = 24;
+    /// The baseline never alerts on a window below this many bytes.
+    uint64_t floor_bytes = 200 * kMB;
+};
+
 /// Memory caps of the engine; each table evicts its least recently used entry when full
 /// and counts it (BehaviourStats).
 struct BehaviourLimits {
@@ -165,6 +229,14 @@ struct BehaviourLimits {
     uint32_t max_login_keys = 16384;
     /// Sources remembered per service or user name.
     uint32_t max_sources_per_key = 64;
+    /// Distinct destinations and services remembered per host and window (lateral_fanout);
+    /// counts stop growing there.
+    uint32_t max_distinct_per_host = 512;
+    /// Distinct shares remembered per host (share_enumeration).
+    uint32_t max_shares_per_host = 64;
+    /// (host, asset) pairs first_access remembers; the least recently used goes first, and
+    /// a pair forgotten this way alerts again on its next access after the warm-up.
+    uint32_t max_first_access_pairs = 262144;
 };
 
 struct BehaviourConfig {
@@ -177,6 +249,10 @@ struct BehaviourConfig {
     ExternalLoginConfig external_login;
     MailAttachmentOutConfig mail_attachment_out;
     DnsTunnelConfig dns_tunnel;
+    LateralFanoutConfig lateral_fanout;
+    ShareEnumerationConfig share_enumeration;
+    FirstAccessConfig first_access;
+    StagingConfig staging;
     BehaviourLimits limits;
 };
 

@@ -16,6 +16,9 @@
 namespace exfiltap::detectors {
 
 inline constexpr uint64_t kNsPerS = 1000000000ULL;
+/// Windows of silence folded into a baseline at most: after this many the mean is close to
+/// zero anyway, and a host back after months costs no long loop.
+inline constexpr uint64_t kMaxZeroWindows = 64;
 
 /// A sliding window sum of kBuckets buckets of window_s / kBuckets seconds (at least 1 s);
 /// the sum covers the current bucket and the kBuckets - 1 before it.
@@ -64,6 +67,45 @@ struct Baseline {
     bool partial = false;
 };
 
+/// EWMA mean and variance of one figure per aligned window (lateral_fanout's distinct
+/// counts, staging's bytes), folded lazily when the host is next seen in a later window.
+struct WindowBaseline {
+    bool started = false;
+    uint64_t window = 0;   // index (time / window) of the window being filled
+    uint32_t windows = 0;  // closed windows folded in
+    double mean = 0.0;
+    double var = 0.0;
+};
+
+/// A host's lateral movement and staging state (behaviour_lateral.cc), made on first use.
+struct LateralState {
+    // lateral_fanout: hashes of the destinations and services of the window being filled,
+    // sorted, each at most limits.max_distinct_per_host long.
+    std::vector<uint64_t> destinations;
+    std::vector<uint64_t> services;
+    WindowBaseline hosts_baseline;
+    WindowBaseline services_baseline;
+    // share_enumeration: the shares of the sliding window.
+    struct Share {
+        std::string path;  // lower case
+        uint64_t last_ns = 0;
+        uint32_t requests = 0;
+    };
+    std::vector<Share> shares;
+    // staging: bytes received from source assets, sliding per source classification (made
+    // for the classifications in use) and per aligned window (baseline), and the sources
+    // seen in the sliding window.
+    std::array<std::unique_ptr<BucketWindow>, kClassificationCount> staged;
+    uint64_t staged_window_bytes = 0;
+    WindowBaseline staged_baseline;
+    struct Source {
+        std::string asset;
+        Classification classification = Classification::Internal;
+        uint64_t last_ns = 0;
+    };
+    std::vector<Source> sources;
+};
+
 struct HostState {
     std::unique_ptr<BucketWindow> external;     // sent to external hosts
     std::unique_ptr<BucketWindow> internal_rx;  // received from internal hosts
@@ -75,6 +117,7 @@ struct HostState {
     /// The latest flow that added to the baseline, turned so the host is the client.
     FlowTuple last_external_flow;
     AppProto last_external_proto = AppProto::Unknown;
+    std::unique_ptr<LateralState> lateral;
 };
 
 struct FlowHash {
@@ -136,6 +179,18 @@ struct LoginState {
     uint64_t attempts_rearm_ns = 0;
 };
 
+/// first_access: an internal host and an asset it reached.
+struct AccessKey {
+    HostKey host;
+    std::string asset;
+    bool operator==(const AccessKey&) const = default;
+};
+struct AccessKeyHash {
+    size_t operator()(const AccessKey& k) const noexcept {
+        return static_cast<size_t>(fnv1a(k.asset.data(), k.asset.size(), HostKeyHash{}(k.host)));
+    }
+};
+
 struct BehaviourEngine::Impl {
     Impl(const BehaviourConfig& config, const AssetInventory* assets,
             std::vector<AddressPrefix> internal_networks, std::vector<SanctionedRange> sanctioned);
@@ -154,6 +209,16 @@ struct BehaviourEngine::Impl {
     void asymmetry(const FlowTuple& flow, AppProto proto, std::string_view sni, uint64_t time_ns,
             FlowState& state, bool client_inside);
     HostState& host(uint8_t ip_version, const std::array<uint8_t, 16>& addr);
+
+    // behaviour_lateral.cc
+    void lateral_flow(const FlowTuple& flow, AppProto proto, uint64_t time_ns, uint64_t to_server,
+            uint64_t to_client);
+    void fanout(const FlowTuple& flow, AppProto proto, uint64_t time_ns);
+    void first_access(const FlowTuple& flow, AppProto proto, uint64_t time_ns);
+    void staging(const FlowTuple& oriented, AppProto proto, uint64_t time_ns, uint64_t received,
+            const Asset& source);
+    void tree_connect(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
+    LateralState& lateral_of(const FlowTuple& oriented);
 
     // behaviour_app.cc
     void on_app_event(const FlowTuple& flow, uint64_t time_ns, const AppEvent& event);
@@ -182,15 +247,30 @@ struct BehaviourEngine::Impl {
     LruMap<HostKey, HostState, HostKeyHash> hosts;
     LruMap<FlowTuple, FlowState, FlowHash> flows;
     LruMap<LoginKey, LoginState, LoginKeyHash> logins;
+    LruMap<AccessKey, uint64_t, AccessKeyHash> accesses;  // first_access: first time seen
     DnsTunnelDetector dns;
     bool have_time = false;
     uint64_t now_ns = 0;
+    uint64_t start_ns = 0;         // the first packet time (first_access's warm-up starts there)
     uint64_t baseline_window = 0;  // index of the window being filled, engine-wide
     std::vector<BehaviourFinding> findings;
     std::array<uint64_t, kBehaviourDetectorCount> finding_counts{};
     uint64_t late_events = 0;
     uint64_t baseline_resets = 0;
 };
+
+/// Folds `value` into an EWMA mean and variance (West's incremental form).
+void fold_ewma(double& mean, double& var, uint32_t& windows, double alpha, uint64_t value);
+/// The window of `slot` for `window_s`, made (or remade after a window change) on use.
+BucketWindow& window_of(std::unique_ptr<BucketWindow>& slot, uint32_t window_s);
+/// Window length in ns (at least 1 s).
+uint64_t window_ns(uint32_t window_s);
+/// "10.0.0.5" or "10.0.0.5 (asset hr-db, confidential)".
+std::string host_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr, const Asset* asset);
+/// "10.0.0.5:445", "[2001:db8::1]:445".
+std::string endpoint_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr, uint16_t port);
+/// Shortest text of a double ("3.5", "4").
+std::string double_text(double value);
 
 /// "10.0.0.5", "2001:db8::1".
 std::string address_text(uint8_t ip_version, const std::array<uint8_t, 16>& addr);

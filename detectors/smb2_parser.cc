@@ -100,7 +100,7 @@ void Smb2Parser::on_data(AppDir dir, std::span<const uint8_t> data, AppEventSink
             at += take_head(s, to_server, rest, events);
             break;
         case Step::Name:
-            at += take_name(s, to_server, rest);
+            at += take_name(s, to_server, rest, events);
             break;
         case Step::Skip:
             at += take_skip(s, rest);
@@ -137,7 +137,8 @@ size_t Smb2Parser::take_head(
     return n;
 }
 
-size_t Smb2Parser::take_name(Stream& s, bool to_server, std::span<const uint8_t> data) noexcept {
+size_t Smb2Parser::take_name(
+        Stream& s, bool to_server, std::span<const uint8_t> data, AppEventSink& events) noexcept {
     if (s.name_skip > 0) {
         const size_t n = s.name_skip < data.size() ? s.name_skip : data.size();
         s.name_skip -= static_cast<uint32_t>(n);
@@ -153,7 +154,7 @@ size_t Smb2Parser::take_name(Stream& s, bool to_server, std::span<const uint8_t>
     s.msg_left -= static_cast<uint32_t>(n);
     s.frame_left -= static_cast<uint32_t>(n);
     if (s.name_left == 0) {
-        finish_name();
+        finish_name(events);
         s.step = Step::Skip;
         if (s.msg_left == 0) {
             next_message(s);
@@ -295,7 +296,7 @@ void Smb2Parser::on_request(Stream& s, AppEventSink& events) noexcept {
     switch (command) {
     case kTreeConnect: {
         const uint8_t slot = add_pending(message_id, command);
-        start_name(s, slot, le16(b + 4), le16(b + 6));
+        start_name(s, slot, le16(b + 4), le16(b + 6), events);
         return;
     }
     case kCreate: {
@@ -303,7 +304,7 @@ void Smb2Parser::on_request(Stream& s, AppEventSink& events) noexcept {
         pending_[slot].ref = tree_id;
         compound_create_ = slot;
         compound_create_id_ = message_id;
-        start_name(s, slot, le16(b + 44), le16(b + 46));
+        start_name(s, slot, le16(b + 44), le16(b + 46), events);
         return;
     }
     case kWrite: {
@@ -425,18 +426,19 @@ void Smb2Parser::hunt(Stream& s, uint8_t byte) noexcept {
     s.step = Step::Header;
 }
 
-void Smb2Parser::start_name(Stream& s, uint8_t slot, uint32_t offset, uint32_t length) noexcept {
+void Smb2Parser::start_name(
+        Stream& s, uint8_t slot, uint32_t offset, uint32_t length, AppEventSink& events) noexcept {
     name_slot_ = slot;
     name_message_id_ = pending_[slot].message_id;
     name_count_ = 0;
     utf16_half_ = false;
     if (length == 0) {
-        finish_name();
+        finish_name(events);
         return;
     }
     if (offset < kHeader || offset + length > s.msg_total) {
         ++malformed_;
-        finish_name();
+        finish_name(events);
         return;
     }
     const uint32_t read = s.head_len;  // message bytes already in s.head
@@ -446,7 +448,7 @@ void Smb2Parser::start_name(Stream& s, uint8_t slot, uint32_t offset, uint32_t l
     }
     const uint32_t from = offset > read ? offset : read;
     if (offset + length <= from) {
-        finish_name();
+        finish_name(events);
         return;
     }
     s.name_skip = from - read;
@@ -472,7 +474,7 @@ void Smb2Parser::feed_name(const uint8_t* bytes, size_t n) noexcept {
     }
 }
 
-void Smb2Parser::finish_name() noexcept {
+void Smb2Parser::finish_name(AppEventSink& events) noexcept {
     if (name_slot_ == kNone) {
         return;
     }
@@ -488,6 +490,14 @@ void Smb2Parser::finish_name() noexcept {
     }
     request.name_len = static_cast<uint8_t>(n);
     request.name_cut = name_count_ > kNameCap;
+    if (request.command == kTreeConnect && n > 0) {
+        AppEvent event;
+        event.kind = AppEventKind::TreeConnect;
+        event.proto = AppProto::Smb;
+        event.set(event.name, std::string_view(request.name.data(), n));
+        event.truncated = event.truncated || request.name_cut;
+        events.on_app_event(event);
+    }
 }
 
 uint8_t Smb2Parser::add_pending(uint64_t message_id, uint16_t command) noexcept {

@@ -19,7 +19,8 @@ namespace exfiltap::detectors {
 /// each frame, compound chains (NextCommand) included. Requests and responses are matched by
 /// MessageId:
 /// - TREE_CONNECT gives the share path ("\\server\share") and its type; files on pipe shares
-///   (IPC$: DCE/RPC) are not reported.
+///   (IPC$: DCE/RPC) are not reported. Each request is reported as a TreeConnect event once
+///   its path has been read (share enumeration meets refusals, so the answer is not awaited).
 /// - CREATE request names the file (UTF-16LE; other than printable ASCII becomes '?'); its
 ///   response gives the FileId.
 /// - WRITE requests add the data bytes they carry (Length, bounded by the message) to the
@@ -130,14 +131,16 @@ private:
     void on_response(Stream& s, AppEventSink& events) noexcept;
     size_t take_head(Stream& s, bool to_server, std::span<const uint8_t> data,
             AppEventSink& events) noexcept;
-    size_t take_name(Stream& s, bool to_server, std::span<const uint8_t> data) noexcept;
+    size_t take_name(Stream& s, bool to_server, std::span<const uint8_t> data,
+            AppEventSink& events) noexcept;
     static size_t take_skip(Stream& s, std::span<const uint8_t> data) noexcept;
     static void next_message(Stream& s) noexcept;
     static void start_hunt(Stream& s) noexcept;
     void hunt(Stream& s, uint8_t byte) noexcept;
-    void start_name(Stream& s, uint8_t slot, uint32_t offset, uint32_t length) noexcept;
+    void start_name(Stream& s, uint8_t slot, uint32_t offset, uint32_t length,
+            AppEventSink& events) noexcept;
     void feed_name(const uint8_t* bytes, size_t n) noexcept;
-    void finish_name() noexcept;
+    void finish_name(AppEventSink& events) noexcept;
     uint8_t add_pending(uint64_t message_id, uint16_t command) noexcept;
     uint8_t find_pending(uint64_t message_id, uint16_t command) const noexcept;
     uint8_t find_file(const uint8_t* file_id) const noexcept;

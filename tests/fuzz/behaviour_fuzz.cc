@@ -36,6 +36,21 @@ BehaviourConfig small_config() {
     c.limits.max_domains = 4;
     c.limits.max_login_keys = 4;
     c.limits.max_sources_per_key = 2;
+    c.lateral_fanout.scan_hosts = 3;
+    c.lateral_fanout.scan_services = 4;
+    c.lateral_fanout.warmup_windows = 1;
+    c.lateral_fanout.window_s = 60;
+    c.lateral_fanout.floor_hosts = 1;
+    c.lateral_fanout.floor_services = 1;
+    c.share_enumeration.shares = 2;
+    c.first_access.warmup_s = 1;
+    c.staging.host_bytes = {1000, 1000, 1000, 1000};
+    c.staging.warmup_windows = 1;
+    c.staging.window_s = 60;
+    c.staging.floor_bytes = 1;
+    c.limits.max_distinct_per_host = 3;
+    c.limits.max_shares_per_host = 2;
+    c.limits.max_first_access_pairs = 16;
     return c;
 }
 
@@ -48,7 +63,23 @@ BehaviourEngine make_engine() {
     sanctioned.ip_version = 4;
     sanctioned.length = 24;
     sanctioned.addr = {198, 51, 100};
-    return BehaviourEngine(small_config(), nullptr, {internal}, {{"updates", sanctioned}});
+    // One asset with every source role, restricted, so first_access and staging can fire.
+    static const AssetInventory assets = [] {
+        AssetInventory inventory;
+        Asset vault;
+        vault.name = "vault";
+        vault.classification = Classification::Restricted;
+        vault.roles = (1U << static_cast<unsigned>(AssetRole::FileServer))
+                | (1U << static_cast<unsigned>(AssetRole::Database));
+        AddressPrefix p;
+        p.ip_version = 4;
+        p.length = 16;
+        p.addr = {10, 51};
+        vault.prefixes = {p};
+        inventory.add(vault);
+        return inventory;
+    }();
+    return BehaviourEngine(small_config(), &assets, {internal}, {{"updates", sanctioned}});
 }
 
 void fuzz_baselines(std::string_view text) {
@@ -115,7 +146,7 @@ void fuzz_events(const uint8_t* data, size_t size) {
         AppEvent e;
         static constexpr AppEventKind kKinds[] = {AppEventKind::Archive, AppEventKind::FileTransfer,
                 AppEventKind::Login, AppEventKind::MailMessage, AppEventKind::DnsQuery,
-                AppEventKind::ProtocolSeen};
+                AppEventKind::TreeConnect};
         e.kind = kKinds[kind - 1];
         e.proto = static_cast<AppProto>(r[4] % kAppProtoCount);
         e.outcome = static_cast<LoginOutcome>(r[5] % 3);

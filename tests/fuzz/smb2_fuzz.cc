@@ -25,10 +25,17 @@ void check(bool condition) {
 class CheckingSink final : public exfiltap::detectors::AppEventSink {
 public:
     void on_app_event(const AppEvent& event) noexcept override {
-        check(event.kind == AppEventKind::FileTransfer);
         check(event.proto == AppProto::Smb);
-        check(event.bytes > 0);
         check(event.name_view().size() <= exfiltap::detectors::Smb2Parser::kNameCap);
+        if (event.kind == AppEventKind::TreeConnect) {
+            // A share path, never empty; nothing else is set.
+            check(!event.name_view().empty());
+            check(event.bytes == 0 && event.host_view().empty());
+            ++count;
+            return;
+        }
+        check(event.kind == AppEventKind::FileTransfer);
+        check(event.bytes > 0);
         check(event.host_view().size() <= exfiltap::detectors::Smb2Parser::kShareCap);
         ++count;
     }

@@ -417,6 +417,7 @@ constexpr uint16_t kSmbSessionSetup = 0x0001;
 constexpr uint16_t kSmbTreeConnect = 0x0003;
 constexpr uint16_t kSmbCreate = 0x0005;
 constexpr uint16_t kSmbClose = 0x0006;
+constexpr uint16_t kSmbRead = 0x0008;
 constexpr uint16_t kSmbWrite = 0x0009;
 
 std::string utf16le(std::string_view ascii) {
@@ -542,8 +543,8 @@ public:
         exchange(kSmbTreeConnect, req, resp);
     }
 
-    // CREATE (overwrite-if) of `name`, WRITEs of up to 64 KiB, CLOSE.
-    void write_file(std::string_view name, std::string_view data) {
+    // CREATE of `name` (`disposition`: 1 open, 5 overwrite-if); the FileId.
+    std::string create(std::string_view name, uint32_t disposition) {
         const std::string wide = utf16le(name);
         std::string req;
         le16(req, 57);
@@ -552,22 +553,22 @@ public:
         le32(req, 2);  // impersonation
         le64(req, 0);
         le64(req, 0);
-        le32(req, 0x0012019f);  // desired access
-        le32(req, 0x80);        // normal file
-        le32(req, 0x7);         // share read, write, delete
-        le32(req, 5);           // FILE_OVERWRITE_IF
-        le32(req, 0x40);        // FILE_NON_DIRECTORY_FILE
+        le32(req, disposition == 1 ? 0x00120089 : 0x0012019f);  // desired access
+        le32(req, 0x80);                                        // normal file
+        le32(req, 0x7);                                         // share read, write, delete
+        le32(req, disposition);
+        le32(req, 0x40);  // FILE_NON_DIRECTORY_FILE
         le16(req, 64 + 56);
         le16(req, static_cast<uint32_t>(wide.size()));
         le32(req, 0);
         le32(req, 0);
         req += wide;
-        const std::string file_id = random_bytes(rng_, 16);
+        std::string file_id = random_bytes(rng_, 16);
         std::string resp;
         le16(resp, 89);
         resp += '\0';
         resp += '\0';
-        le32(resp, 2);  // FILE_CREATED
+        le32(resp, disposition == 1 ? 1 : 2);  // FILE_OPENED, FILE_CREATED
         for (int i = 0; i < 4; ++i) {
             le64(resp, 134170192000000000ULL);  // 2026-03-02 in FILETIME
         }
@@ -579,7 +580,31 @@ public:
         le32(resp, 0);
         le32(resp, 0);
         exchange(kSmbCreate, req, resp);
+        return file_id;
+    }
 
+    void close(std::string_view file_id) {
+        std::string close;
+        le16(close, 24);
+        le16(close, 0);
+        le32(close, 0);
+        close += file_id;
+        std::string closed;
+        le16(closed, 60);
+        le16(closed, 0);
+        le32(closed, 0);
+        for (int i = 0; i < 4; ++i) {
+            le64(closed, 0);
+        }
+        le64(closed, 0);
+        le64(closed, 0);
+        le32(closed, 0);
+        exchange(kSmbClose, close, closed);
+    }
+
+    // CREATE (overwrite-if) of `name`, WRITEs of up to 64 KiB, CLOSE.
+    void write_file(std::string_view name, std::string_view data) {
+        const std::string file_id = create(name, 5);
         constexpr size_t kChunk = 65536;
         for (size_t at = 0; at < data.size(); at += kChunk) {
             const size_t len = std::min(kChunk, data.size() - at);
@@ -604,23 +629,39 @@ public:
             le16(ok, 0);
             exchange(kSmbWrite, w, ok);
         }
+        close(file_id);
+    }
 
-        std::string close;
-        le16(close, 24);
-        le16(close, 0);
-        le32(close, 0);
-        close += file_id;
-        std::string closed;
-        le16(closed, 60);
-        le16(closed, 0);
-        le32(closed, 0);
-        for (int i = 0; i < 4; ++i) {
-            le64(closed, 0);
+    // CREATE (open) of `name`, READs of up to 64 KiB answered with `data`, CLOSE.
+    void read_file(std::string_view name, std::string_view data) {
+        const std::string file_id = create(name, 1);
+        constexpr size_t kChunk = 65536;
+        for (size_t at = 0; at < data.size(); at += kChunk) {
+            const size_t len = std::min(kChunk, data.size() - at);
+            std::string r;
+            le16(r, 49);
+            r += '\x50';  // padding: where the response's data goes
+            r += '\0';
+            le32(r, static_cast<uint32_t>(len));
+            le64(r, at);
+            r += file_id;
+            le32(r, 1);  // minimum count
+            le32(r, 0);  // channel
+            le32(r, 0);  // remaining
+            le16(r, 0);
+            le16(r, 0);
+            r += '\0';  // buffer
+            std::string ok;
+            le16(ok, 17);
+            ok += '\x50';  // data offset: 64 + 16
+            ok += '\0';
+            le32(ok, static_cast<uint32_t>(len));
+            le32(ok, 0);
+            le32(ok, 0);
+            ok += data.substr(at, len);
+            exchange(kSmbRead, r, ok);
         }
-        le64(closed, 0);
-        le64(closed, 0);
-        le32(closed, 0);
-        exchange(kSmbClose, close, closed);
+        close(file_id);
     }
 
 private:
@@ -1106,6 +1147,122 @@ void dns_tunnel(Case& c, bool alert) {
     }
 }
 
+// ---- lateral movement and staging ----
+//
+// Assets tests/integration/lateral_test.cc configures: 10.20.9.10 file server
+// (confidential, file-server), 10.20.8.8 HR database (restricted, database). Other inside
+// hosts (10.20.2.x peers, the intranet 10.20.4.4, the resolver 10.20.0.53) are no assets.
+// Its thresholds: lateral_fanout scan_hosts 30, share_enumeration shares 10, first_access
+// warm-up 60 s, staging 2 MB from confidential sources.
+
+constexpr uint64_t kLateralWarmupUs = 60ull * 1000000;
+
+// Connections with an SMB2 NEGOTIATE each to 10.20.2.1 .. 10.20.2.n on port 445.
+void fan_out(Case& c, const Host& ws, int hosts) {
+    for (int i = 1; i <= hosts; ++i) {
+        auto s = c.open(ws, c.inside(v4(10, 20, 2, static_cast<uint8_t>(i))), 445);
+        SmbConversation smb(*s, c.rng());
+        smb.negotiate();
+        c.finish(std::move(s), Side::kClient);
+    }
+}
+
+// One SMB2 session to `server` tree-connecting to IPC$ and then to each share.
+void connect_shares(
+        Case& c, const Host& ws, const Host& server, const std::vector<std::string>& shares) {
+    auto s = c.open(ws, server, 445);
+    SmbConversation smb(*s, c.rng());
+    smb.negotiate();
+    smb.session_setup();
+    const std::string unc = "\\\\" + server.ip.str() + "\\";
+    smb.tree_connect(unc + "IPC$");
+    for (const std::string& share : shares) {
+        smb.tree_connect(unc + share);
+    }
+    c.finish(std::move(s), Side::kClient);
+}
+
+// One SMB2 session reading `name` (`bytes` of it) from a share of `server`.
+void smb_read(Case& c, const Host& ws, const Host& server, std::string_view share,
+        std::string_view name, size_t bytes) {
+    auto s = c.open(ws, server, 445);
+    SmbConversation smb(*s, c.rng());
+    smb.negotiate();
+    smb.session_setup();
+    smb.tree_connect("\\\\" + server.ip.str() + "\\" + std::string(share));
+    smb.read_file(name, binary_blob(c.rng(), bytes));
+    c.finish(std::move(s), Side::kClient);
+}
+
+// A PostgreSQL startup message (protocol 3.0) and the server's AuthenticationOk.
+void db_query(Case& c, const Host& ws, const Host& db) {
+    auto s = c.open(ws, db, 5432);
+    std::string params;
+    be32(params, 0x00030000);
+    for (const std::string_view part : {"user", "alice", "database", "payroll", ""}) {
+        params += part;
+        params += '\0';
+    }
+    std::string startup;
+    be32(startup, static_cast<uint32_t>(params.size() + 4));
+    request_reply(*s, c.rng(), startup + params, std::string("R\0\0\0\x08\0\0\0\0", 9));
+    c.finish(std::move(s), Side::kClient);
+}
+
+void http_get_intranet(Case& c, const Host& ws, const Host& intranet) {
+    auto s = c.open(ws, intranet, 80);
+    request_reply(*s, c.rng(), "GET /start HTTP/1.1\r\nHost: wiki.corp.example\r\n\r\n",
+            http_reply(200, "OK"));
+    c.finish(std::move(s), Side::kClient);
+}
+
+std::vector<std::string> share_names(int n) {
+    static constexpr std::array<std::string_view, 14> kNames = {"finance", "hr", "legal",
+            "projects", "board", "payroll", "it-admin", "backups", "sales", "marketing", "research",
+            "contracts", "audit", "archive"};
+    return {kNames.begin(), kNames.begin() + std::min<int>(n, kNames.size())};
+}
+
+// Time starts with a lookup, then the warm-up passes (first_access learns what came in it).
+void start_clock(Case& c, const Host& ws) {
+    dns_lookup(c, ws, c.inside(v4(10, 20, 0, 53)), "intranet.corp.example", 1, v4(10, 20, 4, 4));
+}
+
+void after_warmup(Case& c, uint64_t start_us) {
+    c.at(start_us + kLateralWarmupUs + 30ull * 1000000);
+}
+
+// lateral_fanout: 40 internal hosts vs 5.
+void lateral_fanout(Case& c, bool alert) {
+    fan_out(c, c.inside(v4(10, 20, 1, 71)), alert ? 40 : 5);
+}
+
+// share_enumeration: 12 shares (and IPC$) vs 2.
+void share_enumeration(Case& c, bool alert) {
+    connect_shares(c, c.inside(v4(10, 20, 1, 72)), c.inside(v4(10, 20, 9, 10)),
+            share_names(alert ? 12 : 2));
+}
+
+// first_access: the HR database reached after the warm-up vs reached in it and again after.
+void first_access(Case& c, bool alert) {
+    const uint64_t start = c.now();
+    const Host ws = c.inside(v4(10, 20, 1, 73));
+    const Host db = c.inside(v4(10, 20, 8, 8));
+    start_clock(c, ws);
+    if (!alert) {
+        c.wait_ms(1000, 2000);
+        db_query(c, ws, db);
+    }
+    after_warmup(c, start);
+    db_query(c, ws, db);
+}
+
+// staging: 2.5 MB read from the file server vs 1.5 MB.
+void staging(Case& c, bool alert) {
+    smb_read(c, c.inside(v4(10, 20, 1, 74)), c.inside(v4(10, 20, 9, 10)), "projects",
+            "atlas\\source-tree.tar", alert ? 2500000 : 1500000);
+}
+
 struct CaseSpec {
     std::string_view detector;
     void (*build)(Case&, bool);
@@ -1121,7 +1278,68 @@ constexpr std::array<CaseSpec, kBehaviourDetectorNames.size()> kCases = {{
         {"external_login", external_login},
         {"mail_attachment_out", mail_attachment_out},
         {"dns_tunnel", dns_tunnel},
+        {"lateral_fanout", lateral_fanout},
+        {"share_enumeration", share_enumeration},
+        {"first_access", first_access},
+        {"staging", staging},
 }};
+
+// The whole lateral story of one host (alert) and a normal workday of three (near miss).
+// Alert, from 10.20.1.70: in the warm-up a lookup and a small read from the file server's
+// "projects" share; after it, connections to 40 internal hosts, tree connects to 12 shares
+// of the file server, a first query to the HR database and 2.5 MB read from the file
+// server. Near miss: 10.20.1.80 .. 82 each read a little from the file server in the
+// warm-up, and after it look up names, reach the intranet and 3 peers, connect 2 shares
+// and read 300 KB.
+void lateral_story(Case& c, bool alert) {
+    const uint64_t start = c.now();
+    const Host files = c.inside(v4(10, 20, 9, 10));
+    const Host intranet = c.inside(v4(10, 20, 4, 4));
+    if (alert) {
+        const Host ws = c.inside(v4(10, 20, 1, 70));
+        start_clock(c, ws);
+        smb_read(c, ws, files, "projects", "atlas\\readme.txt", 4000);
+        after_warmup(c, start);
+        fan_out(c, ws, 40);
+        connect_shares(c, ws, files, share_names(12));
+        db_query(c, ws, c.inside(v4(10, 20, 8, 8)));
+        smb_read(c, ws, files, "finance", "ledger\\2026-q1.xlsx", 2500000);
+        return;
+    }
+    std::vector<Host> staff;
+    for (uint8_t last = 80; last <= 82; ++last) {
+        staff.push_back(c.inside(v4(10, 20, 1, last)));
+        start_clock(c, staff.back());
+        smb_read(c, staff.back(), files, "projects", "atlas\\readme.txt", 4000);
+    }
+    after_warmup(c, start);
+    for (size_t i = 0; i < staff.size(); ++i) {
+        const Host& ws = staff[i];
+        dns_lookup(c, ws, c.inside(v4(10, 20, 0, 53)), "wiki.corp.example", 1, intranet.ip);
+        http_get_intranet(c, ws, intranet);
+        for (uint8_t peer = 1; peer <= 3; ++peer) {
+            auto s = c.open(ws, c.inside(v4(10, 20, 2, static_cast<uint8_t>(10 * i + peer))), 445);
+            SmbConversation smb(*s, c.rng());
+            smb.negotiate();
+            c.finish(std::move(s), Side::kClient);
+        }
+        connect_shares(c, ws, files, share_names(2));
+        smb_read(c, ws, files, "projects", "atlas\\notes-" + std::to_string(i) + ".docx", 300000);
+        c.wait_ms(5000, 20000);
+    }
+}
+
+std::vector<std::string> run_lateral(const std::string& prefix, uint64_t seed) {
+    std::vector<std::string> written;
+    for (const bool alert : {true, false}) {
+        const std::string path = prefix + (alert ? "-story-alert.pcap" : "-workday-near.pcap");
+        Case c(seed, path.substr(prefix.size()));
+        lateral_story(c, alert);
+        c.write(path);
+        written.push_back(path);
+    }
+    return written;
+}
 
 }  // namespace
 
@@ -1139,6 +1357,9 @@ std::vector<std::string> run_behaviour(const std::string& prefix, uint64_t seed)
             c.write(path);
             written.push_back(path);
         }
+    }
+    for (std::string& path : run_lateral(prefix + "-lateral", seed)) {
+        written.push_back(std::move(path));
     }
     return written;
 }

@@ -25,13 +25,16 @@ void run_demo(Capture& capture, Expectations& expect, uint64_t seed);
 void run_large(Capture& capture, Expectations& expect, uint64_t seed, uint64_t packets);
 
 // The behaviour detectors, in the order of detectors/behaviour.h.
-inline constexpr std::array<std::string_view, 9> kBehaviourDetectorNames = {"external_upload",
+inline constexpr std::array<std::string_view, 13> kBehaviourDetectorNames = {"external_upload",
         "internal_transfer", "baseline_deviation", "encrypted_asymmetry", "archive_out",
-        "unexpected_file_write", "external_login", "mail_attachment_out", "dns_tunnel"};
+        "unexpected_file_write", "external_login", "mail_attachment_out", "dns_tunnel",
+        "lateral_fanout", "share_enumeration", "first_access", "staging"};
 
 // One capture per behaviour detector that must raise it and one near miss that must not:
 // PREFIX-<detector>-alert.pcap and PREFIX-<detector>-near.pcap (see scenario_behaviour.cc
-// for each case and the config it is sized for). Returns the paths written.
+// for each case and the config it is sized for), then the lateral movement story of one host
+// and a normal workday: PREFIX-lateral-story-alert.pcap and PREFIX-lateral-workday-near.pcap.
+// Returns the paths written.
 std::vector<std::string> run_behaviour(const std::string& prefix, uint64_t seed);
 
 // Proprietary content leaving (scenario_proprietary.cc): PREFIX-<case>.pcap for code-licensed,

@@ -1,5 +1,6 @@
 // The `behaviour` config section: defaults, every detector's keys, byte units, and problems
 // named FILE:LINE: key.
+#include <array>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -191,6 +192,85 @@ TEST(BehaviourConfigTest, ShippedExampleStatesTheDefaults) {
     EXPECT_EQ(got.dns_tunnel.min_entropy_milli, expected.dns_tunnel.min_entropy_milli);
     EXPECT_EQ(got.dns_tunnel.min_score, expected.dns_tunnel.min_score);
     EXPECT_EQ(got.limits.max_domains, expected.limits.max_domains);
+    EXPECT_EQ(got.lateral_fanout.window_s, expected.lateral_fanout.window_s);
+    EXPECT_EQ(got.lateral_fanout.warmup_windows, expected.lateral_fanout.warmup_windows);
+    EXPECT_EQ(got.lateral_fanout.floor_hosts, expected.lateral_fanout.floor_hosts);
+    EXPECT_EQ(got.lateral_fanout.floor_services, expected.lateral_fanout.floor_services);
+    EXPECT_EQ(got.lateral_fanout.scan_hosts, expected.lateral_fanout.scan_hosts);
+    EXPECT_EQ(got.lateral_fanout.scan_services, expected.lateral_fanout.scan_services);
+    EXPECT_EQ(got.share_enumeration.window_s, expected.share_enumeration.window_s);
+    EXPECT_EQ(got.share_enumeration.shares, expected.share_enumeration.shares);
+    EXPECT_EQ(got.first_access.warmup_s, expected.first_access.warmup_s);
+    EXPECT_EQ(got.first_access.classifications, expected.first_access.classifications);
+    EXPECT_EQ(got.staging.severity, expected.staging.severity);
+    EXPECT_EQ(got.staging.host_bytes, expected.staging.host_bytes);
+    EXPECT_EQ(got.staging.floor_bytes, expected.staging.floor_bytes);
+    EXPECT_EQ(got.staging.warmup_windows, expected.staging.warmup_windows);
+    EXPECT_EQ(got.limits.max_distinct_per_host, expected.limits.max_distinct_per_host);
+    EXPECT_EQ(got.limits.max_shares_per_host, expected.limits.max_shares_per_host);
+    EXPECT_EQ(got.limits.max_first_access_pairs, expected.limits.max_first_access_pairs);
+}
+
+TEST(BehaviourConfigTest, ReadsLateralMovementAndStagingDetectors) {
+    const Config config = parse_ok(R"(behaviour:
+  lateral_fanout: {severity: high, window_s: 300, alpha: 0.2, k: 3, warmup_windows: 6,
+                   floor_hosts: 8, floor_services: 12, scan_hosts: 30, scan_services: 0}
+  share_enumeration: {enabled: false, window_s: 120, shares: 6}
+  first_access: {warmup_s: 3600, classifications: [restricted]}
+  staging: {window_s: 1800, host_bytes: {public: 0, internal: 2MB, confidential: 1MB,
+            restricted: 500KB}, alpha: 0.3, k: 2.5, warmup_windows: 3, floor_bytes: 10MB}
+  limits: {max_distinct_per_host: 100, max_shares_per_host: 20, max_first_access_pairs: 1000}
+)");
+    const detectors::BehaviourConfig& b = config.behaviour;
+    EXPECT_EQ(b.lateral_fanout.severity, Severity::High);
+    EXPECT_EQ(b.lateral_fanout.window_s, 300U);
+    EXPECT_DOUBLE_EQ(b.lateral_fanout.alpha, 0.2);
+    EXPECT_DOUBLE_EQ(b.lateral_fanout.k, 3.0);
+    EXPECT_EQ(b.lateral_fanout.warmup_windows, 6U);
+    EXPECT_EQ(b.lateral_fanout.floor_hosts, 8U);
+    EXPECT_EQ(b.lateral_fanout.floor_services, 12U);
+    EXPECT_EQ(b.lateral_fanout.scan_hosts, 30U);
+    EXPECT_EQ(b.lateral_fanout.scan_services, 0U);
+    EXPECT_FALSE(b.share_enumeration.enabled);
+    EXPECT_EQ(b.share_enumeration.window_s, 120U);
+    EXPECT_EQ(b.share_enumeration.shares, 6U);
+    EXPECT_EQ(b.first_access.warmup_s, 3600U);
+    EXPECT_EQ(b.first_access.classifications,
+            1U << static_cast<unsigned>(Classification::Restricted));
+    EXPECT_EQ(b.staging.window_s, 1800U);
+    EXPECT_EQ(
+            b.staging.host_bytes, (std::array<uint64_t, 4>{0, 2000000ULL, 1000000ULL, 500000ULL}));
+    EXPECT_DOUBLE_EQ(b.staging.alpha, 0.3);
+    EXPECT_DOUBLE_EQ(b.staging.k, 2.5);
+    EXPECT_EQ(b.staging.warmup_windows, 3U);
+    EXPECT_EQ(b.staging.floor_bytes, 10000000ULL);
+    EXPECT_EQ(b.limits.max_distinct_per_host, 100U);
+    EXPECT_EQ(b.limits.max_shares_per_host, 20U);
+    EXPECT_EQ(b.limits.max_first_access_pairs, 1000U);
+}
+
+TEST(BehaviourConfigTest, LateralDefaultsAreOnWithDocumentedValues) {
+    const detectors::BehaviourConfig b = parse_ok("").behaviour;
+    EXPECT_TRUE(b.lateral_fanout.enabled);
+    EXPECT_TRUE(b.share_enumeration.enabled);
+    EXPECT_TRUE(b.first_access.enabled);
+    EXPECT_TRUE(b.staging.enabled);
+    EXPECT_EQ(b.first_access.warmup_s, 604800U);
+    EXPECT_EQ(b.staging.host_bytes[static_cast<size_t>(Classification::Restricted)], 500000000ULL);
+}
+
+TEST(BehaviourConfigTest, UnknownFirstAccessClassificationNamesLineAndKey) {
+    const std::string error =
+            parse_error("behaviour:\n  first_access:\n    classifications: [restricted, secret]\n");
+    EXPECT_NE(error.find("test.yaml:3: behaviour.first_access.classifications: unknown "
+                         "classification 'secret'"),
+            std::string::npos)
+            << error;
+}
+
+TEST(BehaviourConfigTest, FanoutWindowUnderAMinuteIsRefused) {
+    const std::string error = parse_error("behaviour:\n  lateral_fanout: {window_s: 10}\n");
+    EXPECT_NE(error.find("behaviour.lateral_fanout.window_s"), std::string::npos) << error;
 }
 
 }  // namespace

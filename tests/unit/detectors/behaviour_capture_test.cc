@@ -14,30 +14,13 @@
 #include "detectors/behaviour.h"
 #include "detectors/dns_parser.h"
 #include "detectors/public_suffix.h"
+#include "tests/unit/detectors/behaviour_test_support.h"
 #include "tests/unit/detectors/capture_payloads.h"
 
 namespace exfiltap::detectors {
 namespace {
 
-constexpr uint64_t kS = 1000000000ULL;
-constexpr uint64_t kT0 = 1699999200ULL * kS;
 constexpr const char* kDebianList = "/usr/share/publicsuffix/public_suffix_list.dat";
-
-std::array<uint8_t, 16> ip(const char* text) {
-    std::array<uint8_t, 16> out{};
-    if (inet_pton(AF_INET, text, out.data()) != 1) {
-        EXPECT_EQ(inet_pton(AF_INET6, text, out.data()), 1) << text;
-    }
-    return out;
-}
-
-AddressPrefix prefix(const char* addr, uint8_t length) {
-    AddressPrefix p;
-    p.ip_version = std::string(addr).find(':') == std::string::npos ? 4 : 6;
-    p.length = length;
-    p.addr = ip(addr);
-    return p;
-}
 
 std::vector<AddressPrefix> default_internal() {
     return {prefix("10.0.0.0", 8), prefix("172.16.0.0", 12), prefix("192.168.0.0", 16),
@@ -45,15 +28,8 @@ std::vector<AddressPrefix> default_internal() {
 }
 
 BehaviourConfig only_dns() {
-    BehaviourConfig c;
-    c.external_upload.enabled = false;
-    c.internal_transfer.enabled = false;
-    c.baseline_deviation.enabled = false;
-    c.encrypted_asymmetry.enabled = false;
-    c.archive_out.enabled = false;
-    c.unexpected_file_write.enabled = false;
-    c.external_login.enabled = false;
-    c.mail_attachment_out.enabled = false;
+    BehaviourConfig c = quiet_config();
+    c.dns_tunnel = DnsTunnelConfig{};
     return c;
 }
 

@@ -11,10 +11,14 @@
 namespace exfiltap::detectors {
 namespace {
 
+// File transfers in `events`, tree connects apart in `trees`.
 class RecordingSink final : public AppEventSink {
 public:
-    void on_app_event(const AppEvent& event) noexcept override { events.push_back(event); }
+    void on_app_event(const AppEvent& event) noexcept override {
+        (event.kind == AppEventKind::TreeConnect ? trees : events).push_back(event);
+    }
     std::vector<AppEvent> events;
+    std::vector<AppEvent> trees;
 };
 
 constexpr AppDir kC = AppDir::ToServer;
@@ -198,7 +202,7 @@ std::vector<Step> session() {
     };
 }
 
-std::vector<AppEvent> run(const std::vector<Step>& steps, size_t chunk = 0) {
+RecordingSink run_sink(const std::vector<Step>& steps, size_t chunk = 0) {
     Smb2Parser parser;
     RecordingSink sink;
     for (const Step& step : steps) {
@@ -212,7 +216,11 @@ std::vector<AppEvent> run(const std::vector<Step>& steps, size_t chunk = 0) {
         }
     }
     parser.on_end(sink, nullptr);
-    return sink.events;
+    return sink;
+}
+
+std::vector<AppEvent> run(const std::vector<Step>& steps, size_t chunk = 0) {
+    return run_sink(steps, chunk).events;
 }
 
 void expect_session_events(const std::vector<AppEvent>& events) {
@@ -254,6 +262,9 @@ TEST(Smb2ParserTest, SplitsAtEveryByteGiveTheSameEvents) {
             parser.on_end(sink, nullptr);
             ASSERT_NO_FATAL_FAILURE(expect_session_events(sink.events))
                     << "step " << index << " split at " << split;
+            ASSERT_EQ(sink.trees.size(), 1U) << "step " << index << " split at " << split;
+            ASSERT_EQ(sink.trees[0].name_view(), "\\\\srv\\data")
+                    << "step " << index << " split at " << split;
         }
     }
 }
@@ -266,6 +277,43 @@ TEST(Smb2ParserTest, OpenFileReportedAtEnd) {
     EXPECT_EQ(events[0].bytes, 50U);
     EXPECT_EQ(events[0].name_view(), "a.bin");
     EXPECT_EQ(events[0].host_view(), "");  // the tree connect was not seen
+}
+
+TEST(Smb2ParserTest, TreeConnectRequestReportedWithSharePath) {
+    const RecordingSink sink = run_sink(session());
+    ASSERT_EQ(sink.trees.size(), 1U);
+    const AppEvent& tree = sink.trees[0];
+    EXPECT_EQ(tree.kind, AppEventKind::TreeConnect);
+    EXPECT_EQ(tree.proto, AppProto::Smb);
+    EXPECT_EQ(tree.name_view(), "\\\\srv\\data");
+    EXPECT_FALSE(tree.truncated);
+}
+
+TEST(Smb2ParserTest, TreeConnectsAreReportedWithoutWaitingForTheAnswer) {
+    // Enumeration: three requests, one refused, one never answered.
+    Bytes refused = tree_connect_response(2, 0, 1);
+    put32(refused, 8, 0xc0000022);  // STATUS_ACCESS_DENIED
+    const RecordingSink sink = run_sink(
+            {{kC, frame(tree_connect_request(1, u"\\\\fs1\\finance"))},
+                    {kS, frame(tree_connect_response(1, 3, 1))},
+                    {kC, frame(tree_connect_request(2, u"\\\\fs1\\hr"))}, {kS, frame(refused)},
+                    {kC, frame(tree_connect_request(3, u"\\\\fs2\\backup$"))}},
+            1);
+    ASSERT_EQ(sink.trees.size(), 3U);
+    EXPECT_EQ(sink.trees[0].name_view(), "\\\\fs1\\finance");
+    EXPECT_EQ(sink.trees[1].name_view(), "\\\\fs1\\hr");
+    EXPECT_EQ(sink.trees[2].name_view(), "\\\\fs2\\backup$");
+    EXPECT_TRUE(sink.events.empty());
+}
+
+TEST(Smb2ParserTest, LongSharePathKeepsItsEndAndIsMarkedCut) {
+    const std::u16string server(70, u'x');
+    const RecordingSink sink =
+            run_sink({{kC, frame(tree_connect_request(1, u"\\\\" + server + u"\\share"))}});
+    ASSERT_EQ(sink.trees.size(), 1U);
+    EXPECT_TRUE(sink.trees[0].truncated);
+    EXPECT_EQ(sink.trees[0].name_view().size(), Smb2Parser::kNameCap);
+    EXPECT_TRUE(sink.trees[0].name_view().ends_with("x\\share"));
 }
 
 TEST(Smb2ParserTest, PipeSharesAreNotReported) {
