@@ -11,6 +11,7 @@ namespace exfiltap::control {
 namespace {
 
 constexpr uint32_t kOverlapSignatureId = 2100200;
+constexpr uint32_t kIncidentSignatureId = 2100400;
 
 uint64_t address_prefix(const std::array<uint8_t, 16>& address) {
     uint64_t v = 0;
@@ -70,7 +71,14 @@ AlertSink::AlertSink(const Config& config, SampleKey key, AlertWriter* writer)
     : config_(config),
       key_(std::move(key)),
       writer_(writer),
-      interval_ns_(uint64_t{config.outputs.alert_suppression_s} * 1000000000ULL) {}
+      interval_ns_(uint64_t{config.outputs.alert_suppression_s} * 1000000000ULL),
+      incidents_(
+              config.incidents, [&config](uint8_t version, const std::array<uint8_t, 16>& address) {
+                  return config.is_internal(version, address);
+              }) {
+    incidents_.set_emit(
+            [this](Incident& incident, IncidentEvent event) { write_incident(incident, event); });
+}
 
 void AlertSink::on_event(const dataplane::WorkerEvent& event) {
     switch (event.type) {
@@ -259,6 +267,7 @@ void AlertSink::flush_all() {
         }
     }
     state_.clear();
+    incidents_.close_all();
 }
 
 void AlertSink::write_record(AlertRecord record, uint64_t time_ns) {
@@ -307,6 +316,45 @@ void AlertSink::write(AlertRecord& record, uint64_t count) {
         ++alerts_[record.cls];
     } else {
         ++behaviour_[record.detector];
+    }
+    incidents_.add(record);
+}
+
+void AlertSink::write_incident(Incident& incident, IncidentEvent event) {
+    if (incident_hook_) {
+        incident_hook_(incident, event);
+    }
+    ++incident_records_;
+    if (writer_ == nullptr && outputs_ == nullptr) {
+        return;
+    }
+    std::string json = incident_to_json(incident, event);
+    if (outputs_ != nullptr) {
+        // The syslog header and a CEF body are made from an alert record: one standing for
+        // the incident, its host as the source.
+        AlertRecord record;
+        record.timestamp_s = incident.last_seen_s;
+        record.ip_version = incident.ip_version;
+        record.src = incident.host;
+        record.dst = incident.host;
+        record.proto = 0;
+        record.signature_id = kIncidentSignatureId;
+        record.signature = "EXFIL incident " + std::to_string(incident.id) + " "
+                + std::string(incident_event_name(event)) + ", score "
+                + std::to_string(incident.score);
+        record.category = "Incident";
+        record.severity = incident.score >= 2 * incidents_.config().open_score
+                ? detectors::Severity::Critical
+                : detectors::Severity::High;
+        record.detector = "incident";
+        record.cls = std::string(incident_event_name(event));
+        record.src_asset = incident.host_asset;
+        record.src_asset_classification = incident.host_classification;
+        record.response = incident.response;
+        outputs_->publish(record, json);
+    }
+    if (writer_ != nullptr) {
+        writer_->write_json(std::move(json));
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include "control/alert_writer.h"
 #include "control/config.h"
+#include "control/incident.h"
 #include "control/siem_output.h"
 #include "dataplane/worker.h"
 
@@ -30,7 +31,7 @@ public:
     /// fills in action and response there).
     void set_hook(std::function<void(AlertRecord&)> hook) { hook_ = std::move(hook); }
 
-    /// Writes every pending record (end of run).
+    /// Writes every pending record, then closes every open incident (end of run).
     void flush_all();
 
     /// Writes a record made elsewhere (the behaviour detectors) at packet time `time_ns`:
@@ -50,6 +51,18 @@ public:
     void set_app_handler(std::function<void(const dataplane::WorkerEvent&)> handler) {
         app_handler_ = std::move(handler);
     }
+
+    /// Called with each incident record before it is written (the daemon's response policy
+    /// acts there and fills in Incident::response).
+    void set_incident_hook(std::function<void(Incident&, IncidentEvent)> hook) {
+        incident_hook_ = std::move(hook);
+    }
+    /// The correlator every written record feeds (control/incident.h); its records go to the
+    /// file and the outputs like alerts.
+    IncidentCorrelator& incidents() { return incidents_; }
+    const IncidentCorrelator& incidents() const { return incidents_; }
+    /// Incident records written (opened, escalated, closed).
+    uint64_t incident_records() const { return incident_records_; }
 
     /// Records written, by class (content, evasion).
     const std::map<std::string, uint64_t>& alerts() const { return alerts_; }
@@ -89,6 +102,7 @@ private:
     void account(
             const Key& key, AlertRecord record, bool armed, uint64_t now_ns, uint64_t added = 1);
     void write(AlertRecord& record, uint64_t count);
+    void write_incident(Incident& incident, IncidentEvent event);
     static AlertRecord base_record(const dataplane::WorkerEvent& event);
 
     const Config& config_;
@@ -101,6 +115,9 @@ private:
     std::map<std::string, uint64_t> behaviour_;
     std::function<void(AlertRecord&)> hook_;
     std::function<void(const dataplane::WorkerEvent&)> app_handler_;
+    std::function<void(Incident&, IncidentEvent)> incident_hook_;
+    IncidentCorrelator incidents_;
+    uint64_t incident_records_ = 0;
 };
 
 /// Suricata-style signature ids and texts of the content classes.

@@ -495,7 +495,8 @@ void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outp
 void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
     const auto entries = entries_of(problems, root, {"", 0},
             {"dpdk", "ports", "workers", "networks", "assets", "flows", "content", "behaviour",
-                    "exceptions", "outputs", "response", "control", "metrics", "state_dir", "edm"});
+                    "exceptions", "outputs", "response", "control", "metrics", "state_dir", "edm",
+                    "incidents"});
     for (const auto& entry : entries) {
         const std::string& name = entry.name;
         if (name == "dpdk") {
@@ -526,6 +527,8 @@ void apply_root(Problems& problems, const YAML::Node& root, Config& config) {
             apply_exceptions(problems, entry, config.exceptions);
         } else if (name == "outputs") {
             apply_outputs(problems, entry, config.outputs);
+        } else if (name == "incidents") {
+            apply_incidents(problems, entry, config.incidents);
         } else if (name == "state_dir") {
             std::string dir;
             if (read_string(problems, entry, dir)) {

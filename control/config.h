@@ -11,6 +11,7 @@
 #include "common/result.h"
 #include "control/control_server.h"
 #include "control/edm_config.h"
+#include "control/incident_config.h"
 #include "control/metrics.h"
 #include "control/policy.h"
 #include "control/prefix.h"
@@ -111,6 +112,8 @@ struct Config {
     /// Exact data match key file and state blocks (`edm`); its tables are
     /// content.edm_tables, loaded by load_edm() after the whole file is read.
     EdmSettings edm;
+    /// Incident correlation (`incidents`): per-host timelines, scores, when one opens.
+    IncidentConfig incidents;
 
     /// True when the address is inside one of internal_networks.
     bool is_internal(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -203,6 +204,10 @@ private:
     Status start_services();
     void on_event(const dataplane::WorkerEvent& event);
     void on_record(AlertRecord& record);
+    void on_incident(Incident& incident, IncidentEvent event);
+    std::string policy_block(const Decision& decision, const Prefix& target,
+            std::string_view detector, const std::string& detail, const std::string& signature,
+            std::string& action);
     bool tick(const std::vector<dataplane::Worker*>& workers);
     /// At the stop: packets received, sent and dropped over all workers, in the log.
     void log_final_counts();
@@ -284,6 +289,8 @@ private:
         std::vector<std::pair<std::string, uint64_t>> siem_drops;
         std::vector<TableUse> behaviour_tables;
         std::vector<ReasonCount> edm_rows;  // rows of each loaded EDM table
+        uint64_t incidents_opened = 0;
+        uint64_t incidents_open = 0;
     };
     mutable std::mutex view_mutex_;
     ControlView view_;
@@ -308,6 +315,8 @@ Status Daemon::open_outputs() {
     }
     sink_ = std::make_unique<AlertSink>(config_, std::move(*key), writer_.get());
     sink_->set_hook([this](AlertRecord& record) { on_record(record); });
+    sink_->set_incident_hook(
+            [this](Incident& incident, IncidentEvent event) { on_incident(incident, event); });
     siem_ = std::make_unique<SiemOutputs>(config_.outputs, EXFILTAP_VERSION);
     if (!siem_->empty()) {
         sink_->set_outputs(siem_.get());
@@ -563,6 +572,70 @@ void Daemon::on_event(const dataplane::WorkerEvent& event) {
     sink_->on_event(event);
 }
 
+// One block a policy asked for: shadowed, added, or refused (allowlist, capacity). Returns
+// what the record says was done; `action` becomes blocked or would_drop when it took effect.
+std::string Daemon::policy_block(const Decision& decision, const Prefix& target,
+        std::string_view detector, const std::string& detail, const std::string& signature,
+        std::string& action) {
+    if (decision.shadow) {
+        action = "would_drop";
+        return "shadow: would block " + target.to_string() + " (policy " + decision.rule + ")";
+    }
+    BlockRequest request;
+    request.prefix = target;
+    request.source = EntrySource::Detector;
+    request.who = detector_who(detector);
+    request.detail = detail;
+    request.reason = signature + " (policy " + decision.rule + ")";
+    request.ttl_s = decision.ttl_s;
+    auto outcome = blocks_->block(request);
+    if (outcome && outcome->added) {
+        // Passive ports drop nothing: the block is listed and counted as would_drop.
+        action = config_.ports.inline_mode ? "blocked" : "would_drop";
+        return (config_.ports.inline_mode ? "blocked " : "passive: listed ")
+                + request.prefix.to_string() + " for " + std::to_string(outcome->ttl_s)
+                + " s (policy " + decision.rule + ")";
+    }
+    return outcome ? outcome->message : outcome.error();
+}
+
+// An incident opened or rose: the first policy whose incident_score it reaches acts, once per
+// incident (a later, higher-threshold policy acts again when the score reaches it).
+void Daemon::on_incident(Incident& incident, IncidentEvent event) {
+    if (event == IncidentEvent::Closed) {
+        return;
+    }
+    PolicyInput input;
+    input.detector = kDetectorIncident;
+    input.severity = detectors::Severity::High;
+    input.incident_score = incident.score;
+    input.source = {incident.ip_version, incident.host, true};
+    input.destination = input.source;
+    const Decision decision = decide(config_.response, input);
+    if (decision.rule.empty() || decision.rule == incident.acted_policy) {
+        return;
+    }
+    incident.acted_policy = decision.rule;
+    const std::vector<Prefix> targets = incident_block_targets(incident, decision.action);
+    if (decision.action == PolicyAction::Alert || targets.empty()) {
+        incident.response = decision.action == PolicyAction::Alert
+                ? "alert (policy " + decision.rule + ")"
+                : "nothing to block: no outside peer among the findings (policy " + decision.rule
+                        + ")";
+        return;
+    }
+    std::string responses;
+    std::string action;
+    const std::string detail = "incident " + std::to_string(incident.id);
+    const std::string signature = "EXFIL incident " + std::to_string(incident.id) + " score "
+            + std::to_string(incident.score);
+    for (const Prefix& target : targets) {
+        responses += (responses.empty() ? "" : "; ")
+                + policy_block(decision, target, kDetectorIncident, detail, signature, action);
+    }
+    incident.response = responses;
+}
+
 // Every alert record passes here before it is written: the response policy decides, the
 // block list acts, and the record says what was done.
 void Daemon::on_record(AlertRecord& record) {
@@ -576,30 +649,10 @@ void Daemon::on_record(AlertRecord& record) {
             record.ip_version, record.dst, config_.is_internal(record.ip_version, record.dst)};
     const Decision decision = decide(config_.response, input);
     if (decision.block_target.has_value()) {
-        if (decision.shadow) {
-            record.action = "would_drop";
-            record.response = "shadow: would block " + decision.block_target->to_string()
-                    + " (policy " + decision.rule + ")";
-        } else {
-            BlockRequest request;
-            request.prefix = *decision.block_target;
-            request.source = EntrySource::Detector;
-            request.who = detector_who(record.detector);
-            request.detail = "signature " + std::to_string(record.signature_id) + " flow "
-                    + std::to_string(record.flow_id);
-            request.reason = record.signature + " (policy " + decision.rule + ")";
-            request.ttl_s = decision.ttl_s;
-            auto outcome = blocks_->block(request);
-            if (outcome && outcome->added) {
-                // Passive ports drop nothing: the block is listed and counted as would_drop.
-                record.action = config_.ports.inline_mode ? "blocked" : "would_drop";
-                record.response = (config_.ports.inline_mode ? "blocked " : "passive: listed ")
-                        + request.prefix.to_string() + " for " + std::to_string(outcome->ttl_s)
-                        + " s (policy " + decision.rule + ")";
-            } else {
-                record.response = outcome ? outcome->message : outcome.error();
-            }
-        }
+        const std::string detail = "signature " + std::to_string(record.signature_id) + " flow "
+                + std::to_string(record.flow_id);
+        record.response = policy_block(decision, *decision.block_target, record.detector, detail,
+                record.signature, record.action);
     }
     const std::string line = alert_to_json(record);
     recent_alerts_.push_back(line);
@@ -687,7 +740,10 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
                 log_error("response", st.error());
             }
         }
-        feed_->advance(dataplane::packet_time_watermark(workers));
+        const uint64_t watermark_ns = dataplane::packet_time_watermark(workers);
+        feed_->advance(watermark_ns);
+        // Quiet hosts close their incidents in packet time, like the windows of the feed.
+        sink_->incidents().expire(static_cast<double>(watermark_ns) / 1e9);
         reap_siem_outputs(false);
         if (writer_ != nullptr) {
             if (std::optional<std::string> what = writer_->recover_removed()) {
@@ -782,6 +838,8 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     }
     config_.assets = loaded->assets;
     config_.behaviour = loaded->behaviour;
+    config_.incidents = loaded->incidents;
+    sink_->incidents().set_config(config_.incidents);
     config_.response.sanctioned = loaded->response.sanctioned;
     config_.response.sanctioned_defaults = loaded->response.sanctioned_defaults;
     config_.response.sanctioned_added = loaded->response.sanctioned_added;
@@ -798,8 +856,8 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     }
     log_info("control",
             "reload: content generation " + std::to_string(reloader_->generation())
-                    + ", networks, assets, behaviour, response policy, sanctioned destinations, "
-                      "allowlist and SIEM outputs applied");
+                    + ", networks, assets, behaviour, incidents, response policy, sanctioned "
+                      "destinations, allowlist and SIEM outputs applied");
     return Ok{};
 }
 
@@ -836,6 +894,8 @@ void Daemon::refresh_metrics() {
             view.edm_rows.push_back({table.index->schema().table, table.index->rows()});
         }
     }
+    view.incidents_opened = sink_->incidents().opened_total();
+    view.incidents_open = sink_->incidents().open_count();
     view.behaviour_tables = {{"hosts", behaviour.hosts, behaviour.host_evictions},
             {"flows", behaviour.flows, behaviour.flow_evictions},
             {"domains", behaviour.domains, behaviour.domain_evictions},
@@ -982,6 +1042,8 @@ void Daemon::fill_metrics(MetricsSnapshot& s) {
     s.edm_exhausted = {{"state_slots", edm_exhausted[0]}, {"hit_list", edm_exhausted[1]},
             {"waiting_records", edm_exhausted[2]}};
     s.edm_rows = view_.edm_rows;
+    s.incidents_opened = view_.incidents_opened;
+    s.incidents_open = view_.incidents_open;
     s.reloads.push_back({"applied", reloads_applied_.load(std::memory_order_relaxed)});
     s.reloads.push_back({"refused", reloads_refused_.load(std::memory_order_relaxed)});
     s.output_drops.push_back({"alerts_file", view_.alert_write_failures});
@@ -1190,17 +1252,33 @@ Reply Daemon::handle(const Request& request, const Peer& peer) {
         }
         return Reply::success(list);
     }
-    case Command::Incidents:
-        // Incidents join findings per host (issue 8); none are opened by this version, and
-        // the reply says so instead of pretending to an empty timeline.
-        if (!request.incident_id.empty()) {
-            return Reply::failure("no incident " + request.incident_id);
+    case Command::Incidents: {
+        const IncidentCorrelator& incidents = sink_->incidents();
+        if (request.incident_id.empty()) {
+            nlohmann::json list = nlohmann::json::array();
+            for (const Incident* incident : incidents.list()) {
+                list.push_back(incident_row(*incident));
+            }
+            return Reply::success(list);
         }
-        return Reply::success(nlohmann::json::array());
+        // Ids are the decimal numbers incident records carry; anything else names none.
+        uint64_t id = 0;
+        const std::string& text = request.incident_id;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+        const Incident* incident = ec == std::errc() && end == text.data() + text.size()
+                ? incidents.find(id)
+                : nullptr;
+        if (incident == nullptr) {
+            return Reply::failure("no incident " + text
+                    + " (open and recently closed ones: exfiltapctl incidents)");
+        }
+        return Reply::success(incident_detail(*incident));
+    }
     case Command::Reload: {
         Status st = reload(worker_list_);
         return st ? Reply::success(
-                       "reloaded: content, networks, assets, behaviour, response policy, "
+                       "reloaded: content, networks, assets, behaviour, incidents, response "
+                       "policy, "
                        "sanctioned destinations, allowlist and SIEM outputs applied (settings "
                        "that need a "
                        "restart keep their running values; the daemon log names them)")

@@ -526,7 +526,8 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(0U, 10000U))
             ->capture_default_str();
     alerts->add_flag("--follow,-f", follow, "then print new alerts until interrupted");
-    app.add_subcommand("incidents", "show open incidents, or one")
+    app.add_subcommand("incidents",
+               "list open and recently closed incidents, or show one with its timeline")
             ->add_option("id", incident, "incident id");
     app.add_subcommand("reload", "reload the configuration");
     app.add_subcommand("reopen-log-files", "reopen output files (after rotation)");

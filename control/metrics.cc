@@ -216,6 +216,13 @@ std::vector<prometheus::MetricFamily> to_families(const MetricsSnapshot& s) {
     add_rows(at(index_of("exfiltap_edm_index_rows")), s.edm_rows, {{"table", &RC::reason}},
             &RC::packets);
 
+    prometheus::ClientMetric opened;
+    opened.counter.value = static_cast<double>(s.incidents_opened);
+    at(index_of("exfiltap_incidents_opened_total")).metric.push_back(std::move(opened));
+    prometheus::ClientMetric open;
+    open.gauge.value = static_cast<double>(s.incidents_open);
+    at(index_of("exfiltap_incidents_open")).metric.push_back(std::move(open));
+
     prometheus::ClientMetric build;
     build.label.push_back({"version", s.version});
     build.gauge.value = 1;

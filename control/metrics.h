@@ -135,6 +135,8 @@ struct MetricsSnapshot {
     std::vector<ReasonCount> edm_work;       // edm_work_total{stage}
     std::vector<ReasonCount> edm_exhausted;  // edm_exhausted_total{resource}
     std::vector<ReasonCount> edm_rows;       // edm_index_rows{table}
+    uint64_t incidents_opened = 0;           // incidents_opened_total
+    uint64_t incidents_open = 0;             // incidents_open
     std::string version;                     // build_info{version}
 };
 
@@ -221,6 +223,12 @@ inline constexpr std::array kMetricSpecs = {
                 "dropped uncorroborated from a full waiting list (waiting_records).",
                 MetricType::Counter},
         MetricSpec{"exfiltap_edm_index_rows", "Rows of each loaded exact data match table.",
+                MetricType::Gauge},
+        MetricSpec{"exfiltap_incidents_opened_total",
+                "Incidents opened: a host's findings reached the open score with at least two "
+                "stages of the attack.",
+                MetricType::Counter},
+        MetricSpec{"exfiltap_incidents_open", "Incidents open now (not yet closed as idle).",
                 MetricType::Gauge},
         MetricSpec{"exfiltap_build_info", "Always 1; the version label names the build.",
                 MetricType::Gauge},

@@ -22,6 +22,7 @@ constexpr uint32_t kMaxPrefixCapacity = 1024U * 1024;
 constexpr uint32_t kMaxSnapshotChanges = 10U * 1000 * 1000;
 constexpr uint32_t kMaxSnapshotIntervalS = 24U * 3600;
 constexpr size_t kMaxSanctioned = 4096;
+constexpr uint32_t kMaxIncidentScore = 1000000;
 // The widest sanctioned prefixes accepted (the shipped list's widest is Apple's /8).
 constexpr uint8_t kWidestSanctionedV4 = 8;
 constexpr uint8_t kWidestSanctionedV6 = 16;
@@ -111,12 +112,13 @@ bool is_behaviour_detector(std::string_view name) {
 
 bool known_detector(std::string_view name) {
     return name == kDetectorContent || name == kDetectorTcpOverlap || name == kDetectorIpFragment
-            || name == kDetectorAny || is_behaviour_detector(name);
+            || name == kDetectorAny || name == kDetectorIncident || is_behaviour_detector(name);
 }
 
 std::string detector_list() {
     std::string list = std::string(kDetectorAny) + ", " + std::string(kDetectorContent) + ", "
-            + std::string(kDetectorTcpOverlap) + ", " + std::string(kDetectorIpFragment);
+            + std::string(kDetectorTcpOverlap) + ", " + std::string(kDetectorIpFragment) + ", "
+            + std::string(kDetectorIncident);
     for (size_t d = 0; d < detectors::kBehaviourDetectorCount; ++d) {
         list += ", ";
         list += detectors::behaviour_detector_name(static_cast<detectors::BehaviourDetector>(d));
@@ -177,6 +179,14 @@ bool read_rule_key(Problems& problems, const Entry& entry, PolicyRule& rule) {
         rule.action = static_cast<PolicyAction>(index);
         return true;
     }
+    if (entry.name == "incident_score") {
+        uint32_t score = 0;
+        if (!read_u32(problems, entry, 1, kMaxIncidentScore, score)) {
+            return false;
+        }
+        rule.incident_score = score;
+        return true;
+    }
     if (entry.name == "ttl_s") {
         uint32_t ttl = 0;
         if (!read_u32(problems, entry, 0, kMaxTtlS, ttl)) {
@@ -191,6 +201,35 @@ bool read_rule_key(Problems& problems, const Entry& entry, PolicyRule& rule) {
     return read_bool(problems, entry, flag);
 }
 
+/// An incident is no flow and has no class: its rule blocks addresses or only alerts.
+bool check_incident_rule(Problems& problems, const Entry& item, const PolicyRule& rule) {
+    const bool incident_detector = rule.detector == kDetectorIncident;
+    if (!rule.incident_score) {
+        if (incident_detector) {
+            problems.add(item.where, "detector 'incident' needs incident_score: N");
+            return false;
+        }
+        return true;
+    }
+    if (!incident_detector && rule.detector != kDetectorAny) {
+        problems.add(item.where,
+                "incident_score acts on incidents: leave detector out or say 'incident' (not '"
+                        + rule.detector + "')");
+        return false;
+    }
+    if (!rule.class_name.empty() || rule.min_severity) {
+        problems.add(item.where, "incident_score cannot be combined with class or min_severity");
+        return false;
+    }
+    if (rule.action == PolicyAction::DropFlow) {
+        problems.add(item.where,
+                "an incident is no flow: drop-flow cannot act on it; use block-remote (the "
+                "outside peers its findings sent to) or block-source (the host)");
+        return false;
+    }
+    return true;
+}
+
 bool read_rule(Problems& problems, const Entry& item, PolicyRule& rule) {
     if (!item.value.IsMap()) {
         problems.add(item.where,
@@ -199,7 +238,7 @@ bool read_rule(Problems& problems, const Entry& item, PolicyRule& rule) {
     }
     const auto entries = entries_of(problems, item.value, item.where,
             {"name", "detector", "class", "min_severity", "action", "reset", "drop_flow", "ttl_s",
-                    "shadow"});
+                    "shadow", "incident_score"});
     bool ok = entries.size() == item.value.size();  // unknown keys were reported
     bool has_action = false;
     const Entry* reset_entry = nullptr;
@@ -237,6 +276,7 @@ bool read_rule(Problems& problems, const Entry& item, PolicyRule& rule) {
             ok = false;
         }
     }
+    ok = check_incident_rule(problems, item, rule) && ok;
     if (reset_entry != nullptr && rule.reset && rule.action == PolicyAction::Alert) {
         problems.add(reset_entry->where,
                 "reset needs action drop-flow, block-remote or "
@@ -406,6 +446,11 @@ void apply_sanctioned(Problems& problems, const Entry& section, ResponseConfig& 
 }
 
 bool rule_matches(const PolicyRule& rule, const PolicyInput& input) {
+    if (rule.incident_score.has_value() || input.incident_score.has_value()) {
+        // Incident rules match incidents only, and alert rules never match an incident.
+        return rule.incident_score.has_value() && input.incident_score.has_value()
+                && *input.incident_score >= *rule.incident_score;
+    }
     if (rule.detector != kDetectorAny && rule.detector != input.detector) {
         return false;
     }

@@ -34,6 +34,8 @@ inline constexpr std::string_view kDetectorContent = "content";
 inline constexpr std::string_view kDetectorTcpOverlap = "tcp_overlap";
 inline constexpr std::string_view kDetectorIpFragment = "ip_fragment";
 inline constexpr std::string_view kDetectorAny = "any";
+/// What an incident is, as a policy input.
+inline constexpr std::string_view kDetectorIncident = "incident";
 
 /// One `response.policies` item. Matches when the detector is its detector (or it says
 /// "any"), the class is its class (or it has none) and the severity is at least its
@@ -55,6 +57,9 @@ struct PolicyRule {
     bool shadow = false;
     /// "FILE:LINE" of the rule, for messages; may be empty.
     std::string source;
+    /// Set: the rule acts on incidents (control/incident.h) whose score reaches it, and on
+    /// nothing else; unset: it never matches an incident.
+    std::optional<uint32_t> incident_score;
 };
 
 /// A peer blocked again within window_s of its previous block's end gets the previous
@@ -134,6 +139,9 @@ struct PolicyInput {
     detectors::Severity severity = detectors::Severity::Medium;
     PolicyEndpoint source;
     PolicyEndpoint destination;
+    /// Set for an incident (detector "incident"): its score. Only rules with incident_score
+    /// match it.
+    std::optional<uint32_t> incident_score;
 };
 
 struct Decision {

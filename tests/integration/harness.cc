@@ -78,7 +78,9 @@ RunOutput run_exfiltap(const std::string& pcap, const std::vector<std::string>& 
     std::string line;
     while (std::getline(alerts, line)) {
         if (!line.empty()) {
-            run.alerts.push_back(nlohmann::json::parse(line));
+            nlohmann::json record = nlohmann::json::parse(line);
+            const bool incident = record.value("event_type", "") == "incident";
+            (incident ? run.incidents : run.alerts).push_back(std::move(record));
         }
     }
     std::ifstream summary(dir + "/summary.json");

@@ -12,8 +12,9 @@ namespace exfiltap::testing {
 
 struct RunOutput {
     int exit_code = -1;
-    std::string out;  // stdout and stderr
-    std::vector<nlohmann::json> alerts;
+    std::string out;                        // stdout and stderr
+    std::vector<nlohmann::json> alerts;     // event_type alert
+    std::vector<nlohmann::json> incidents;  // event_type incident, in file order
     nlohmann::json summary;
     std::string dir;  // the run's folder (state_dir, outputs)
 };

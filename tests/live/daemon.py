@@ -3,9 +3,11 @@ started and stopped by PID, driven through exfiltapctl, read through its alerts 
 real HTTP scrape of /metrics."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -26,6 +28,42 @@ def end_process(proc, timeout=30):
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+def run_one_tap_test(exfiltap, name, config_text, check):
+    """One TAP test against a daemon of its own in a fresh work folder: `config_text(work,
+    sock, alerts, port)` gives its config, `check(sock, alerts, port)` raises on failure.
+    The daemon is stopped by PID and the folder removed; prints the TAP lines, returns the
+    exit code."""
+    print("1..1", flush=True)
+    work = tempfile.mkdtemp(prefix="exft-" + name[:16] + "-")
+    port = free_port()
+    sock = os.path.join(work, "control.sock")
+    alerts = os.path.join(work, "alerts.json")
+    config = os.path.join(work, "exfiltap.yaml")
+    with open(config, "w") as f:
+        f.write(config_text(work, sock, alerts, port))
+    log = open(os.path.join(work, "daemon.log"), "w")
+    proc = subprocess.Popen([exfiltap, "--", "--config", config], stdout=log,
+                            stderr=subprocess.STDOUT)
+    ok = False
+    try:
+        check(sock, alerts, port)
+        ok = True
+    except Exception as error:  # noqa: BLE001
+        print(f"# {error}")
+        with open(os.path.join(work, "daemon.log")) as f:
+            for line in f.read().splitlines()[-15:]:
+                print("# daemon: " + line)
+    finally:
+        rc = end_process(proc)
+        log.close()
+        if rc != 0:
+            print(f"# exit code {rc}")
+            ok = False
+        shutil.rmtree(work, ignore_errors=True)
+    print(("ok" if ok else "not ok") + " 1 " + name, flush=True)
+    return 0 if ok else 1
 
 
 def wait_for(predicate, timeout=10, step=0.2):

@@ -7,10 +7,8 @@ Usage: passive_test.py EXFILTAP EXFILTAPCTL DEMO.pcap    (prints TAP)
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,14 +18,9 @@ import response_test as rt  # noqa: E402
 
 def main():
     exfiltap, ctl, demo = sys.argv[1:4]
-    print("1..1", flush=True)
-    work = tempfile.mkdtemp(prefix="exft-passive-")
-    port = rt.free_port()
-    sock = os.path.join(work, "control.sock")
-    alerts = os.path.join(work, "alerts.json")
-    config = os.path.join(work, "exfiltap.yaml")
-    with open(config, "w") as f:
-        f.write(f"""dpdk: {{memory_mb: 512}}
+
+    def config_text(work, sock, alerts, port):
+        return f"""dpdk: {{memory_mb: 512}}
 ports:
   mode: passive
   passive: ["net_pcap0,rx_pcap={demo}"]
@@ -43,12 +36,9 @@ response:
       detector: content
       class: payment_card
       action: block-remote
-""")
-    log = open(os.path.join(work, "daemon.log"), "w")
-    proc = subprocess.Popen([exfiltap, "--", "--config", config], stdout=log,
-                            stderr=subprocess.STDOUT)
-    ok = False
-    try:
+"""
+
+    def check(sock, alerts, port):
         def card_alerts():
             try:
                 with open(alerts) as f:
@@ -72,22 +62,9 @@ response:
             text = r.read().decode()
         would = rt.metric_value(text, "exfiltap_would_drop_packets_total")
         assert would and would > 0, would
-        ok = True
-    except Exception as error:  # noqa: BLE001
-        print(f"# {error}")
-        with open(os.path.join(work, "daemon.log")) as f:
-            for line in f.read().splitlines()[-15:]:
-                print("# daemon: " + line)
-    finally:
-        rc = daemonmod.end_process(proc)
-        log.close()
-        if rc != 0:
-            print(f"# exit code {rc}")
-            ok = False
-        shutil.rmtree(work, ignore_errors=True)
-    print(("ok" if ok else "not ok") + " 1 passive_port_counts_would_drop_and_drops_nothing",
-          flush=True)
-    return 0 if ok else 1
+
+    return daemonmod.run_one_tap_test(
+        exfiltap, "passive_port_counts_would_drop_and_drops_nothing", config_text, check)
 
 
 if __name__ == "__main__":

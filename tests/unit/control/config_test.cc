@@ -729,9 +729,12 @@ TEST(ConfigTest, ShippedExampleConfigIsValid) {
     auto config = load_config(std::string(EXFILTAP_SOURCE_ROOT) + "/deploy/exfiltap.yaml");
     ASSERT_TRUE(config) << config.error();
     EXPECT_TRUE(config->ports.inline_mode);
-    ASSERT_EQ(config->response.policies.size(), 5U);
+    ASSERT_EQ(config->response.policies.size(), 6U);
     EXPECT_EQ(config->response.policies[3].detector, "dns_tunnel");
     EXPECT_EQ(config->response.policies[4].detector, "external_login");
+    EXPECT_EQ(config->response.policies[5].incident_score, 100U);
+    EXPECT_EQ(config->incidents.open_score, 50U);
+    EXPECT_EQ(config->incidents.idle_s, 14400U);
     EXPECT_EQ(config->metrics.listen, "127.0.0.1:9477");
 }
 

@@ -143,7 +143,7 @@ TEST(DeployRulesTest, AlertsUseExportedNamesAndCarrySeverityAndSummary) {
             expect_rule_well_formed(rule);
         }
     }
-    EXPECT_EQ(names.size(), 11U);
+    EXPECT_EQ(names.size(), 12U);
 }
 
 }  // namespace

@@ -207,7 +207,7 @@ TEST(MetricsFamiliesTest, NamesFollowTheConventions) {
         const bool ends_total = spec.name.ends_with("_total");
         EXPECT_EQ(ends_total, spec.type == MetricType::Counter) << spec.name;
     }
-    EXPECT_EQ(kMetricNames.size(), 28U);
+    EXPECT_EQ(kMetricNames.size(), 30U);
 }
 
 // Exporter over HTTP

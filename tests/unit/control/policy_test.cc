@@ -173,6 +173,90 @@ TEST(PolicyConfigTest, BehaviourDetectorCannotDropTheFlowOrNameAClass) {
             << text;
 }
 
+PolicyInput incident_input(uint32_t score) {
+    PolicyInput input;
+    input.detector = kDetectorIncident;
+    input.severity = Severity::High;
+    input.incident_score = score;
+    input.source = end("10.1.2.3", true);
+    input.destination = input.source;
+    return input;
+}
+
+const char* const kIncidentRules = R"(
+response:
+  policies:
+    - {name: everything, detector: any, action: block-source}
+    - {name: incident-high, incident_score: 120, action: block-source, ttl_s: 60}
+    - {name: incident-low, detector: incident, incident_score: 60, action: block-remote}
+)";
+
+TEST(PolicyIncidentTest, ReadsIncidentScore) {
+    const ResponseConfig config = parse_ok(kIncidentRules);
+    ASSERT_EQ(config.policies.size(), 3U);
+    EXPECT_FALSE(config.policies[0].incident_score.has_value());
+    EXPECT_EQ(config.policies[1].incident_score, 120U);
+    EXPECT_EQ(config.policies[2].incident_score, 60U);
+}
+
+TEST(PolicyIncidentTest, IncidentBelowEveryScoreMatchesNothing) {
+    const ResponseConfig config = parse_ok(kIncidentRules);
+    const Decision decision = decide(config, incident_input(59));
+    EXPECT_EQ(decision.rule, "");
+    EXPECT_EQ(decision.action, PolicyAction::Alert);
+}
+
+TEST(PolicyIncidentTest, FirstRuleWhoseScoreIsReachedActs) {
+    const ResponseConfig config = parse_ok(kIncidentRules);
+    EXPECT_EQ(decide(config, incident_input(60)).rule, "incident-low");
+    EXPECT_EQ(decide(config, incident_input(60)).action, PolicyAction::BlockRemote);
+    const Decision high = decide(config, incident_input(120));
+    EXPECT_EQ(high.rule, "incident-high");
+    EXPECT_EQ(high.action, PolicyAction::BlockSource);
+    EXPECT_EQ(high.ttl_s, 60U);
+}
+
+TEST(PolicyIncidentTest, AlertsNeverMatchIncidentRules) {
+    ResponseConfig config = parse_ok(kIncidentRules);
+    config.policies.erase(config.policies.begin());  // the catch-all
+    const Decision decision = decide(config, content_input("payment_card", Severity::Critical));
+    EXPECT_EQ(decision.rule, "");
+}
+
+TEST(PolicyIncidentTest, ShadowModeShadowsIncidentRules) {
+    ResponseConfig config = parse_ok(kIncidentRules);
+    config.shadow = true;
+    const Decision decision = decide(config, incident_input(200));
+    EXPECT_EQ(decision.rule, "incident-high");
+    EXPECT_TRUE(decision.shadow);
+}
+
+TEST(PolicyIncidentTest, BadIncidentRulesAreReported) {
+    const std::string text = parse_response(
+            "response:\n  policies:\n"
+            "    - {name: a, incident_score: 50, action: drop-flow}\n"
+            "    - {name: b, incident_score: 50, detector: content, action: alert}\n"
+            "    - {name: c, incident_score: 50, class: payment_card, action: alert}\n"
+            "    - {name: d, detector: incident, action: alert}\n"
+            "    - {name: e, incident_score: 0, action: alert}\n")
+                                     .problems;
+    EXPECT_NE(text.find("test.yaml:3: response.policies[0]: an incident is no flow"),
+            std::string::npos)
+            << text;
+    EXPECT_NE(text.find("test.yaml:4: response.policies[1]: incident_score acts on incidents"),
+            std::string::npos)
+            << text;
+    EXPECT_NE(text.find("test.yaml:5: response.policies[2]: incident_score cannot be combined"),
+            std::string::npos)
+            << text;
+    EXPECT_NE(text.find("test.yaml:6: response.policies[3]: detector 'incident' needs "
+                        "incident_score"),
+            std::string::npos)
+            << text;
+    EXPECT_NE(text.find("test.yaml:7: response.policies[4].incident_score:"), std::string::npos)
+            << text;
+}
+
 TEST(PolicyConfigTest, SanctionedPrefixWiderThanASlashEightIsRefused) {
     const std::string text = parse_response(
             "response:\n  sanctioned:\n    prefixes: [{name: all, prefix: 0.0.0.0/0}]\n")
