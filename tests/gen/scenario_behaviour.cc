@@ -1329,12 +1329,65 @@ void lateral_story(Case& c, bool alert) {
     }
 }
 
+constexpr uint64_t kHourMs = 3600ull * 1000;
+
+// The whole attack on one host over simulated hours, for the incident correlator (alert), and
+// the same host's normal workday (near miss). Alert: after the warm-up, an outside address
+// guesses its way into 10.20.1.70 over SSH (12 connection starts), an hour later the host fans
+// out to 40 internal hosts, half an hour later it tree-connects to 12 shares of the file
+// server, then queries the restricted HR database, an hour later it pulls 2.5 MB from the file
+// server, and an hour after that it sends 1.2 MB by HTTPS to an outside host (TLS, 2 KB back).
+// Near miss: the same host looks up the intranet, reads the wiki, connects 2 shares and reads
+// 300 KB from the file server every hour or so, four times.
+void attack_story(Case& c, bool alert) {
+    const uint64_t start = c.now();
+    const Host ws = c.inside(v4(10, 20, 1, 70));
+    const Host files = c.inside(v4(10, 20, 9, 10));
+    const Host intranet = c.inside(v4(10, 20, 4, 4));
+    start_clock(c, ws);
+    smb_read(c, ws, files, "projects", "atlas\\readme.txt", 4000);
+    after_warmup(c, start);
+    if (!alert) {
+        for (int i = 0; i < 4; ++i) {
+            dns_lookup(c, ws, c.inside(v4(10, 20, 0, 53)), "wiki.corp.example", 1, intranet.ip);
+            http_get_intranet(c, ws, intranet);
+            connect_shares(c, ws, files, share_names(2));
+            smb_read(c, ws, files, "projects", "atlas\\notes-" + std::to_string(i) + ".docx",
+                    300000);
+            c.wait_ms(kHourMs, kHourMs + 600000);
+        }
+        return;
+    }
+    const Host attacker = c.outside(v4(203, 0, 113, 66));
+    for (int i = 0; i < 12; ++i) {
+        ssh_session(c, attacker, ws);
+        c.wait_ms(2000, 6000);
+    }
+    c.wait_ms(kHourMs, kHourMs + 60000);
+    fan_out(c, ws, 40);
+    c.wait_ms(kHourMs / 2, kHourMs / 2 + 60000);
+    connect_shares(c, ws, files, share_names(12));
+    db_query(c, ws, c.inside(v4(10, 20, 8, 8)));
+    c.wait_ms(kHourMs, kHourMs + 60000);
+    smb_read(c, ws, files, "finance", "ledger\\2026-q1.xlsx", 2500000);
+    c.wait_ms(kHourMs, kHourMs + 60000);
+    tls_session(c, ws, c.outside(v4(203, 0, 113, 90)), "drop.example.net", 12, 100000, 2000);
+}
+
 std::vector<std::string> run_lateral(const std::string& prefix, uint64_t seed) {
     std::vector<std::string> written;
     for (const bool alert : {true, false}) {
         const std::string path = prefix + (alert ? "-story-alert.pcap" : "-workday-near.pcap");
         Case c(seed, path.substr(prefix.size()));
         lateral_story(c, alert);
+        c.write(path);
+        written.push_back(path);
+    }
+    for (const bool alert : {true, false}) {
+        const std::string path =
+                prefix + (alert ? "-attack-story-alert.pcap" : "-attack-workday-near.pcap");
+        Case c(seed, path.substr(prefix.size()));
+        attack_story(c, alert);
         c.write(path);
         written.push_back(path);
     }
