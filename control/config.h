@@ -11,6 +11,7 @@
 #include "common/result.h"
 #include "control/control_server.h"
 #include "control/edm_config.h"
+#include "control/evidence_config.h"
 #include "control/metrics.h"
 #include "control/policy.h"
 #include "control/prefix.h"
@@ -87,6 +88,8 @@ struct OutputsConfig {
     /// syslog with `format: cef`.
     SyslogOutputConfig syslog;
     RedisOutputConfig redis;
+    /// Flight recorders and pcapng evidence files (control/evidence.h); off by default.
+    EvidenceConfig evidence;
 };
 
 struct Config {
