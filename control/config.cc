@@ -475,8 +475,8 @@ void apply_exceptions(
 
 void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outputs) {
     const auto entries = entries_of(problems, section.value, section.where,
-            {"alerts_file", "alert_suppression_s", "syslog", "redis"},
-            {"flow_records", "evidence"});
+            {"alerts_file", "alert_suppression_s", "syslog", "redis", "evidence"},
+            {"flow_records"});
     for (const auto& entry : entries) {
         if (entry.name == "alerts_file") {
             read_string(problems, entry, outputs.alerts_file);
@@ -486,6 +486,8 @@ void apply_outputs(Problems& problems, const Entry& section, OutputsConfig& outp
             apply_syslog_output(problems, entry, outputs.syslog);
         } else if (entry.name == "redis") {
             apply_redis_output(problems, entry, outputs.redis);
+        } else if (entry.name == "evidence") {
+            apply_evidence_output(problems, entry, outputs.evidence);
         }
     }
 }

@@ -12,6 +12,7 @@
 #include "control/control_server.h"
 #include "control/edm_config.h"
 #include "control/incident_config.h"
+#include "control/evidence_config.h"
 #include "control/metrics.h"
 #include "control/policy.h"
 #include "control/prefix.h"
@@ -88,6 +89,8 @@ struct OutputsConfig {
     /// syslog with `format: cef`.
     SyslogOutputConfig syslog;
     RedisOutputConfig redis;
+    /// Flight recorders and pcapng evidence files (control/evidence.h); off by default.
+    EvidenceConfig evidence;
 };
 
 struct Config {

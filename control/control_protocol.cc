@@ -33,6 +33,7 @@ const std::array<ArgumentSpec, kCommandCount> kArgumentSpecs = {{
         {Command::Flows, {"top"}},
         {Command::Alerts, {"count", "follow"}},
         {Command::Incidents, {"id"}},
+        {Command::Evidence, {"flow_ids", "id"}},
         {Command::Reload, {}},
         {Command::ReopenLogFiles, {}},
         {Command::Version, {}},
@@ -203,6 +204,26 @@ public:
         return true;
     }
 
+    /// A required array of 1..kMaxEvidenceFlowIds unsigned integers.
+    bool flow_ids(std::vector<uint64_t>& out) {
+        const json* value = find("flow_ids");
+        const std::string what =
+                "an array of 1.." + std::to_string(kMaxEvidenceFlowIds) + " flow ids (integers)";
+        if (value == nullptr) {
+            return fail("argument 'flow_ids' is required: " + what);
+        }
+        const bool ok = value->is_array() && !value->empty() && value->size() <= kMaxEvidenceFlowIds
+                && std::all_of(value->begin(), value->end(),
+                        [](const json& item) { return item.is_number_unsigned(); });
+        if (!typed("flow_ids", *value, ok, what)) {
+            return false;
+        }
+        for (const json& item : *value) {
+            out.push_back(item.get<uint64_t>());
+        }
+        return true;
+    }
+
 private:
     const json* find(std::string_view key) const {
         const auto it = arguments_.find(key);
@@ -258,6 +279,8 @@ bool read_arguments(ArgumentReader& args, Request& request) {
                 && args.boolean("follow", request.follow);
     case Command::Incidents:
         return args.incident_id(request.incident_id);
+    case Command::Evidence:
+        return args.flow_ids(request.flow_ids) && args.incident_id(request.incident_id);
     case Command::Stats:
     case Command::Reload:
     case Command::ReopenLogFiles:
@@ -400,6 +423,12 @@ nlohmann::json request_to_json(const Request& request) {
         arguments["follow"] = request.follow;
         break;
     case Command::Incidents:
+        if (!request.incident_id.empty()) {
+            arguments["id"] = request.incident_id;
+        }
+        break;
+    case Command::Evidence:
+        arguments["flow_ids"] = request.flow_ids;
         if (!request.incident_id.empty()) {
             arguments["id"] = request.incident_id;
         }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "control/prefix.h"
@@ -29,16 +30,17 @@ enum class Command : uint8_t {
     Flows,
     Alerts,
     Incidents,
+    Evidence,
     Reload,
     ReopenLogFiles,
     Version,
     CommandList,
 };
-inline constexpr size_t kCommandCount = 13;
+inline constexpr size_t kCommandCount = 14;
 
 /// The wire names, indexed by Command ("reopen-log-files", "command-list", ...).
 inline constexpr std::array<std::string_view, kCommandCount> kCommandNames = {"block", "unblock",
-        "allow", "unallow", "list", "stats", "flows", "alerts", "incidents", "reload",
+        "allow", "unallow", "list", "stats", "flows", "alerts", "incidents", "evidence", "reload",
         "reopen-log-files", "version", "command-list"};
 
 constexpr std::string_view command_name(Command command) {
@@ -57,6 +59,7 @@ inline constexpr size_t kMaxReasonBytes = 256;
 inline constexpr size_t kMaxIncidentIdBytes = 64;
 inline constexpr uint32_t kMaxFlowsTop = 1000;
 inline constexpr uint32_t kMaxAlertsCount = 10000;
+inline constexpr size_t kMaxEvidenceFlowIds = 256;
 inline constexpr uint32_t kDefaultFlowsTop = 10;
 inline constexpr uint32_t kDefaultAlertsCount = 20;
 
@@ -77,8 +80,12 @@ struct Request {
     /// alerts: how many recent alerts (0..kMaxAlertsCount) and whether to keep streaming.
     uint32_t count = kDefaultAlertsCount;
     bool follow = false;
-    /// incidents: one incident's id; empty lists all open incidents.
+    /// incidents: one incident's id; empty lists all open incidents. evidence: what the
+    /// evidence is for (the file's comment and name; empty: "operator").
     std::string incident_id;
+    /// evidence: the flows whose recorded packets go into one pcapng file
+    /// (1..kMaxEvidenceFlowIds flow ids as alerts give them).
+    std::vector<uint64_t> flow_ids;
 };
 
 /// Parses one request line (without its newline). The error is the NOK message, precise

@@ -25,6 +25,7 @@
 #include "control/block_store.h"
 #include "control/control_protocol.h"
 #include "control/control_server.h"
+#include "control/evidence.h"
 #include "control/metrics.h"
 #include "control/policy.h"
 #include "control/siem_output.h"
@@ -209,6 +210,8 @@ private:
             std::string_view detector, const std::string& detail, const std::string& signature,
             std::string& action);
     bool tick(const std::vector<dataplane::Worker*>& workers);
+    /// Makes the evidence collector over the workers' recorders and starts its writer.
+    void start_evidence(const std::vector<dataplane::Worker*>& workers);
     /// At the stop: packets received, sent and dropped over all workers, in the log.
     void log_final_counts();
     /// At the stop: the SIEM outputs send what is queued (bounded), then their counts go to
@@ -244,6 +247,9 @@ private:
     std::vector<std::unique_ptr<SiemOutputs>> siem_retiring_;
     std::map<std::string, uint64_t> siem_lost_retired_;
     std::unique_ptr<BehaviourFeed> feed_;
+    // Evidence (outputs.evidence): made at the first tick, when the workers exist; freed
+    // after they have stopped (it owns the requests they may still hold).
+    std::unique_ptr<EvidenceCollector> evidence_;
     int64_t next_baseline_save_s_ = 0;
     std::unique_ptr<AuditLog> audit_;
     std::unique_ptr<dataplane::LivePorts> ports_;
@@ -520,6 +526,29 @@ std::vector<std::pair<std::string, uint64_t>> Daemon::siem_drops() const {
     return {lost.begin(), lost.end()};
 }
 
+void Daemon::start_evidence(const std::vector<dataplane::Worker*>& workers) {
+    const EvidenceConfig& settings = config_.outputs.evidence;
+    std::vector<RecordSource> sources;
+    for (dataplane::Worker* worker : workers) {
+        sources.emplace_back([worker](dataplane::RecorderRequest* request) {
+            return worker->request_records(request);
+        });
+    }
+    // A worker's answer never holds more than its ring, and a file never more than its limit.
+    const auto buffer_bytes = static_cast<size_t>(
+            std::min<uint64_t>(settings.recorder_bytes, settings.limits.max_file_bytes));
+    auto collector = std::make_unique<EvidenceCollector>(
+            settings, settings.effective_dir(config_.state_dir), std::move(sources), buffer_bytes);
+    if (Status st = collector->start(siem_thread); !st) {
+        log_error("evidence", st.error() + "; evidence files will not be written");
+        return;
+    }
+    log_info("evidence",
+            "flight recorders on: " + std::to_string(settings.recorder_bytes)
+                    + " bytes per worker, " + "evidence files in " + collector->dir());
+    evidence_ = std::move(collector);
+}
+
 Status Daemon::start_services() {
     server_ = std::make_unique<ControlServer>(config_.control);
     const ThreadSpawner spawner = [](std::function<void()> body) {
@@ -721,6 +750,12 @@ bool Daemon::tick(const std::vector<dataplane::Worker*>& workers) {
     worker_list_ = workers;
     if (reloader_ != nullptr) {
         reloader_->poll(workers);
+    }
+    if (evidence_ == nullptr && config_.outputs.evidence.enabled && !workers.empty()) {
+        start_evidence(workers);
+    }
+    if (evidence_ != nullptr) {
+        evidence_->poll();
     }
     if (options_.reload_requested != nullptr && *options_.reload_requested != 0) {
         *options_.reload_requested = 0;
@@ -1134,6 +1169,23 @@ nlohmann::json Daemon::stats_json() const {
                 {"connect_failures", c.connect_failures}};
     }
     j["siem_outputs"] = outputs;
+    if (evidence_ != nullptr) {
+        const EvidenceCounters e = evidence_->counters();
+        uint64_t recorded = 0;
+        uint64_t overwritten = 0;
+        for (const dataplane::Worker* w : worker_list_) {
+            recorded += w->counters().recorded_packets.get();
+            overwritten += w->counters().recorder_overwritten.get();
+        }
+        j["evidence"] = {{"dir", evidence_->dir()}, {"requests", e.requests},
+                {"refused", e.refused}, {"abandoned", e.abandoned},
+                {"queue_dropped", e.queue_dropped}, {"files_written", e.files_written},
+                {"write_errors", e.write_errors}, {"packets_written", e.packets_written},
+                {"bytes_written", e.bytes_written}, {"packets_truncated", e.packets_truncated},
+                {"packets_cut", e.packets_cut}, {"files_removed", e.files_removed},
+                {"bytes_removed", e.bytes_removed}, {"recorded_packets", recorded},
+                {"recorder_overwritten", overwritten}};
+    }
     j["siem_records_lost"] = nlohmann::json::object();
     for (const auto& [name, lost] : siem_drops()) {
         j["siem_records_lost"][name] = lost;
@@ -1274,6 +1326,19 @@ Reply Daemon::handle(const Request& request, const Peer& peer) {
         }
         return Reply::success(incident_detail(*incident));
     }
+    case Command::Evidence: {
+        if (evidence_ == nullptr) {
+            return Reply::failure(
+                    "evidence is off (outputs.evidence.enabled) or the workers are not running");
+        }
+        const std::string id = request.incident_id.empty() ? "operator" : request.incident_id;
+        Result<EvidenceTicket> ticket = evidence_->request(id, request.flow_ids);
+        if (!ticket) {
+            return Reply::failure(ticket.error());
+        }
+        return Reply::success({{"path", ticket->path}, {"id", id}, {"flow_ids", request.flow_ids},
+                {"request", ticket->sequence}});
+    }
     case Command::Reload: {
         Status st = reload(worker_list_);
         return st ? Reply::success(
@@ -1335,6 +1400,10 @@ int Daemon::run() {
             live.worker.flow_records = true;
             live.worker.blocks = table_.get();
             live.worker.flow_policy = flow_policies_.back().get();
+            if (config_.outputs.evidence.enabled) {
+                live.worker.recorder_bytes = config_.outputs.evidence.recorder_bytes;
+                live.worker.recorder_snap_bytes = config_.outputs.evidence.snap_bytes;
+            }
             live.workers = workers;
             live.ports = ports_.get();
             std::vector<hs_scratch*> scratches;
@@ -1381,6 +1450,10 @@ int Daemon::run() {
             feed_->flush();
             sink_->flush_all();
             stop_siem_outputs();
+            if (evidence_ != nullptr) {
+                evidence_->poll();  // what the workers answered still gets written
+                evidence_->stop();
+            }
             log_final_counts();
             if (Status st = feed_->save_baselines(config_.state_dir); !st) {
                 log_error("behaviour", st.error());
@@ -1419,6 +1492,7 @@ int Daemon::run() {
     for (const auto& retiring : siem_retiring_) {
         retiring->stop(0);
     }
+    evidence_.reset();  // the workers have stopped: no request is in a worker's hands now
     workers_.clear();
     blocks_.reset();
     table_sink_.reset();

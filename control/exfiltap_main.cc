@@ -6,11 +6,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "control/behaviour_feed.h"
 #include "control/config.h"
 #include "control/daemon.h"
+#include "control/evidence.h"
 #include "control/siem_output.h"
 #include "control/summary.h"
 #include "control/worker_setup.h"
@@ -57,6 +60,8 @@ struct Options {
     std::vector<std::string> overrides;
     bool test_config = false;
     std::vector<std::string> eal_args;  // before "--" on the command line
+    /// --evidence: flow ids whose recorded packets go to one pcapng file after the run.
+    std::vector<std::string> evidence;
 };
 
 volatile sig_atomic_t g_reload_requested =
@@ -145,6 +150,65 @@ std::string output_clash(const Options& opt) {
     return {};
 }
 
+/// Flow ids from "12", "12,13" words; false when one is not an unsigned integer.
+bool parse_evidence_flows(const std::vector<std::string>& words, std::vector<uint64_t>& out) {
+    for (const std::string& word : words) {
+        std::stringstream items(word);
+        std::string item;
+        while (std::getline(items, item, ',')) {
+            uint64_t value = 0;
+            const auto [end, error] =
+                    std::from_chars(item.data(), item.data() + item.size(), value);
+            if (item.empty() || error != std::errc() || end != item.data() + item.size()) {
+                return false;
+            }
+            out.push_back(value);
+        }
+    }
+    return true;
+}
+
+/// Offline --evidence: the workers have stopped, so their recorders are read here, on the
+/// main thread, and the file is written by the same collector and writer as in the daemon.
+void write_offline_evidence(const exfiltap::control::Config& config,
+        const exfiltap::control::ThreadStarter& starter,
+        const std::vector<std::unique_ptr<exfiltap::dataplane::Worker>>& workers,
+        std::vector<uint64_t> flows) {
+    using namespace exfiltap;  // NOLINT(google-build-using-namespace)
+    const control::EvidenceConfig& settings = config.outputs.evidence;
+    std::vector<control::RecordSource> sources;
+    for (const auto& worker : workers) {
+        const dataplane::FlightRecorder* recorder = worker->recorder();
+        sources.emplace_back([recorder](dataplane::RecorderRequest* request) {
+            request->result = recorder->copy_flows(
+                    request->flow_ids, {request->buffer.get(), request->buffer_bytes});
+            request->done.store(true, std::memory_order_release);
+            return true;
+        });
+    }
+    const auto buffer_bytes = static_cast<size_t>(
+            std::min<uint64_t>(settings.recorder_bytes, settings.limits.max_file_bytes));
+    control::EvidenceCollector collector(
+            settings, settings.effective_dir(config.state_dir), std::move(sources), buffer_bytes);
+    if (Status st = collector.start(starter); !st) {
+        log_error("evidence", st.error());
+        return;
+    }
+    Result<control::EvidenceTicket> ticket = collector.request("offline", std::move(flows));
+    collector.poll();
+    collector.stop();  // writes what is queued first
+    if (!ticket) {
+        log_error("evidence", ticket.error());
+        return;
+    }
+    const control::EvidenceCounters counters = collector.counters();
+    if (counters.files_written == 1) {
+        log_info("evidence",
+                "evidence: " + ticket->path + " (" + std::to_string(counters.packets_written)
+                        + " packets)");
+    }
+}
+
 int run(const Options& opt) {
     using namespace exfiltap;  // NOLINT(google-build-using-namespace)
 
@@ -204,6 +268,12 @@ int run(const Options& opt) {
         return kExitConfig;
     }
 
+    std::vector<uint64_t> evidence_flows;
+    if (!parse_evidence_flows(opt.evidence, evidence_flows)) {
+        log_error("control", "--evidence takes flow ids (unsigned integers, comma-separated)");
+        return kExitConfig;
+    }
+
     // Outputs before the EAL, so a bad path fails fast.
     auto key = control::SampleKey::load_or_create(config.state_dir);
     if (!key) {
@@ -255,6 +325,10 @@ int run(const Options& opt) {
     const dataplane::FlowVerdictPolicy flow_policy =
             control::build_flow_verdicts(config.response, config.content);
     off.worker.flow_policy = &flow_policy;
+    if (config.outputs.evidence.enabled || !evidence_flows.empty()) {
+        off.worker.recorder_bytes = config.outputs.evidence.recorder_bytes;
+        off.worker.recorder_snap_bytes = config.outputs.evidence.snap_bytes;
+    }
     std::vector<hs_scratch*> scratches;
     for (unsigned w = 0; w < workers; ++w) {
         auto scratch = (*patterns)->alloc_scratch();
@@ -306,6 +380,9 @@ int run(const Options& opt) {
         sink.flush_all();
         // Workers are done; only the output threads may still be sending.
         siem.stop(kSiemDrainMs);
+        if (!evidence_flows.empty()) {
+            write_offline_evidence(config, starter, worker_objects, evidence_flows);
+        }
         const control::RunSummary summary =
                 control::summarize(opt.pcap, *result, sink.alerts(), sink.behaviour_alerts());
         // With alerts on stdout the summary goes to stderr, so stdout stays JSON lines.
@@ -407,6 +484,9 @@ int main(int argc, char** argv) {
     app.add_option("--workers", opt.workers, "Worker lcores (default: workers.count)")
             ->check(CLI::Range(1, 64));
     app.add_option("--set", opt.overrides, "Override one config key: key=value (repeatable)");
+    app.add_option("--evidence", opt.evidence,
+            "After the run, write the recorded packets of these flow ids (as alerts give them; "
+            "comma-separated or repeated) to a pcapng file in outputs.evidence.dir");
     app.add_flag("--test-config", opt.test_config, "Validate the configuration and exit");
     app.set_version_flag("--version", "exfiltap 0.1.0");
     try {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -410,6 +411,27 @@ void print_human(const std::string& command, const json& message) {
 // ---- the exchange ----
 
 /// The parsed reply, or a TransportError when it is not {"return": "OK"|"NOK", ...}.
+/// Flow ids from words like "12" or "12,13"; nullopt when one is not an unsigned integer.
+std::optional<json> parse_flow_ids(const std::vector<std::string>& words) {
+    json ids = json::array();
+    for (const std::string& word : words) {
+        size_t start = 0;
+        while (start <= word.size()) {
+            const size_t comma = std::min(word.find(',', start), word.size());
+            const std::string item = word.substr(start, comma - start);
+            uint64_t value = 0;
+            const auto [end, error] =
+                    std::from_chars(item.data(), item.data() + item.size(), value);
+            if (item.empty() || error != std::errc() || end != item.data() + item.size()) {
+                return std::nullopt;
+            }
+            ids.push_back(value);
+            start = comma + 1;
+        }
+    }
+    return ids;
+}
+
 json parse_reply(const std::string& line) {
     json reply = json::parse(line, nullptr, false);
     if (reply.is_discarded() || !reply.is_object() || !reply.contains("return")
@@ -498,6 +520,8 @@ int main(int argc, char** argv) {
     uint32_t count = 20;
     bool follow = false;
     std::string incident;
+    std::vector<std::string> flow_texts;
+    std::string evidence_id;
 
     const auto add_address = [&](const char* name, const char* help) {
         auto* sub = app.add_subcommand(name, help);
@@ -529,6 +553,12 @@ int main(int argc, char** argv) {
     app.add_subcommand("incidents",
                "list open and recently closed incidents, or show one with its timeline")
             ->add_option("id", incident, "incident id");
+    auto* evidence = app.add_subcommand("evidence",
+            "write the recorded packets of flows to a pcapng file (the reply names it; the file "
+            "appears once the workers have answered)");
+    evidence->add_option("flow_ids", flow_texts, "flow ids as alerts give them (or a,b,c)")
+            ->required();
+    evidence->add_option("--id", evidence_id, "what the evidence is for (default: operator)");
     app.add_subcommand("reload", "reload the configuration");
     app.add_subcommand("reopen-log-files", "reopen output files (after rotation)");
     app.add_subcommand("version", "show the daemon's version");
@@ -562,6 +592,17 @@ int main(int argc, char** argv) {
         }
     } else if (command == "incidents" && !incident.empty()) {
         arguments["id"] = incident;
+    } else if (command == "evidence") {
+        std::optional<json> ids = parse_flow_ids(flow_texts);
+        if (!ids) {
+            std::cerr << "exfiltapctl: evidence: flow ids are unsigned integers, separated by "
+                         "spaces or commas\n";
+            return kExitUsage;
+        }
+        arguments["flow_ids"] = std::move(*ids);
+        if (!evidence_id.empty()) {
+            arguments["id"] = evidence_id;
+        }
     }
 
     // Arguments that are not UTF-8 cannot travel in JSON: a usage error, not a crash.

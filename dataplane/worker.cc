@@ -29,6 +29,8 @@ namespace {
 constexpr uint32_t kLinearBytes = 65536 + 1024;
 // Flows ended per burst by idle expiry, so a time jump never stalls a burst.
 constexpr uint32_t kExpirePerPoll = 64;
+// Copy-out requests a worker can have waiting (one per evidence request in flight).
+constexpr unsigned kRequestRingSize = 64;
 // Hyperscan streams a direction may hold: the raw stream, and the custom-regex stream when
 // custom regexes are configured (now or after a reload).
 constexpr size_t kStreamsPerDirection = 2;
@@ -121,6 +123,7 @@ Worker::~Worker() {
     }
     flows_.reset();
     payload_.reset();
+    rte_ring_free(requests_);  // requests still queued belong to the control thread
 }
 
 std::unique_ptr<Worker> Worker::create(
@@ -148,6 +151,18 @@ std::unique_ptr<Worker> Worker::create(
     worker->payload_ = std::make_unique<PayloadState[]>(config.payload_slots);
     if (config.app_layer) {
         worker->app_ = AppLayer::create(config.app, *worker);
+    }
+    if (config.recorder_bytes > 0) {
+        worker->recorder_ =
+                FlightRecorder::create(config.recorder_bytes, config.recorder_snap_bytes);
+        snprintf(name.data(), name.size(), "exfiltap_evreq_%u", config.id);
+        worker->requests_ = rte_ring_create(
+                name.data(), kRequestRingSize, config.socket_id, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (worker->recorder_ == nullptr || worker->requests_ == nullptr) {
+            *error = "cannot set up the flight recorder (recorder size or snap length out of "
+                     "range, or no memory for its request ring)";
+            return nullptr;
+        }
     }
     worker->payload_free_.reserve(config.payload_slots);
     for (uint32_t i = config.payload_slots; i > 0; --i) {
@@ -288,9 +303,31 @@ unsigned Worker::live_databases() const noexcept {
     return n;
 }
 
+bool Worker::request_records(RecorderRequest* request) noexcept {
+    if (requests_ == nullptr) {
+        return false;
+    }
+    return rte_ring_sp_enqueue(requests_, request) == 0;
+}
+
+void Worker::answer_requests() noexcept {
+    void* item = nullptr;
+    while (rte_ring_sc_dequeue(requests_, &item) == 0) {
+        auto* request = static_cast<RecorderRequest*>(item);
+        request->result = recorder_->copy_flows(
+                request->flow_ids, {request->buffer.get(), request->buffer_bytes});
+        request->done.store(true, std::memory_order_release);
+        counters_.evidence_requests.add();
+    }
+}
+
 uint16_t Worker::poll_once() noexcept {
     if (offered_.load(std::memory_order_relaxed) != nullptr) {
         adopt_offered_content();
+    }
+    // Copy-out requests between bursts; an empty ring costs two loads.
+    if (requests_ != nullptr && !rte_ring_empty(requests_)) {
+        answer_requests();
     }
     if (config_.blocks != nullptr) {
         config_.blocks->quiescent(config_.id);
@@ -328,6 +365,12 @@ uint16_t Worker::poll_once() noexcept {
         reassembler_ip_.expire(now_ns_, kExpirePerPoll);
         counters_.flows_active.set(flows_->active());
         counters_.packet_time_ns.set(now_ns_);
+        if (recorder_ != nullptr) {
+            const RecorderStats& recorded = recorder_->stats();
+            counters_.recorded_packets.set(recorded.recorded_packets);
+            counters_.recorded_bytes.set(recorded.recorded_bytes);
+            counters_.recorder_overwritten.set(recorded.overwritten);
+        }
     }
     return total;
 }
@@ -770,6 +813,10 @@ bool Worker::handle_decoded(const uint8_t* frame, uint32_t len, const PacketInfo
         if (app_ != nullptr) {
             app_->on_new_flow(flow, info, now_ns);
         }
+    }
+    if (recorder_ != nullptr) {
+        // Evidence: after the flow stage, so the record carries the flow's id.
+        recorder_->record(flow.flow_id, now_ns, frame, len);
     }
     const bool src_is_client = src_is_lo == (flow.client_is_hi == 0);
     const unsigned dir = src_is_client ? 0 : 1;

@@ -18,6 +18,7 @@
 #include "dataplane/block_table.h"
 #include "dataplane/decode.h"
 #include "dataplane/exception_policy.h"
+#include "dataplane/flight_recorder.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/flow_verdict.h"
 #include "dataplane/ip_reassembly.h"
@@ -177,6 +178,12 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
     std::array<Counter, kWorkerStageCount> stage_cycles;
     Counter stage_timers;
     Counter content_timers;
+    /// Flight recorder (WorkerConfig::recorder_bytes): packets and frame bytes recorded,
+    /// records overwritten by newer ones, copy-out requests answered. Set once per burst.
+    Counter recorded_packets;
+    Counter recorded_bytes;
+    Counter recorder_overwritten;
+    Counter evidence_requests;
 };
 
 /// A content database handed to a worker by the control thread (DESIGN.md "Reload"): new
@@ -234,6 +241,10 @@ struct WorkerConfig {
     const NetworkSet* internal = nullptr;
     std::shared_ptr<const detectors::PatternDatabase> patterns;
     hs_scratch* scratch = nullptr;
+    /// Flight recorder ring bytes (0: off) and bytes kept of each frame (DESIGN.md
+    /// "Outputs", Evidence).
+    size_t recorder_bytes = 0;
+    uint32_t recorder_snap_bytes = 1600;
 };
 
 class Worker final : public FlowEndHandler, public AppHost {
@@ -304,6 +315,14 @@ public:
             std::span<const uint8_t> data) noexcept override;
     void close_object_stream(Flow& flow, unsigned dir, detectors::ContentStream& stream,
             uint8_t db_slot) noexcept override;
+
+    /// Hands a copy-out request to the worker (control thread, one producer): the worker
+    /// answers it between bursts. False when its request ring is full or it has no
+    /// recorder (the request is then not the worker's). The caller keeps the request alive
+    /// until `done` is set or the worker has stopped.
+    bool request_records(RecorderRequest* request) noexcept;
+    /// The recorder (null when off); its stats are the worker's, read when it is stopped.
+    const FlightRecorder* recorder() const noexcept { return recorder_.get(); }
 
     /// The application layer (null when off). Its counters are read like the worker's.
     const AppLayer* app_layer() const noexcept { return app_.get(); }
@@ -384,6 +403,8 @@ private:
         std::atomic<SlotState> state{SlotState::Free};
     };
     void adopt_offered_content() noexcept;
+    /// Answers the copy-out requests waiting in requests_ (between bursts).
+    void answer_requests() noexcept;
     void stream_closed(uint8_t slot) noexcept;
 
     WorkerConfig config_;
@@ -409,6 +430,8 @@ private:
     std::unique_ptr<PayloadState[]> payload_;
     std::vector<uint32_t> payload_free_;
     detectors::FindingSink findings_;
+    std::unique_ptr<FlightRecorder> recorder_;
+    rte_ring* requests_ = nullptr;       // RecorderRequest pointers, control thread to worker
     std::unique_ptr<uint8_t[]> linear_;  // a chained frame made contiguous for decode
     std::array<BurstSlot, kBurstSize> burst_{};
     // Cycles timed inside this burst's per-packet step (WorkerConfig::stage_cycles).

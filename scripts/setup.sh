@@ -8,7 +8,7 @@ build=${1:-build}
 packages=(meson ninja-build pkg-config cmake g++ clang python3 libdpdk-dev dpdk
     libhyperscan-dev libpcap-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
     libgtest-dev libgmock-dev zlib1g-dev prometheus-cpp-dev libsystemd-dev
-    iproute2 ethtool prometheus publicsuffix libhiredis-dev redis-server)
+    iproute2 ethtool prometheus publicsuffix libhiredis-dev redis-server tshark)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

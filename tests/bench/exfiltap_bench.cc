@@ -39,6 +39,7 @@
 #include "control/worker_setup.h"
 #include "dataplane/block_table.h"
 #include "dataplane/eal_setup.h"
+#include "dataplane/flight_recorder.h"
 #include "detectors/content_scanner.h"
 #include "tests/bench/bench_flow_scale.h"
 #include "tests/bench/bench_harness.h"
@@ -220,6 +221,8 @@ struct Options {
     bool stage_cycles = true;
     bool bare = true;
     bool siem = true;
+    /// Flight recorder ring per worker (0: off), as outputs.evidence.recorder_bytes.
+    uint64_t recorder_bytes = 0;
 };
 
 std::vector<Scenario> scenarios(const Options& opt) {
@@ -461,6 +464,29 @@ void print_siem(const std::vector<SiemFigures>& figures) {
     }
 }
 
+/// The flight recorder's own cost: TSC cycles per record() for two frame sizes, measured
+/// here on this thread against a ring of `ring_bytes` (many times around it).
+void print_recorder_cost(size_t ring_bytes, uint32_t snap_bytes) {
+    auto recorder = dataplane::FlightRecorder::create(ring_bytes, snap_bytes);
+    if (recorder == nullptr) {
+        printf("flight recorder: sizes refused (ring %zu, snap %u)\n", ring_bytes, snap_bytes);
+        return;
+    }
+    std::vector<uint8_t> frame(1514, 0x5a);
+    constexpr uint32_t kRecords = 1000000;
+    printf("flight recorder (ring %zu bytes, snap %u):", recorder->capacity(), snap_bytes);
+    for (const uint32_t len : {64U, 1514U}) {
+        const uint64_t start = rte_rdtsc();
+        for (uint32_t i = 0; i < kRecords; ++i) {
+            recorder->record(i & 1023, i, frame.data(), len);
+        }
+        const double cycles = static_cast<double>(rte_rdtsc() - start) / kRecords;
+        printf(" %u-byte frames %.1f cyc/record;", len, cycles);
+    }
+    printf(" %llu records overwritten\n",
+            static_cast<unsigned long long>(recorder->stats().overwritten));
+}
+
 int run(const Options& opt) {
     auto loaded = opt.config_path.empty() ? Result<control::Config>(control::default_config())
                                           : control::load_config(opt.config_path);
@@ -528,6 +554,9 @@ int run(const Options& opt) {
                     .c_str(),
             rdtsc_pair);
 
+    if (opt.recorder_bytes > 0) {
+        print_recorder_cost(opt.recorder_bytes, config.outputs.evidence.snap_bytes);
+    }
     std::unique_ptr<dataplane::BlockTable> blocks;
     std::vector<Outcome> outcomes;
     std::vector<SiemFigures> siem;
@@ -565,6 +594,8 @@ int run(const Options& opt) {
             run.worker.flow_policy = &flow_policy;
             run.worker.blocks = sc.blocks ? blocks.get() : nullptr;
             run.worker.stage_cycles = opt.stage_cycles;
+            run.worker.recorder_bytes = opt.recorder_bytes;
+            run.worker.recorder_snap_bytes = config.outputs.evidence.snap_bytes;
             Outcome o;
             o.scenario = sc.name;
             o.what = sc.what;
@@ -796,6 +827,8 @@ int main(int argc, char** argv) {
     app.add_flag("!--no-bare", opt.bare, "Skip the bare forwarding runs");
     app.add_flag("!--no-siem", opt.siem,
             "Skip the SIEM comparison (card uploads: no output, dead, stalled)");
+    app.add_option("--recorder-bytes", opt.recorder_bytes,
+            "Flight recorder ring per worker for the pipeline runs (0: off; the evidence cost)");
     app.add_flag("!--no-stage-cycles", opt.stage_cycles,
             "Run the workers without the per-stage cycle counters");
     CLI11_PARSE(app, argc, argv);

@@ -420,8 +420,8 @@ TEST(ConfigTest, EdmMissingKeyFileFailsLoad) {
 }
 
 TEST(ConfigTest, ReservedOutputKeyIsRejected) {
-    EXPECT_EQ(parse_error("outputs:\n  evidence:\n    dir: /tmp\n"),
-            "test.yaml:2: outputs.evidence: not supported yet in this version (reserved)");
+    EXPECT_EQ(parse_error("outputs:\n  flow_records: yes\n"),
+            "test.yaml:2: outputs.flow_records: not supported yet in this version (reserved)");
 }
 
 TEST(ConfigTest, BadPrefixNamesItem) {

@@ -171,6 +171,33 @@ TEST(ControlProtocolTest, IncidentsId) {
             "incidents: argument 'id' must be a string, got 7");
 }
 
+TEST(ControlProtocolTest, EvidenceFlowIdsAndId) {
+    const Request r = parse_ok(
+            R"({"command":"evidence","arguments":{"flow_ids":[12,4503599627370495],"id":"inc-3"}})");
+    EXPECT_EQ(r.command, Command::Evidence);
+    EXPECT_EQ(r.flow_ids, (std::vector<uint64_t>{12, 4503599627370495ULL}));
+    EXPECT_EQ(r.incident_id, "inc-3");
+    EXPECT_EQ(parse_ok(request_to_json(r).dump()).flow_ids, r.flow_ids);
+}
+
+TEST(ControlProtocolTest, EvidenceRefusesBadFlowIds) {
+    EXPECT_EQ(parse_error(R"({"command":"evidence"})"),
+            "evidence: argument 'flow_ids' is required: an array of 1..256 flow ids (integers)");
+    const std::string expected =
+            "evidence: argument 'flow_ids' must be an array of 1..256 flow ids (integers), got ";
+    EXPECT_EQ(parse_error(R"({"command":"evidence","arguments":{"flow_ids":[]}})"),
+            expected + "an array");
+    EXPECT_EQ(parse_error(R"({"command":"evidence","arguments":{"flow_ids":[-1]}})"),
+            expected + "an array");
+    EXPECT_EQ(parse_error(R"({"command":"evidence","arguments":{"flow_ids":"12"}})"),
+            expected + "a string");
+    std::string many = R"({"command":"evidence","arguments":{"flow_ids":[1)";
+    for (int i = 0; i < 256; ++i) {
+        many += ",1";
+    }
+    EXPECT_EQ(parse_error(many + "]}}"), expected + "an array");
+}
+
 TEST(ControlProtocolTest, CommandsWithoutArguments) {
     for (const auto* name : {"stats", "reload", "reopen-log-files", "version", "command-list"}) {
         const std::string line = std::string(R"({"command":")") + name + "\"}";
@@ -284,10 +311,12 @@ TEST(ControlProtocolTest, CommandListNamesEveryCommand) {
     const auto message = command_list_message();
     EXPECT_EQ(message["count"], kCommandCount);
     ASSERT_EQ(message["commands"].size(), kCommandCount);
-    EXPECT_EQ(message["commands"][10], "reopen-log-files");
+    EXPECT_EQ(message["commands"][11], "reopen-log-files");
     for (const auto& name : message["commands"]) {
+        // The commands whose arguments are required.
         EXPECT_TRUE(parse_request(R"({"command":")" + name.get<std::string>() + "\"}").ok()
-                || name == "block" || name == "unblock" || name == "allow" || name == "unallow");
+                || name == "block" || name == "unblock" || name == "allow" || name == "unallow"
+                || name == "evidence");
     }
 }
 

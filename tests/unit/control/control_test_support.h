@@ -149,6 +149,8 @@ public:
             return Reply::success(recent_alerts());
         case Command::Incidents:
             return Reply::success(nlohmann::json::array());
+        case Command::Evidence:
+            return Reply::success({{"path", "/tmp/evidence-x.pcapng"}});
         case Command::Reload:
             throw std::runtime_error("reload exploded");
         case Command::ReopenLogFiles:

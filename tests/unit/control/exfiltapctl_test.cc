@@ -242,6 +242,21 @@ TEST_F(ExfiltapctlTest, IncidentsWithId) {
     EXPECT_EQ(handler_.requests().at(0).incident_id, "inc-7");
 }
 
+TEST_F(ExfiltapctlTest, EvidenceSendsFlowIdsGivenWithCommasOrSpaces) {
+    const CtlRun r = ctl({"evidence", "12,13", "14", "--id", "inc-9"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(handler_.requests().at(0).command, Command::Evidence);
+    EXPECT_EQ(handler_.requests().at(0).flow_ids, (std::vector<uint64_t>{12, 13, 14}));
+    EXPECT_EQ(handler_.requests().at(0).incident_id, "inc-9");
+}
+
+TEST_F(ExfiltapctlTest, EvidenceRefusesAFlowIdThatIsNoNumber) {
+    const CtlRun r = ctl({"evidence", "12,x"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("flow ids are unsigned integers"), std::string::npos) << r.err;
+    EXPECT_TRUE(handler_.requests().empty());
+}
+
 TEST_F(ExfiltapctlTest, CommandListOnePerLine) {
     const CtlRun r = ctl({"command-list"});
     EXPECT_EQ(r.exit_code, 0);
