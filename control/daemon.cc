@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include <rte_eal.h>
@@ -206,6 +207,9 @@ private:
     void on_event(const dataplane::WorkerEvent& event);
     void on_record(AlertRecord& record);
     void on_incident(Incident& incident, IncidentEvent event);
+    /// Asks the workers' flight recorders for the packets of the incident's flows not asked
+    /// for before (an opened incident: all of them; an escalation: its new flows).
+    void request_incident_evidence(const Incident& incident);
     std::string policy_block(const Decision& decision, const Prefix& target,
             std::string_view detector, const std::string& detail, const std::string& signature,
             std::string& action);
@@ -250,6 +254,8 @@ private:
     // Evidence (outputs.evidence): made at the first tick, when the workers exist; freed
     // after they have stopped (it owns the requests they may still hold).
     std::unique_ptr<EvidenceCollector> evidence_;
+    // Flows whose evidence each open incident asked for (dropped when it closes).
+    std::map<uint64_t, std::set<uint64_t>> incident_evidence_;
     int64_t next_baseline_save_s_ = 0;
     std::unique_ptr<AuditLog> audit_;
     std::unique_ptr<dataplane::LivePorts> ports_;
@@ -632,8 +638,10 @@ std::string Daemon::policy_block(const Decision& decision, const Prefix& target,
 // incident (a later, higher-threshold policy acts again when the score reaches it).
 void Daemon::on_incident(Incident& incident, IncidentEvent event) {
     if (event == IncidentEvent::Closed) {
+        incident_evidence_.erase(incident.id);
         return;
     }
+    request_incident_evidence(incident);
     PolicyInput input;
     input.detector = kDetectorIncident;
     input.severity = detectors::Severity::High;
@@ -663,6 +671,32 @@ void Daemon::on_incident(Incident& incident, IncidentEvent event) {
                 + policy_block(decision, target, kDetectorIncident, detail, signature, action);
     }
     incident.response = responses;
+}
+
+void Daemon::request_incident_evidence(const Incident& incident) {
+    if (evidence_ == nullptr) {
+        return;
+    }
+    std::set<uint64_t>& asked = incident_evidence_[incident.id];
+    std::vector<uint64_t> flows;
+    for (const IncidentFinding& finding : incident.findings) {
+        if (finding.flow_id != 0 && flows.size() < kMaxEvidenceFlows
+                && asked.insert(finding.flow_id).second) {
+            flows.push_back(finding.flow_id);
+        }
+    }
+    if (flows.empty()) {
+        return;
+    }
+    const std::string id = "incident-" + std::to_string(incident.id);
+    Result<EvidenceTicket> ticket = evidence_->request(id, flows);
+    if (!ticket) {
+        log_warning("control", "evidence for " + id + ": " + ticket.error());
+        return;
+    }
+    log_info("control",
+            "evidence for " + id + ": " + std::to_string(flows.size()) + " flow(s) to "
+                    + ticket->path);
 }
 
 // Every alert record passes here before it is written: the response policy decides, the

@@ -339,7 +339,8 @@ void BehaviourEngine::Impl::on_flow_bytes(const FlowTuple& flow, AppProto proto,
         state.to_client += to_client;
         if (client_inside && server_inside) {
             internal_bytes(flow, proto, t, to_server, to_client, &state);
-            lateral_flow(flow, proto, t, to_server, to_client);
+            lateral_flow(flow, proto, t, to_server, to_client, !state.lateral_counted);
+            state.lateral_counted = true;
         } else {
             const uint64_t sent = client_inside ? to_server : to_client;
             const uint64_t flow_sent = client_inside ? state.to_server : state.to_client;

@@ -138,6 +138,9 @@ struct FlowState {
     bool upload_fired = false;
     bool transfer_fired = false;
     bool asymmetry_fired = false;
+    /// Counted by lateral_fanout and first_access: a connection counts once, not again with
+    /// each byte report or its final report (which may come in a later window).
+    bool lateral_counted = false;
 };
 
 enum class LoginKeyKind : uint8_t {
@@ -211,8 +214,10 @@ struct BehaviourEngine::Impl {
     HostState& host(uint8_t ip_version, const std::array<uint8_t, 16>& addr);
 
     // behaviour_lateral.cc
+    /// `first_report`: the flow's first report to the engine (fan-out and first access count
+    /// connections, staging counts bytes of every report).
     void lateral_flow(const FlowTuple& flow, AppProto proto, uint64_t time_ns, uint64_t to_server,
-            uint64_t to_client);
+            uint64_t to_client, bool first_report);
     void fanout(const FlowTuple& flow, AppProto proto, uint64_t time_ns);
     void first_access(const FlowTuple& flow, AppProto proto, uint64_t time_ns);
     void staging(const FlowTuple& oriented, AppProto proto, uint64_t time_ns, uint64_t received,

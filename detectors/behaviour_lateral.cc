@@ -105,12 +105,14 @@ LateralState& BehaviourEngine::Impl::lateral_of(const FlowTuple& oriented) {
 }
 
 void BehaviourEngine::Impl::lateral_flow(const FlowTuple& flow, AppProto proto, uint64_t time_ns,
-        uint64_t to_server, uint64_t to_client) {
+        uint64_t to_server, uint64_t to_client, bool first_report) {
     if (flow.ip_version == 0 || flow.client == flow.server) {
         return;
     }
-    fanout(flow, proto, time_ns);
-    first_access(flow, proto, time_ns);
+    if (first_report) {
+        fanout(flow, proto, time_ns);
+        first_access(flow, proto, time_ns);
+    }
     // Staging: what an end received from a source asset, whichever end opened the flow. An
     // end that is a source itself (replication between servers) is not staging data.
     const Asset* server_asset = asset_of(flow.ip_version, flow.server);

@@ -33,7 +33,10 @@ inline constexpr std::array<std::string_view, 13> kBehaviourDetectorNames = {"ex
 // One capture per behaviour detector that must raise it and one near miss that must not:
 // PREFIX-<detector>-alert.pcap and PREFIX-<detector>-near.pcap (see scenario_behaviour.cc
 // for each case and the config it is sized for), then the lateral movement story of one host
-// and a normal workday: PREFIX-lateral-story-alert.pcap and PREFIX-lateral-workday-near.pcap.
+// and a normal workday: PREFIX-lateral-story-alert.pcap and PREFIX-lateral-workday-near.pcap,
+// and the whole attack over hours (outside SSH guessing, fan-out, shares, staging, an HTTPS
+// upload) with the same host's workday: PREFIX-lateral-attack-story-alert.pcap and
+// PREFIX-lateral-attack-workday-near.pcap.
 // Returns the paths written.
 std::vector<std::string> run_behaviour(const std::string& prefix, uint64_t seed);
 

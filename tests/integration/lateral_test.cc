@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,7 @@ behaviour:
     window_s: 3600
     host_bytes: {public: 4MB, internal: 4MB, confidential: 2MB, restricted: 1MB}
     warmup_windows: 24
+  encrypted_asymmetry: {min_bytes: 1MB, ratio: 10}
 )";
 
 constexpr uint64_t kStagingThreshold = 2000000;
@@ -253,6 +255,78 @@ TEST_F(LateralTest, NormalWorkdayRaisesNoneOfTheFour) {
     expect_none_of_the_four(out);
     EXPECT_THAT(out.alerts, IsEmpty()) << dump(out);
     EXPECT_EQ(out.summary["behaviour"]["share_enumeration"], 0);
+}
+
+// The whole attack on one host over simulated hours becomes one incident: SSH guessing from
+// outside (access), fan-out, shares and a first access to the HR database (lateral), the pull
+// from the file server (staging) and the HTTPS upload (exfiltration), in that order, with the
+// alerts' flow ids; its score rises with each stage past what any single stage scores.
+TEST_F(LateralTest, WholeAttackIsOneIncidentWithItsStagesInOrder) {
+    const RunOutput out = run("lateral-attack-story-alert");
+    const auto login = alerts_of(out, "external_login");
+    ASSERT_FALSE(login.empty()) << dump(out);
+    EXPECT_EQ(login[0]["dest_ip"], "10.20.1.70");
+    EXPECT_EQ(login[0]["src_ip"], "203.0.113.66");
+    for (const std::string_view detector : kLateralDetectors) {
+        EXPECT_EQ(alerts_of(out, std::string(detector)).size(), 1U) << detector << "\n"
+                                                                    << dump(out);
+    }
+    const auto upload = alerts_of(out, "encrypted_asymmetry");
+    ASSERT_EQ(upload.size(), 1U) << dump(out);
+    EXPECT_EQ(upload[0]["src_ip"], "10.20.1.70");
+    EXPECT_EQ(upload[0]["dest_ip"], "203.0.113.90");
+
+    ASSERT_FALSE(out.incidents.empty()) << out.out;
+    std::set<uint64_t> ids;
+    uint64_t previous = 0;
+    for (const auto& record : out.incidents) {
+        const auto& inc = record["incident"];
+        ids.insert(inc["id"].get<uint64_t>());
+        EXPECT_EQ(inc["host"]["ip"], "10.20.1.70");
+        EXPECT_GE(inc["score"].get<uint64_t>(), previous);  // never falls
+        previous = inc["score"].get<uint64_t>();
+    }
+    ASSERT_EQ(ids.size(), 1U) << "one incident for the whole story";
+    const auto& first = out.incidents.front()["incident"];
+    const auto& last = out.incidents.back()["incident"];
+    EXPECT_EQ(first["event"], "opened");
+    EXPECT_EQ(last["stages"],
+            nlohmann::json::array({"access", "lateral", "staging", "exfiltration"}));
+    // Opened at access + lateral, raised by staging and by exfiltration (README "Incidents":
+    // stage weights 10/15/15/30 at high severity, an order bonus of 10 per stage in order, the
+    // restricted HR database's factor 1.75 once touched). No single stage reaches open_score.
+    std::vector<uint64_t> scores;
+    std::vector<std::string> events;
+    for (const auto& record : out.incidents) {
+        scores.push_back(record["incident"]["score"].get<uint64_t>());
+        events.push_back(record["incident"]["event"].get<std::string>());
+    }
+    EXPECT_EQ(scores, (std::vector<uint64_t>{54, 98, 154, 154}));
+    EXPECT_EQ(events, (std::vector<std::string>{"opened", "escalated", "escalated", "closed"}));
+    // Findings in packet-time order, stages never going back, every alert's flow listed.
+    std::string when;
+    std::vector<std::string> stages;
+    std::set<uint64_t> flows;
+    for (const auto& f : last["findings"]) {
+        EXPECT_GE(f["timestamp"].get<std::string>(), when);
+        when = f["timestamp"].get<std::string>();
+        if (stages.empty() || stages.back() != f["stage"].get<std::string>()) {
+            stages.push_back(f["stage"].get<std::string>());
+        }
+        flows.insert(f["flow_id"].get<uint64_t>());
+    }
+    EXPECT_EQ(stages, (std::vector<std::string>{"access", "lateral", "staging", "exfiltration"}));
+    for (const auto& alert : out.alerts) {
+        EXPECT_EQ(flows.count(alert["flow_id"].get<uint64_t>()), 1U) << alert.dump();
+    }
+}
+
+// The same host's normal workday (intranet, two shares, small reads, hours apart): no alert,
+// no incident.
+TEST_F(LateralTest, SameHostsWorkdayMakesNoIncident) {
+    const RunOutput out = run("lateral-attack-workday-near");
+    EXPECT_THAT(out.alerts, IsEmpty()) << dump(out);
+    EXPECT_THAT(out.incidents, IsEmpty()) << out.out;
 }
 
 }  // namespace

@@ -3,12 +3,13 @@
 in which 10.20.1.80 mails three zip attachments out (archive_out: packing, then
 mail_attachment_out: exfiltration). The daemon opens one incident, and `exfiltapctl
 incidents` lists it, shows its timeline, refuses an unknown id and the daemon keeps
-answering.
+answering; the opening wrote the incident's flows from the flight recorder as pcapng.
 
 Usage: incident_test.py EXFILTAP EXFILTAPCTL BH-mail_attachment_out-alert.pcap    (prints TAP)
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -71,6 +72,30 @@ def check(ctl, sock, alerts, port):
     still = ctl_run(ctl, sock, "version")
     assert still.returncode == 0, "daemon stopped answering after a bad id"
 
+    # Evidence: the opening asked the flight recorder for the incident's flows; the pcapng
+    # holds their packets and opens in tshark.
+    folder = os.path.join(os.path.dirname(alerts), "evidence")
+
+    def evidence_files():
+        try:
+            return [n for n in os.listdir(folder)
+                    if n.endswith(f"-incident-{record['id']}.pcapng")]
+        except OSError:
+            return []
+    assert rt.wait_for(evidence_files, timeout=20), os.listdir(os.path.dirname(alerts))
+    path = os.path.join(folder, evidence_files()[0])
+    assert os.path.getsize(path) > 0
+    if shutil.which("tshark"):
+        shown = subprocess.run(["tshark", "-r", path, "-T", "fields", "-e", "ip.src",
+                                "-e", "ip.dst"], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        rows = [line.split("\t") for line in shown.stdout.splitlines() if line.strip()]
+        # Packets of the incident's flows only: every one has the host at one end.
+        assert rows and all(HOST in row for row in rows), rows[:5]
+        print(f"# evidence {os.path.basename(path)}: {len(rows)} packets")
+    else:
+        print("# tshark not installed: evidence file not opened with it (scripts/setup.sh)")
+
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
     opened = rt.metric_value(text, "exfiltap_incidents_opened_total")
@@ -98,7 +123,10 @@ assets:
 behaviour:
   mail_attachment_out: {{window_s: 3600, count: 3, bytes: 0}}
 incidents: {{open_score: 50, idle_s: 86400}}
-outputs: {{alerts_file: {alerts}, alert_suppression_s: 0}}
+outputs:
+  alerts_file: {alerts}
+  alert_suppression_s: 0
+  evidence: {{enabled: true, dir: {work}/evidence}}
 state_dir: {work}/state
 control: {{socket: {sock}}}
 metrics: {{listen: "127.0.0.1:{port}"}}
