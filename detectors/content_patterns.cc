@@ -225,10 +225,15 @@ constexpr std::string_view kCodeTokens[] = {
 constexpr std::string_view kLicenceHead = R"((?:[Cc]opyright|COPYRIGHT|\([Cc]\)|\xc2\xa9)[^\r\n]*)";
 
 Status add_source_code(PatternSet& set, const ContentConfig& config) {
+    // One expression for every token: they are only counted, and as separate patterns they
+    // pushed the database past a size at which Hyperscan scanned plain text 1.7 times as slowly
+    // (4 MB: 9.5 ms instead of 5.6 ms; merged, 5.6 ms, as without the class).
+    std::string tokens;
     for (const std::string_view token : kCodeTokens) {
-        set.main.push_back({std::string(token), 0,
-                {ContentClass::SourceCode, PatternKind::CodeToken, false, 0, 0, 0}});
+        tokens += (tokens.empty() ? "(?:" : "|(?:") + std::string(token) + ")";
     }
+    set.main.push_back(
+            {tokens, 0, {ContentClass::SourceCode, PatternKind::CodeToken, false, 0, 0, 0}});
     for (const std::string& name : config.source_code.organisations) {
         if (name.empty()) {
             return make_error(
