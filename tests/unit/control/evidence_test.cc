@@ -251,7 +251,8 @@ TEST(EvidenceCollectorTest, MergesWorkersPacketsOfAskedFlowsInTimeOrder) {
     w1.recorder->record(11, 150, f.data(), 80);
     w0.recorder->record(12, 175, f.data(), 80);  // not asked for
     w0.recorder->record(10, 200, f.data(), 80);
-    w1.recorder->record(11, 250, f.data(), 1514);
+    const auto full = frame_of(1514, 4);  // the frame is as long as its length says
+    w1.recorder->record(11, 250, full.data(), 1514);
     EvidenceCollector collector(EvidenceConfig{}, tmp.path(), {w0.source(), w1.source()}, 1 << 20);
     ASSERT_TRUE(collector.start(start_std_thread).ok());
 
