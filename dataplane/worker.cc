@@ -1007,7 +1007,11 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
     if (app_ != nullptr) {
         // Parsers flush (a pending mail, an SMB file still open) and objects close.
         app_->on_flow_end(flow);
-        if (flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0) {
+        // Flows with payload report their bytes; a connection between two internal hosts
+        // that carried none (a SYN to a closed port, a port check) still reports its end, so
+        // the behaviour engine counts it toward lateral fan-out and scans.
+        const bool payload = flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
+        if (payload || internal_pair(flow)) {
             emit_progress(flow, end_ns, true);
         }
     }
@@ -1049,6 +1053,12 @@ void Worker::emit_event(
     }
     event.app_proto = flow.app_proto;
     enqueue_event(event);
+}
+
+bool Worker::internal_pair(const Flow& flow) const noexcept {
+    return !flow.dir[0].outbound && !flow.dir[1].outbound
+            && config_.internal->contains(flow.key.ip_version, flow.key.addr_lo)
+            && config_.internal->contains(flow.key.ip_version, flow.key.addr_hi);
 }
 
 void Worker::emit_progress(const Flow& flow, uint64_t now_ns, bool ended) noexcept {

@@ -762,6 +762,17 @@ public:
         return session;
     }
 
+    // A refused connection attempt (SYN, RST-ACK); the caller adds it.
+    std::unique_ptr<TcpSession> open_refused(
+            const Host& client, const Host& server, uint16_t port) {
+        const Endpoint c{client, ephemeral_port(rng_)};
+        const Endpoint s{server, port};
+        auto session = std::make_unique<TcpSession>(tcp_config(rng_, c, s), rng_, t_);
+        session->refuse();
+        t_ = std::max(t_, session->now_us());
+        return session;
+    }
+
     // Closes the session; the next flow starts a little after it ended.
     void finish(std::unique_ptr<TcpSession> session, Side closes_first) {
         session->pause(rng_.range(100, 2000));
@@ -1331,6 +1342,17 @@ void lateral_story(Case& c, bool alert) {
 
 constexpr uint64_t kHourMs = 3600ull * 1000;
 
+// A SYN scan: 10.20.1.76 tries RDP on 40 internal hosts (alert) or 5 (near miss), every one
+// refused (SYN, RST-ACK): no connection carries a byte.
+void syn_scan(Case& c, bool alert) {
+    const Host ws = c.inside(v4(10, 20, 1, 76));
+    for (int i = 1; i <= (alert ? 40 : 5); ++i) {
+        auto s = c.open_refused(ws, c.inside(v4(10, 20, 6, static_cast<uint8_t>(i))), 3389);
+        c.add(std::move(s));
+        c.wait_ms(5, 40);
+    }
+}
+
 // The whole attack on one host over simulated hours, for the incident correlator (alert), and
 // the same host's normal workday (near miss). Alert: after the warm-up, an outside address
 // guesses its way into 10.20.1.70 over SSH (12 connection starts), an hour later the host fans
@@ -1380,6 +1402,13 @@ std::vector<std::string> run_lateral(const std::string& prefix, uint64_t seed) {
         const std::string path = prefix + (alert ? "-story-alert.pcap" : "-workday-near.pcap");
         Case c(seed, path.substr(prefix.size()));
         lateral_story(c, alert);
+        c.write(path);
+        written.push_back(path);
+    }
+    for (const bool alert : {true, false}) {
+        const std::string path = prefix + (alert ? "-scan-alert.pcap" : "-scan-near.pcap");
+        Case c(seed, path.substr(prefix.size()));
+        syn_scan(c, alert);
         c.write(path);
         written.push_back(path);
     }

@@ -55,6 +55,16 @@ void TcpSession::connect() {
     finish_phase(begin);
 }
 
+void TcpSession::refuse() {
+    const size_t begin = segments_.size();
+    const uint32_t c = isn_[index(Side::kClient)];
+    const uint64_t syn = now_us_;
+    const uint64_t rst = syn + 2ull * config_.server.host.delay_us + kAckTurnaroundUs;
+    segments_.push_back(Segment{syn, Side::kClient, kTcpSyn, true, c, 0, 0, 0});
+    segments_.push_back(Segment{rst, Side::kServer, kTcpRst | kTcpAck, false, 0, c + 1, 0, 0});
+    finish_phase(begin);
+}
+
 void TcpSession::send(
         Side from, std::string_view data, std::span<const size_t> cuts, const Disorder& disorder) {
     if (data.empty()) {

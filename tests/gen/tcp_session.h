@@ -48,6 +48,10 @@ public:
     // SYN, SYN-ACK, ACK.
     void connect();
 
+    // A refused connection: the client's SYN answered by RST-ACK (a closed port). Nothing
+    // else may follow.
+    void refuse();
+
     // Sends data from one side. The data starts a new segment; later segments are cut at the
     // MSS and also at every offset in cuts (relative to data, ascending), so a test can put
     // a segment boundary inside a value.

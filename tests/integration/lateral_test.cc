@@ -321,6 +321,20 @@ TEST_F(LateralTest, WholeAttackIsOneIncidentWithItsStagesInOrder) {
     }
 }
 
+// A SYN scan: connections refused by 40 internal hosts carry no byte, yet count toward the
+// fan-out (the workers report payload-less internal flows at their end); 5 stay quiet.
+TEST_F(LateralTest, RefusedConnectionsOfASynScanCountTowardTheFanout) {
+    const RunOutput out = run("lateral-scan-alert");
+    const auto fanout = alerts_of(out, "lateral_fanout");
+    ASSERT_EQ(fanout.size(), 1U) << dump(out);
+    EXPECT_EQ(fanout[0]["src_ip"], "10.20.1.76");
+    EXPECT_EQ(fanout[0]["exfil"]["count"], 30);  // raised at the scan ceiling of the config
+    EXPECT_EQ(fanout[0]["exfil"]["threshold"], 30);
+    EXPECT_EQ(out.alerts.size(), 1U) << dump(out);
+    const RunOutput near = run("lateral-scan-near");
+    EXPECT_THAT(near.alerts, IsEmpty()) << dump(near);
+}
+
 // The same host's normal workday (intranet, two shares, small reads, hours apart): no alert,
 // no incident.
 TEST_F(LateralTest, SameHostsWorkdayMakesNoIncident) {
