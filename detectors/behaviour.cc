@@ -1,6 +1,6 @@
 // The behaviour engine's flow volume side: external uploads, internal transfers, encrypted
-// asymmetry and per-host baselines with their persistence. Application events are in
-// behaviour_app.cc.
+// asymmetry and per-host baselines. Application events are in behaviour_app.cc, the saved
+// state in behaviour_state.cc.
 #include "detectors/behaviour.h"
 
 #include <arpa/inet.h>
@@ -18,40 +18,12 @@
 namespace exfiltap::detectors {
 namespace {
 
-constexpr std::string_view kBaselineMagic = "exfiltap-baselines";
-constexpr int kBaselineVersion = 1;
-
 std::string sni_text(std::string_view sni) {
     return sni.empty() ? std::string() : " (TLS server name " + std::string(sni) + ")";
 }
 
-std::string hex64(uint64_t value) {
-    std::array<char, 17> buf{};
-    std::snprintf(buf.data(), buf.size(), "%016" PRIx64, value);
-    return std::string(buf.data(), 16);
-}
-
 void fold(Baseline& b, double alpha, uint64_t value) {
     fold_ewma(b.mean, b.var, b.windows, alpha, value);
-}
-
-std::vector<std::string_view> split_words(std::string_view line) {
-    std::vector<std::string_view> words;
-    size_t at = 0;
-    while (at < line.size()) {
-        const size_t end = std::min(line.find(' ', at), line.size());
-        if (end > at) {
-            words.push_back(line.substr(at, end - at));
-        }
-        at = end + 1;
-    }
-    return words;
-}
-
-template <typename T>
-bool parse_number(std::string_view text, T& out) {
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc() && ptr == text.data() + text.size();
 }
 
 }  // namespace
@@ -250,7 +222,8 @@ uint64_t BehaviourEngine::Impl::take_time(uint64_t time_ns) {
     if (!have_time) {
         have_time = true;
         now_ns = time_ns;
-        start_ns = time_ns;
+        // A loaded state keeps its start: first_access's warm-up goes on across restarts.
+        start_ns = saved_start_ns != 0 ? std::min(saved_start_ns, time_ns) : time_ns;
         baseline_window = time_ns / window_ns(config.baseline_deviation.window_s);
         // Baselines loaded before the first packet start with the window running now.
         hosts.for_each(
@@ -532,128 +505,6 @@ std::vector<BehaviourFinding> BehaviourEngine::take_findings() {
     std::vector<BehaviourFinding> out;
     out.swap(impl_->findings);
     return out;
-}
-
-std::string BehaviourEngine::save_baselines() const {
-    std::string text = std::string(kBaselineMagic) + " " + std::to_string(kBaselineVersion)
-            + "\nwindow_s " + std::to_string(impl_->config.baseline_deviation.window_s) + "\n";
-    size_t count = 0;
-    impl_->hosts.for_each([&](const HostKey& key, const HostState& host) {
-        const Baseline& b = host.baseline;
-        if (!b.started || b.windows == 0) {
-            return;
-        }
-        text += "host " + std::to_string(key.ip_version) + " "
-                + address_text(key.ip_version, key.addr) + " " + std::to_string(b.windows) + " "
-                + double_text(b.mean) + " " + double_text(b.var) + "\n";
-        ++count;
-    });
-    text += "end " + std::to_string(count) + "\n";
-    text += "checksum " + hex64(fnv1a(text.data(), text.size())) + "\n";
-    return text;
-}
-
-Status BehaviourEngine::load_baselines(std::string_view text) {
-    auto fail = [](size_t line, const std::string& what) {
-        return make_error("baselines line " + std::to_string(line) + ": " + what);
-    };
-    const size_t sum_at = text.rfind("checksum ");
-    if (sum_at == std::string_view::npos || (sum_at != 0 && text[sum_at - 1] != '\n')) {
-        return make_error("baselines: no checksum line (the file was cut short)");
-    }
-    std::string_view sum_text = text.substr(sum_at + 9);
-    while (!sum_text.empty() && (sum_text.back() == '\n' || sum_text.back() == '\r')) {
-        sum_text.remove_suffix(1);
-    }
-    const std::string_view body = text.substr(0, sum_at);
-    if (sum_text != hex64(fnv1a(body.data(), body.size()))) {
-        return make_error("baselines: checksum mismatch (the file is corrupt or was edited)");
-    }
-    struct Record {
-        HostKey key;
-        uint32_t windows = 0;
-        double mean = 0;
-        double var = 0;
-    };
-    std::vector<Record> records;
-    size_t line_no = 0;
-    bool ended = false;
-    size_t at = 0;
-    while (at < body.size()) {
-        const size_t end = std::min(body.find('\n', at), body.size());
-        const std::string_view line = body.substr(at, end - at);
-        at = end + 1;
-        ++line_no;
-        const std::vector<std::string_view> w = split_words(line);
-        if (line_no == 1) {
-            int version = 0;
-            if (w.size() != 2 || w[0] != kBaselineMagic || !parse_number(w[1], version)) {
-                return fail(line_no, "not an exfiltap baselines file");
-            }
-            if (version != kBaselineVersion) {
-                return fail(line_no,
-                        "version " + std::string(w[1]) + ", this build reads "
-                                + std::to_string(kBaselineVersion));
-            }
-            continue;
-        }
-        if (ended) {
-            return fail(line_no, "text after the end line");
-        }
-        if (line_no == 2) {
-            uint32_t window_s = 0;
-            if (w.size() != 2 || w[0] != "window_s" || !parse_number(w[1], window_s)) {
-                return fail(line_no, "expected window_s N");
-            }
-            if (window_s != impl_->config.baseline_deviation.window_s) {
-                return fail(line_no,
-                        "built with window_s " + std::to_string(window_s) + ", the config has "
-                                + std::to_string(impl_->config.baseline_deviation.window_s));
-            }
-            continue;
-        }
-        if (w.size() == 2 && w[0] == "end") {
-            size_t count = 0;
-            if (!parse_number(w[1], count) || count != records.size()) {
-                return fail(line_no, "the end line does not match the host count");
-            }
-            ended = true;
-            continue;
-        }
-        Record r;
-        int version = 0;
-        if (w.size() != 6 || w[0] != "host" || !parse_number(w[1], version)
-                || (version != 4 && version != 6) || !parse_number(w[3], r.windows)
-                || !parse_number(w[4], r.mean) || !parse_number(w[5], r.var)
-                || !std::isfinite(r.mean) || !std::isfinite(r.var) || r.mean < 0 || r.var < 0) {
-            return fail(line_no, "expected host VERSION ADDRESS WINDOWS MEAN VARIANCE");
-        }
-        r.key.ip_version = static_cast<uint8_t>(version);
-        const std::string addr(w[2]);
-        if (inet_pton(version == 6 ? AF_INET6 : AF_INET, addr.c_str(), r.key.addr.data()) != 1) {
-            return fail(line_no, "bad address " + addr);
-        }
-        records.push_back(r);
-    }
-    if (!ended) {
-        return fail(line_no, "no end line");
-    }
-    impl_->hosts.for_each([](const HostKey&, HostState& host) { host.baseline = Baseline{}; });
-    // Oldest first, so the saved recency order comes back.
-    for (auto it = records.rbegin(); it != records.rend(); ++it) {
-        Baseline& b = impl_->host(it->key.ip_version, it->key.addr).baseline;
-        b = Baseline{};
-        b.started = true;
-        b.window = impl_->baseline_window;
-        b.windows = it->windows;
-        b.mean = it->mean;
-        b.var = it->var;
-        // The window running now began before the restart: its bytes are partial, so the
-        // first close after loading drops them instead of folding them in.
-        b.bytes = 0;
-        b.partial = true;
-    }
-    return Ok{};
 }
 
 void BehaviourEngine::reconfigure(const BehaviourConfig& config, const AssetInventory* assets,

@@ -257,6 +257,7 @@ struct BehaviourEngine::Impl {
     bool have_time = false;
     uint64_t now_ns = 0;
     uint64_t start_ns = 0;         // the first packet time (first_access's warm-up starts there)
+    uint64_t saved_start_ns = 0;   // start_ns of a loaded state (0: none), kept by take_time
     uint64_t baseline_window = 0;  // index of the window being filled, engine-wide
     std::vector<BehaviourFinding> findings;
     std::array<uint64_t, kBehaviourDetectorCount> finding_counts{};

@@ -1,11 +1,14 @@
 // The behaviour engine's flow-volume and application-event detectors, fed by hand: for each
 // detector one case that alerts (exact finding fields) and a near miss that must not.
+#include <array>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "detectors/behaviour.h"
+#include "detectors/lru_map.h"
 #include "tests/unit/detectors/behaviour_test_support.h"
 
 namespace exfiltap::detectors {
@@ -337,7 +340,10 @@ TEST_F(BehaviourEngineTest, BaselinesSurviveSaveAndLoad) {
     train(before);
     before.advance(kT0 + 4 * 3600 * kS);
     const std::string saved = before.save_baselines();
-    EXPECT_EQ(saved.rfind("exfiltap-baselines 1\nwindow_s 3600\nhost 4 10.0.0.5 4 ", 0), 0U)
+    EXPECT_EQ(saved.rfind("exfiltap-baselines 2\nwindows_s 3600 600 3600\nstart_ns "
+                              + std::to_string(kT0 + 60 * kS) + "\nhost 4 10.0.0.5 4 ",
+                      0),
+            0U)
             << saved;
 
     BehaviourEngine after = make(baseline_config());
@@ -381,7 +387,7 @@ TEST_F(BehaviourEngineTest, LoadRefusesAFileCutShort) {
     EXPECT_EQ(loaded.error(), "baselines: no checksum line (the file was cut short)");
 }
 
-TEST_F(BehaviourEngineTest, LoadRefusesAnotherWindowLength) {
+TEST_F(BehaviourEngineTest, AnotherWindowLengthStartsThoseBaselinesOver) {
     BehaviourEngine before = make(baseline_config());
     train(before);
     before.advance(kT0 + 4 * 3600 * kS);
@@ -389,8 +395,40 @@ TEST_F(BehaviourEngineTest, LoadRefusesAnotherWindowLength) {
     other.baseline_deviation.window_s = 600;
     BehaviourEngine after = make(other);
     const Status loaded = after.load_baselines(before.save_baselines());
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ(after.stats().baseline_resets, 1U);
+    EXPECT_EQ(after.save_baselines().find("\nhost "), std::string::npos) << after.save_baselines();
+}
+
+/// A saved-state text: `body` and its checksum line.
+std::string with_checksum(const std::string& body) {
+    std::array<char, 17> sum{};
+    std::snprintf(sum.data(), sum.size(), "%016llx",
+            static_cast<unsigned long long>(fnv1a(body.data(), body.size())));
+    return body + "checksum " + sum.data() + "\n";
+}
+
+// A file of version 1 (baseline_deviation only) written by an earlier build is still read.
+TEST_F(BehaviourEngineTest, Version1FileIsStillRead) {
+    const std::string body =
+            "exfiltap-baselines 1\nwindow_s 3600\nhost 4 10.0.0.5 4 10500000 "
+            "3.75e+12\nend 1\n";
+    BehaviourEngine engine = make(baseline_config());
+    const Status loaded = engine.load_baselines(with_checksum(body));
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_NE(engine.save_baselines().find("\nhost 4 10.0.0.5 4 10500000 3.75e+12\n"),
+            std::string::npos)
+            << engine.save_baselines();
+}
+
+TEST_F(BehaviourEngineTest, LoadNamesTheLineOfABadRecord) {
+    const std::string body =
+            "exfiltap-baselines 2\nwindows_s 3600 600 3600\nstart_ns 5\n"
+            "access 4 10.0.0.5 7 hr%2\nend 1\n";
+    BehaviourEngine engine = make(baseline_config());
+    const Status loaded = engine.load_baselines(with_checksum(body));
     ASSERT_FALSE(loaded.ok());
-    EXPECT_EQ(loaded.error(), "baselines line 2: built with window_s 3600, the config has 600");
+    EXPECT_EQ(loaded.error(), "baselines line 4: bad values in this access line");
 }
 
 // ---- archive_out ----

@@ -150,14 +150,19 @@ void train_fanout(BehaviourEngine& engine, uint64_t windows) {
     }
 }
 
-TEST_F(BehaviourLateralTest, FanoutOverBaselineAlertsAfterWarmUp) {
-    BehaviourEngine engine = make(fanout_baseline_config());
-    train_fanout(engine, 4);
-    const uint64_t t = kT0 + 4 * 600 * kS + 10 * kS;
+/// 10.0.0.5 reaches hosts 1..8 on port 445, one a second after `t`.
+void fan_out_to_eight(BehaviourEngine& engine, uint64_t t) {
     for (int i = 1; i <= 8; ++i) {
         connect(engine, "10.0.0.5", host(i), 445, t + static_cast<uint64_t>(i) * kS,
                 1000 + static_cast<uint64_t>(i));
     }
+}
+
+TEST_F(BehaviourLateralTest, FanoutOverBaselineAlertsAfterWarmUp) {
+    BehaviourEngine engine = make(fanout_baseline_config());
+    train_fanout(engine, 4);
+    const uint64_t t = kT0 + 4 * 600 * kS + 10 * kS;
+    fan_out_to_eight(engine, t);
     const auto findings = engine.take_findings();
     ASSERT_EQ(findings.size(), 1U);
     const BehaviourFinding& f = findings[0];
@@ -166,6 +171,27 @@ TEST_F(BehaviourLateralTest, FanoutOverBaselineAlertsAfterWarmUp) {
     EXPECT_EQ(f.threshold, 5U);
     EXPECT_EQ(f.time_ns, t + 5 * kS);
     EXPECT_THAT(f.reason, HasSubstr("hosts: baseline over 4 windows 3 (stddev 0), alert above 5"));
+}
+
+// The fan-out baselines are saved with the others: after a restart the host is still warm
+// (the window running at the save is not folded in: 5 windows trained, 4 folded).
+TEST_F(BehaviourLateralTest, FanoutBaselineSurvivesARestart) {
+    BehaviourEngine before = make(fanout_baseline_config());
+    train_fanout(before, 5);
+    const std::string saved = before.save_baselines();
+    EXPECT_NE(saved.find("\nfanout 4 10.0.0.5 4 3 0 4 3 0\n"), std::string::npos) << saved;
+
+    BehaviourEngine after = make(fanout_baseline_config());
+    const Status loaded = after.load_baselines(saved);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ(after.save_baselines(), saved);
+    const uint64_t t = kT0 + 6 * 600 * kS + 10 * kS;
+    fan_out_to_eight(after, t);
+    const auto findings = after.take_findings();
+    ASSERT_EQ(findings.size(), 1U);
+    EXPECT_EQ(findings[0].count, 5U);
+    EXPECT_THAT(findings[0].reason,
+            HasSubstr("hosts: baseline over 4 windows 3 (stddev 0), alert above 5"));
 }
 
 TEST_F(BehaviourLateralTest, FanoutWaitsForWarmUp) {
@@ -317,6 +343,47 @@ TEST_F(BehaviourLateralTest, AccessLearnedDuringWarmUpIsQuietLater) {
     connect(engine, "10.0.0.5", "10.0.5.3", 5432, kT0 + 7200 * kS, 3);
     connect(engine, "10.0.0.5", "10.0.9.10", 445, kT0 + 7200 * kS, 4);
     EXPECT_TRUE(engine.take_findings().empty());
+}
+
+// What first_access learned, and when its warm-up began, survive a restart: a known pair
+// stays quiet, a new one alerts at once (without the saved state the warm-up would start
+// again and both would be learned).
+TEST_F(BehaviourLateralTest, FirstAccessMemoryAndWarmUpSurviveARestart) {
+    BehaviourEngine before = make(first_access_config());
+    connect(before, "10.0.0.5", "10.0.5.3", 5432, kT0, 1);
+    connect(before, "10.0.0.7", "10.0.9.10", 445, kT0 + 60 * kS, 2);
+    const std::string saved = before.save_baselines();
+    EXPECT_NE(saved.find("\nstart_ns " + std::to_string(kT0) + "\n"), std::string::npos);
+    EXPECT_NE(saved.find("\naccess 4 10.0.0.7 " + std::to_string(kT0 + 60 * kS) + " files\n"),
+            std::string::npos)
+            << saved;
+
+    BehaviourEngine after = make(first_access_config());
+    const Status loaded = after.load_baselines(saved);
+    ASSERT_TRUE(loaded.ok()) << loaded.error();
+    EXPECT_EQ(after.stats().access_pairs, 2U);
+    EXPECT_EQ(after.save_baselines(), saved);
+    connect(after, "10.0.0.5", "10.0.5.3", 5432, kT0 + 7200 * kS, 3);
+    connect(after, "10.0.0.7", "10.0.9.10", 445, kT0 + 7200 * kS, 4);
+    connect(after, "10.0.0.6", "10.0.5.3", 5432, kT0 + 7200 * kS, 5);
+    const auto findings = after.take_findings();
+    ASSERT_EQ(findings.size(), 1U);
+    EXPECT_EQ(findings[0].flow.client, ip("10.0.0.6"));
+    EXPECT_THAT(findings[0].reason, HasSubstr("in 7200 s of monitoring"));
+}
+
+// Asset names are saved as one word: a space or a percent sign comes back as it was.
+TEST_F(BehaviourLateralTest, AssetNamesWithSpacesSurviveARestart) {
+    add("HR 100% db", Classification::Restricted, 0, prefix("10.0.6.1", 32));
+    BehaviourEngine before = make(first_access_config());
+    connect(before, "10.0.0.5", "10.0.6.1", 5432, kT0, 1);
+    const std::string saved = before.save_baselines();
+    EXPECT_NE(saved.find(" HR%20100%25%20db\n"), std::string::npos) << saved;
+    BehaviourEngine after = make(first_access_config());
+    ASSERT_TRUE(after.load_baselines(saved).ok());
+    connect(after, "10.0.0.5", "10.0.6.1", 5432, kT0 + 7200 * kS, 2);
+    EXPECT_TRUE(after.take_findings().empty());
+    EXPECT_EQ(after.save_baselines(), saved);
 }
 
 TEST_F(BehaviourLateralTest, FirstAccessIgnoresUnwatchedClassifications) {
