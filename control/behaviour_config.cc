@@ -17,49 +17,6 @@ constexpr uint32_t kMaxWindowS = 7 * 24 * 3600;
 constexpr uint32_t kMaxCount = 1000000;
 constexpr uint32_t kMaxTableSize = 16 * 1024 * 1024;
 
-/// Bytes: "1000000", "500MB", "2 GiB" (case-insensitive unit).
-bool read_bytes(Problems& problems, const Entry& entry, uint64_t& out) {
-    static constexpr std::array<std::pair<std::string_view, uint64_t>, 10> kUnits = {{
-            {"b", 1},
-            {"kb", 1000ULL},
-            {"mb", 1000ULL * 1000},
-            {"gb", 1000ULL * 1000 * 1000},
-            {"tb", 1000ULL * 1000 * 1000 * 1000},
-            {"kib", 1ULL << 10},
-            {"mib", 1ULL << 20},
-            {"gib", 1ULL << 30},
-            {"tib", 1ULL << 40},
-            {"", 1},
-    }};
-    const std::string text = entry.value.IsScalar() ? lower(entry.value.Scalar()) : std::string();
-    uint64_t number = 0;
-    const char* end = text.data() + text.size();
-    const auto [ptr, ec] = std::from_chars(text.data(), end, number);
-    std::string_view unit(ptr, static_cast<size_t>(end - ptr));
-    while (!unit.empty() && unit.front() == ' ') {
-        unit.remove_prefix(1);
-    }
-    uint64_t scale = 0;
-    for (const auto& [name, value] : kUnits) {
-        if (unit == name) {
-            scale = value;
-        }
-    }
-    if (!entry.value.IsScalar() || ec != std::errc() || ptr == text.data() || scale == 0) {
-        problems.add(entry.where,
-                "expected a byte count: an integer, optionally with KB, MB, GB, TB (powers of "
-                "1000) or KiB, MiB, GiB, TiB (powers of 1024), got "
-                        + describe(entry.value));
-        return false;
-    }
-    if (number > std::numeric_limits<uint64_t>::max() / 2 / scale) {
-        problems.add(entry.where, text + " is too large");
-        return false;
-    }
-    out = number * scale;
-    return true;
-}
-
 bool read_double(Problems& problems, const Entry& entry, double min, double max, bool min_open,
         double& out) {
     const std::string text = entry.value.IsScalar() ? entry.value.Scalar() : std::string();

@@ -1,9 +1,12 @@
 #include "control/config_reader.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <exception>
+#include <limits>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 
 #include <yaml-cpp/eventhandler.h>
@@ -283,6 +286,59 @@ std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const 
         Names known, Names reserved) {
     return entries_of(problems, node, where, std::span(known.begin(), known.size()),
             std::span(reserved.begin(), reserved.size()));
+}
+
+bool read_bytes(Problems& problems, const Entry& entry, uint64_t min, uint64_t max, uint64_t& out) {
+    static constexpr std::array<std::pair<std::string_view, uint64_t>, 10> kUnits = {{
+            {"b", 1},
+            {"kb", 1000ULL},
+            {"mb", 1000ULL * 1000},
+            {"gb", 1000ULL * 1000 * 1000},
+            {"tb", 1000ULL * 1000 * 1000 * 1000},
+            {"kib", 1ULL << 10},
+            {"mib", 1ULL << 20},
+            {"gib", 1ULL << 30},
+            {"tib", 1ULL << 40},
+            {"", 1},
+    }};
+    const std::string text = entry.value.IsScalar() ? lower(entry.value.Scalar()) : std::string();
+    uint64_t number = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, number);
+    std::string_view unit(ptr, static_cast<size_t>(end - ptr));
+    while (!unit.empty() && unit.front() == ' ') {
+        unit.remove_prefix(1);
+    }
+    uint64_t scale = 0;
+    for (const auto& [name, value] : kUnits) {
+        if (unit == name) {
+            scale = value;
+        }
+    }
+    if (!entry.value.IsScalar() || ec != std::errc() || ptr == text.data() || scale == 0) {
+        problems.add(entry.where,
+                "expected a byte count: an integer, optionally with KB, MB, GB, TB (powers of "
+                "1000) or KiB, MiB, GiB, TiB (powers of 1024), got "
+                        + describe(entry.value));
+        return false;
+    }
+    if (number > std::numeric_limits<uint64_t>::max() / 2 / scale) {
+        problems.add(entry.where, text + " is too large");
+        return false;
+    }
+    const uint64_t value = number * scale;
+    if (value < min || value > max) {
+        problems.add(entry.where,
+                "expected from " + std::to_string(min) + " to " + std::to_string(max)
+                        + " bytes, got " + describe(entry.value));
+        return false;
+    }
+    out = value;
+    return true;
+}
+
+bool read_bytes(Problems& problems, const Entry& entry, uint64_t& out) {
+    return read_bytes(problems, entry, 0, std::numeric_limits<uint64_t>::max(), out);
 }
 
 bool read_u32(Problems& problems, const Entry& entry, uint32_t min, uint32_t max, uint32_t& out) {

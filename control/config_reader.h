@@ -94,6 +94,10 @@ std::vector<Entry> entries_of(Problems& problems, const YAML::Node& node, const 
 std::vector<Entry> items_of(Problems& problems, const Entry& entry);
 
 bool read_u32(Problems& problems, const Entry& entry, uint32_t min, uint32_t max, uint32_t& out);
+/// A byte size: "1000000", "500MB", "2 GiB" (KB, MB, GB, TB powers of 1000; KiB, MiB, GiB,
+/// TiB powers of 1024; case-insensitive), optionally within [min, max].
+bool read_bytes(Problems& problems, const Entry& entry, uint64_t min, uint64_t max, uint64_t& out);
+bool read_bytes(Problems& problems, const Entry& entry, uint64_t& out);
 bool read_bool(Problems& problems, const Entry& entry, bool& out);
 /// A string value; an empty value (`key:`) reads as "".
 bool read_string(Problems& problems, const Entry& entry, std::string& out);

@@ -216,6 +216,8 @@ private:
     bool tick(const std::vector<dataplane::Worker*>& workers);
     /// Makes the evidence collector over the workers' recorders and starts its writer.
     void start_evidence(const std::vector<dataplane::Worker*>& workers);
+    /// A reload of outputs.evidence: what applies without a restart (folder, limits, timeout).
+    void reconfigure_evidence(const EvidenceConfig& loaded);
     /// At the stop: packets received, sent and dropped over all workers, in the log.
     void log_final_counts();
     /// At the stop: the SIEM outputs send what is queued (bounded), then their counts go to
@@ -540,11 +542,8 @@ void Daemon::start_evidence(const std::vector<dataplane::Worker*>& workers) {
             return worker->request_records(request);
         });
     }
-    // A worker's answer never holds more than its ring, and a file never more than its limit.
-    const auto buffer_bytes = static_cast<size_t>(
-            std::min<uint64_t>(settings.recorder_bytes, settings.limits.max_file_bytes));
-    auto collector = std::make_unique<EvidenceCollector>(
-            settings, settings.effective_dir(config_.state_dir), std::move(sources), buffer_bytes);
+    auto collector = std::make_unique<EvidenceCollector>(settings,
+            settings.effective_dir(config_.state_dir), std::move(sources), settings.buffer_bytes());
     if (Status st = collector->start(siem_thread); !st) {
         log_error("evidence", st.error() + "; evidence files will not be written");
         return;
@@ -553,6 +552,19 @@ void Daemon::start_evidence(const std::vector<dataplane::Worker*>& workers) {
             "flight recorders on: " + std::to_string(settings.recorder_bytes)
                     + " bytes per worker, " + "evidence files in " + collector->dir());
     evidence_ = std::move(collector);
+}
+
+void Daemon::reconfigure_evidence(const EvidenceConfig& loaded) {
+    // The recorders stay as the workers allocated them; the files' folder, limits and the
+    // request timeout apply to requests made from now on.
+    EvidenceConfig& running = config_.outputs.evidence;
+    running.dir = loaded.dir;
+    running.limits = loaded.limits;
+    running.request_timeout_ms = loaded.request_timeout_ms;
+    if (evidence_ != nullptr) {
+        evidence_->reconfigure(
+                running, running.effective_dir(config_.state_dir), running.buffer_bytes());
+    }
 }
 
 Status Daemon::start_services() {
@@ -885,12 +897,13 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
             || loaded->control.rate_per_s != config_.control.rate_per_s
             || loaded->control.max_line_bytes != config_.control.max_line_bytes
             || loaded->metrics.enabled != config_.metrics.enabled
-            || loaded->edm.state_slots != config_.edm.state_slots;
+            || loaded->edm.state_slots != config_.edm.state_slots
+            || !loaded->outputs.evidence.same_recorders(config_.outputs.evidence);
     if (restart_needed) {
         log_warning("control",
                 "reload: dpdk, ports, workers, table sizes, state_dir, the alerts file "
-                "name, the control and metrics settings need a restart; "
-                "their running values are kept");
+                "name, the control and metrics settings and the evidence recorders (enabled, "
+                "recorder_bytes, snap_bytes) need a restart; their running values are kept");
     }
     config_.content = loaded->content;
     config_.outputs.alert_suppression_s = loaded->outputs.alert_suppression_s;
@@ -915,6 +928,7 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     feed_->reconfigure(config_);
     publish_flow_policy();
     (void)reconfigure_siem(loaded->outputs);  // logged either way
+    reconfigure_evidence(loaded->outputs.evidence);
     if (writer_ != nullptr && alerts_path_ != "-") {
         if (Status st = writer_->reopen(); !st) {
             log_error("control", st.error());
@@ -926,7 +940,7 @@ Status Daemon::apply_reload(const std::vector<dataplane::Worker*>& workers) {
     log_info("control",
             "reload: content generation " + std::to_string(reloader_->generation())
                     + ", networks, assets, behaviour, incidents, response policy, sanctioned "
-                      "destinations, allowlist and SIEM outputs applied");
+                      "destinations, allowlist, SIEM outputs and evidence files applied");
     return Ok{};
 }
 

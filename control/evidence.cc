@@ -25,6 +25,17 @@ EvidenceCollector::EvidenceCollector(EvidenceConfig config, std::string dir,
       sources_(std::move(sources)),
       buffer_bytes_(buffer_bytes) {}
 
+void EvidenceCollector::reconfigure(
+        const EvidenceConfig& config, std::string dir, size_t buffer_bytes) {
+    const uint64_t recorder_bytes = config_.recorder_bytes;
+    const uint32_t snap_bytes = config_.snap_bytes;
+    config_ = config;
+    config_.recorder_bytes = recorder_bytes;
+    config_.snap_bytes = snap_bytes;
+    dir_ = std::move(dir);
+    buffer_bytes_ = buffer_bytes;
+}
+
 EvidenceCollector::~EvidenceCollector() {
     stop();
 }
@@ -60,6 +71,9 @@ Result<EvidenceTicket> EvidenceCollector::request(const std::string& id,
     pending.name = evidence_file_name(static_cast<uint64_t>(std::time(nullptr)), pending.sequence,
             id.empty() ? "evidence" : id);
     pending.deadline = now + std::chrono::milliseconds(config_.request_timeout_ms);
+    pending.dir = dir_;
+    pending.limits = config_.limits;
+    pending.snap_bytes = config_.snap_bytes;
     for (const RecordSource& source : sources_) {
         auto part = std::make_unique<dataplane::RecorderRequest>();
         part->flow_ids = flow_ids;
@@ -186,8 +200,8 @@ void EvidenceCollector::write_job(Pending& job) {
         comment += "; incomplete: " + std::to_string(truncated) + " packets over the copy buffer, "
                 + std::to_string(job.workers_missing) + " workers not answering";
     }
-    Result<EvidenceFileOutcome> outcome = write_evidence_file(
-            dir_, job.name, comment, config_.snap_bytes, packets, config_.limits);
+    Result<EvidenceFileOutcome> outcome =
+            write_evidence_file(job.dir, job.name, comment, job.snap_bytes, packets, job.limits);
 
     std::unique_lock lock(mutex_);
     counters_.packets_truncated += truncated;

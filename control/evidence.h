@@ -94,6 +94,11 @@ public:
     EvidenceCounters counters() const;
     const std::string& dir() const noexcept { return dir_; }
 
+    /// A reload: requests made from now on use the new folder, limits, timeout and copy
+    /// buffer size; those already made finish with the settings they were made with
+    /// (control thread). The recorders' size and snap length are the workers' and stay.
+    void reconfigure(const EvidenceConfig& config, std::string dir, size_t buffer_bytes);
+
 private:
     struct Pending {
         uint64_t sequence = 0;
@@ -101,6 +106,10 @@ private:
         std::vector<uint64_t> flow_ids;
         std::string name;
         std::chrono::steady_clock::time_point deadline;
+        // The settings it was made with (a reload changes the collector's, not these).
+        std::string dir;
+        EvidenceLimits limits;
+        uint32_t snap_bytes = 0;
         std::vector<std::unique_ptr<dataplane::RecorderRequest>> parts;  // handed to workers
         uint32_t workers_missing = 0;  // could not be asked, or did not answer
     };

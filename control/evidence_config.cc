@@ -1,6 +1,6 @@
 #include "control/evidence_config.h"
 
-#include <charconv>
+#include <algorithm>
 
 #include "dataplane/flight_recorder.h"
 
@@ -17,25 +17,14 @@ constexpr uint64_t kMaxTotalBytes = 1ULL << 44;
 constexpr uint32_t kMaxFiles = 1000000;
 constexpr uint32_t kMaxTimeoutMs = 600000;
 
-bool read_u64(Problems& problems, const Entry& entry, uint64_t min, uint64_t max, uint64_t& out) {
-    const std::string text = entry.value.IsScalar() ? entry.value.Scalar() : "";
-    uint64_t value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min
-            || value > max) {
-        problems.add(entry.where,
-                "expected a whole number of bytes from " + std::to_string(min) + " to "
-                        + std::to_string(max) + ", got " + describe(entry.value));
-        return false;
-    }
-    out = value;
-    return true;
-}
-
 }  // namespace
 
 std::string EvidenceConfig::effective_dir(const std::string& state_dir) const {
     return dir.empty() ? state_dir + "/evidence" : dir;
+}
+
+size_t EvidenceConfig::buffer_bytes() const {
+    return static_cast<size_t>(std::min<uint64_t>(recorder_bytes, limits.max_file_bytes));
 }
 
 void apply_evidence_output(Problems& problems, const Entry& section, EvidenceConfig& out) {
@@ -54,16 +43,16 @@ void apply_evidence_output(Problems& problems, const Entry& section, EvidenceCon
                 }
             }
         } else if (entry.name == "recorder_bytes") {
-            read_u64(problems, entry, dataplane::FlightRecorder::kMinRingBytes, kMaxRecorderBytes,
+            read_bytes(problems, entry, dataplane::FlightRecorder::kMinRingBytes, kMaxRecorderBytes,
                     out.recorder_bytes);
         } else if (entry.name == "snap_bytes") {
             read_u32(problems, entry, 64, dataplane::FlightRecorder::kMaxSnapBytes, out.snap_bytes);
         } else if (entry.name == "max_file_bytes") {
-            read_u64(problems, entry, kMinFileBytes, kMaxFileBytes, out.limits.max_file_bytes);
+            read_bytes(problems, entry, kMinFileBytes, kMaxFileBytes, out.limits.max_file_bytes);
         } else if (entry.name == "max_files") {
             read_u32(problems, entry, 1, kMaxFiles, out.limits.max_files);
         } else if (entry.name == "max_total_bytes") {
-            read_u64(problems, entry, kMinFileBytes, kMaxTotalBytes, out.limits.max_total_bytes);
+            read_bytes(problems, entry, kMinFileBytes, kMaxTotalBytes, out.limits.max_total_bytes);
         } else if (entry.name == "request_timeout_ms") {
             read_u32(problems, entry, 10, kMaxTimeoutMs, out.request_timeout_ms);
         }

@@ -2,6 +2,7 @@
 // workers' flight recorders and the pcapng files written from them. Control thread, at load.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +25,14 @@ struct EvidenceConfig {
 
     /// `dir`, or STATE_DIR/evidence.
     std::string effective_dir(const std::string& state_dir) const;
+    /// Each worker's copy-out buffer per request: an answer never holds more than its ring,
+    /// and a file never more than max_file_bytes.
+    size_t buffer_bytes() const;
+    /// What only a restart changes: the workers allocate their recorders at start.
+    bool same_recorders(const EvidenceConfig& other) const {
+        return enabled == other.enabled && recorder_bytes == other.recorder_bytes
+                && snap_bytes == other.snap_bytes;
+    }
 };
 
 /// Reads `outputs.evidence` onto `out`; every bad value is added to `problems` as

@@ -2,7 +2,8 @@
 """Evidence from a running daemon: one receive-only port fed by the demo capture (net_pcap,
 siem_test.run_daemon), then `exfiltapctl evidence FLOW_ID,FLOW_ID` for two flows that
 alerted. The reply names a pcapng file, which must appear, open in tshark and hold exactly
-the packets and bytes of those flows in the capture.
+the packets and bytes of those flows in the capture. Then a reload moves the evidence folder
+(the next file is written there) and a changed recorder size is logged as needing a restart.
 
 Usage: evidence_test.py EXFILTAP EXFILTAPCTL DEMO.pcap    (prints TAP)
 """
@@ -17,6 +18,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import response_test as rt  # noqa: E402
 import siem_test as siem  # noqa: E402
+
+
+EVIDENCE = "  evidence: {enabled: true, recorder_bytes: 4194304}"
 
 
 def flow_key(frame):
@@ -107,13 +111,41 @@ def check_evidence(ctl, demo, work, alerts):
                                       capture_output=True, text=True,
                                       timeout=20).stdout)["message"]["evidence"]
     assert stats["files_written"] == 1 and stats["packets_written"] == want_packets, stats
+    check_reload(ctl, work, ids, want_packets)
+
+
+def check_reload(ctl, work, ids, want_packets):
+    """A reload moves the evidence folder at once; a new recorder size waits for a restart
+    (the log says so) and the recorders keep what they hold."""
+    sock = os.path.join(work, "control.sock")
+    config = os.path.join(work, "exfiltap.yaml")
+    moved = os.path.join(work, "moved")
+    with open(config) as f:
+        text = f.read()
+    with open(config, "w") as f:
+        f.write(text.replace(EVIDENCE, "  evidence: {enabled: true, recorder_bytes: 8 MiB, "
+                             f"dir: {moved}, max_files: 5}}"))
+    reload = subprocess.run([ctl, "--socket", sock, "reload"], capture_output=True, text=True,
+                            timeout=20)
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    reply = subprocess.run([ctl, "--socket", sock, "--json", "evidence", ids], capture_output=True,
+                           text=True, timeout=20)
+    assert reply.returncode == 0, reply.stdout + reply.stderr
+    path = json.loads(reply.stdout)["message"]["path"]
+    assert path.startswith(moved + "/evidence-"), path
+    assert rt.wait_for(lambda: os.path.exists(path), timeout=20), "no file " + path
+    assert pcapng_packets(path)[0] == want_packets, pcapng_packets(path)
+    with open(os.path.join(work, "daemon.log")) as f:
+        log = f.read()
+    assert "the evidence recorders (enabled, recorder_bytes, snap_bytes) need a restart" in log, \
+        log[-2000:]
 
 
 def main():
     exfiltap, ctl, demo = sys.argv[1:4]
     print("1..1", flush=True)
     work = tempfile.mkdtemp(prefix="exft-evidence-")
-    outputs = "  evidence: {enabled: true, recorder_bytes: 4194304}"
+    outputs = EVIDENCE
     try:
         ok = siem.run_daemon(exfiltap, ctl, demo, work, outputs,
                              lambda alerts, metric: check_evidence(ctl, demo, work, alerts))

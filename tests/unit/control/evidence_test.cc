@@ -305,6 +305,42 @@ TEST(EvidenceCollectorTest, AbandonsAWorkerThatNeverAnswers) {
     collector.poll(start + std::chrono::milliseconds(200));
 }
 
+// A reload moves the files: a request made before it is written where it was promised, one
+// made after it in the new folder.
+TEST(EvidenceCollectorTest, ReconfigureAppliesToRequestsMadeAfterIt) {
+    TempDir old_dir("evidence_test");
+    TempDir new_dir("evidence_test");
+    FakeWorker w0;
+    w0.answers = false;
+    const auto f = frame_of(80, 3);
+    w0.recorder->record(10, 100, f.data(), 80);
+    EvidenceCollector collector(EvidenceConfig{}, old_dir.path(), {w0.source()}, 1 << 20);
+    ASSERT_TRUE(collector.start(start_std_thread).ok());
+    const auto before = collector.request("inc-1", {10});
+    ASSERT_TRUE(before.ok());
+
+    EvidenceConfig changed;
+    changed.limits.max_files = 3;
+    collector.reconfigure(changed, new_dir.path(), 1 << 20);
+    EXPECT_EQ(collector.dir(), new_dir.path());
+    w0.answers = true;
+    const auto after = collector.request("inc-2", {10});
+    ASSERT_TRUE(after.ok());
+    ASSERT_EQ(w0.held.size(), 1U);
+    w0.held[0]->result = w0.recorder->copy_flows(
+            w0.held[0]->flow_ids, {w0.held[0]->buffer.get(), w0.held[0]->buffer_bytes});
+    w0.held[0]->done.store(true, std::memory_order_release);
+    collector.poll();
+    const EvidenceCounters counters = wait_written(collector, 2);
+    collector.stop();
+
+    EXPECT_EQ(counters.files_written, 2U);
+    EXPECT_EQ(before->path.rfind(old_dir.path() + "/", 0), 0U) << before->path;
+    EXPECT_EQ(after->path.rfind(new_dir.path() + "/", 0), 0U) << after->path;
+    EXPECT_EQ(parse_blocks(read_file(before->path)).size(), 3U);
+    EXPECT_EQ(parse_blocks(read_file(after->path)).size(), 3U);
+}
+
 TEST(EvidenceCollectorTest, RefusesAnEmptyFlowList) {
     TempDir tmp("evidence_test");
     EvidenceCollector collector(EvidenceConfig{}, tmp.path(), {}, 4096);
@@ -359,8 +395,31 @@ TEST(EvidenceConfigTest, BadValueNamesFileLineAndKey) {
     const auto config = parse_config(
             "outputs:\n  evidence:\n    enabled: yes\n    recorder_bytes: 12k\n", "test.yaml");
     ASSERT_FALSE(config.ok());
-    EXPECT_NE(config.error().find("test.yaml:4: outputs.evidence.recorder_bytes: expected a whole "
-                                  "number of bytes"),
+    EXPECT_NE(config.error().find("test.yaml:4: outputs.evidence.recorder_bytes: expected a byte "
+                                  "count"),
+            std::string::npos)
+            << config.error();
+}
+
+TEST(EvidenceConfigTest, ReadsSizesWithUnits) {
+    const auto config = parse_config(
+            "outputs:\n  evidence:\n    recorder_bytes: 8 MiB\n    max_file_bytes: 64MB\n"
+            "    max_total_bytes: 1 GiB\n",
+            "test.yaml");
+    ASSERT_TRUE(config.ok()) << config.error();
+    const EvidenceConfig& ev = config->outputs.evidence;
+    EXPECT_EQ(ev.recorder_bytes, 8U << 20);
+    EXPECT_EQ(ev.limits.max_file_bytes, 64000000U);
+    EXPECT_EQ(ev.limits.max_total_bytes, 1ULL << 30);
+    EXPECT_EQ(ev.buffer_bytes(), 8U << 20);  // the ring is the smaller
+}
+
+TEST(EvidenceConfigTest, SizeOutOfRangeNamesTheRange) {
+    const auto config =
+            parse_config("outputs:\n  evidence:\n    max_file_bytes: 1 KiB\n", "test.yaml");
+    ASSERT_FALSE(config.ok());
+    EXPECT_NE(config.error().find("test.yaml:3: outputs.evidence.max_file_bytes: expected from "
+                                  "4096 to 17179869184 bytes, got '1 KiB'"),
             std::string::npos)
             << config.error();
 }
