@@ -87,38 +87,6 @@ bool icmp_counterpart(uint8_t proto, uint8_t type, uint8_t& counterpart) {
     return proto == kProtoIcmp ? find(kIcmp4Pairs) : find(kIcmp6Pairs);
 }
 
-std::string format_timestamp(double seconds) {
-    if (!std::isfinite(seconds) || seconds < 0) {
-        seconds = 0;
-    }
-    int64_t micros = std::llround(std::min(seconds, static_cast<double>(kMaxTimestampS)) * 1e6);
-    const auto whole = static_cast<time_t>(micros / 1000000);
-    micros %= 1000000;
-    tm parts{};
-    gmtime_r(&whole, &parts);
-    std::array<char, 128> text{};  // roomy enough for any int, as -Wformat-truncation wants
-    snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%06d+0000",
-            parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min,
-            parts.tm_sec, static_cast<int>(micros));
-    return text.data();
-}
-
-std::string proto_name(uint8_t proto) {
-    switch (proto) {
-    case kProtoTcp:
-        return "TCP";
-    case kProtoUdp:
-        return "UDP";
-    case kProtoIcmp:
-        return "ICMP";
-    case kProtoIcmp6:
-        return "IPv6-ICMP";
-    default:
-        break;
-    }
-    return std::to_string(proto);
-}
-
 /// Suricata's numbers: 1 is the most severe.
 int eve_severity(detectors::Severity severity) {
     switch (severity) {
@@ -200,6 +168,38 @@ Status create_key(const std::string& path, std::array<uint8_t, 32>& key) {
 }
 
 }  // namespace
+
+std::string format_timestamp(double seconds) {
+    if (!std::isfinite(seconds) || seconds < 0) {
+        seconds = 0;
+    }
+    int64_t micros = std::llround(std::min(seconds, static_cast<double>(kMaxTimestampS)) * 1e6);
+    const auto whole = static_cast<time_t>(micros / 1000000);
+    micros %= 1000000;
+    tm parts{};
+    gmtime_r(&whole, &parts);
+    std::array<char, 128> text{};  // roomy enough for any int, as -Wformat-truncation wants
+    snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%06d+0000",
+            parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min,
+            parts.tm_sec, static_cast<int>(micros));
+    return text.data();
+}
+
+std::string proto_name(uint8_t proto) {
+    switch (proto) {
+    case kProtoTcp:
+        return "TCP";
+    case kProtoUdp:
+        return "UDP";
+    case kProtoIcmp:
+        return "ICMP";
+    case kProtoIcmp6:
+        return "IPv6-ICMP";
+    default:
+        break;
+    }
+    return std::to_string(proto);
+}
 
 std::string community_id(uint8_t ip_version, const std::array<uint8_t, 16>& src,
         const std::array<uint8_t, 16>& dst, uint8_t proto, uint16_t src_port, uint16_t dst_port,

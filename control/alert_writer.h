@@ -36,6 +36,13 @@ private:
     std::array<uint8_t, 32> key_{};
 };
 
+/// "2026-12-05T14:03:07.123456+0000" (UTC, microseconds, the alert schema's format) of
+/// seconds since the epoch; negative or non-finite as 0, beyond year 9999 clamped.
+std::string format_timestamp(double seconds);
+
+/// "TCP", "UDP", "ICMP", "IPv6-ICMP", or the protocol number.
+std::string proto_name(uint8_t proto);
+
 /// Formats an address (IPv4 dotted, IPv6 RFC 5952) from network-order bytes.
 std::string format_ip(uint8_t ip_version, const std::array<uint8_t, 16>& address);
 

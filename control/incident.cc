@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <utility>
 
 #include "detectors/asset_inventory.h"
@@ -17,36 +16,6 @@ namespace {
 bool packing_class(std::string_view cls) {
     return cls.find("archive") != std::string_view::npos
             || cls.find("compress") != std::string_view::npos;
-}
-
-std::string iso_time(double seconds) {
-    if (!std::isfinite(seconds) || seconds < 0) {
-        seconds = 0;
-    }
-    const auto micros = static_cast<int64_t>(std::llround(seconds * 1e6));
-    const auto whole = static_cast<time_t>(micros / 1000000);
-    tm parts{};
-    gmtime_r(&whole, &parts);
-    std::array<char, 40> date{};
-    strftime(date.data(), date.size(), "%Y-%m-%dT%H:%M:%S", &parts);
-    std::array<char, 16> frac{};
-    snprintf(frac.data(), frac.size(), ".%06d+0000", static_cast<int>(micros % 1000000));
-    return std::string(date.data()) + frac.data();
-}
-
-std::string proto_text(uint8_t proto) {
-    switch (proto) {
-    case 6:
-        return "TCP";
-    case 17:
-        return "UDP";
-    case 1:
-        return "ICMP";
-    case 58:
-        return "IPv6-ICMP";
-    default:
-        return std::to_string(proto);
-    }
 }
 
 bool has_ports(uint8_t proto) {
@@ -82,7 +51,7 @@ IncidentFinding make_finding(const AlertRecord& record, IncidentStage stage, boo
 
 nlohmann::ordered_json finding_json(const IncidentFinding& f) {
     nlohmann::ordered_json json;
-    json["timestamp"] = iso_time(f.timestamp_s);
+    json["timestamp"] = format_timestamp(f.timestamp_s);
     json["stage"] = incident_stage_name(f.stage);
     json["detector"] = f.detector;
     json["class"] = f.cls;
@@ -95,7 +64,7 @@ nlohmann::ordered_json finding_json(const IncidentFinding& f) {
     if (has_ports(f.proto)) {
         json["dest_port"] = f.dst_port;
     }
-    json["proto"] = proto_text(f.proto);
+    json["proto"] = proto_name(f.proto);
     json["signature"] = f.signature;
     json["severity"] = detectors::severity_name(f.severity);
     return json;
@@ -120,8 +89,8 @@ nlohmann::ordered_json summary(const Incident& incident) {
     for (const IncidentStage stage : incident.stages) {
         stages.push_back(incident_stage_name(stage));
     }
-    json["first_seen"] = iso_time(incident.first_seen_s);
-    json["last_seen"] = iso_time(incident.last_seen_s);
+    json["first_seen"] = format_timestamp(incident.first_seen_s);
+    json["last_seen"] = format_timestamp(incident.last_seen_s);
     json["finding_count"] = incident.findings_total;
     return json;
 }
@@ -204,7 +173,7 @@ uint32_t incident_score(const IncidentConfig& config, const Incident& incident) 
 
 std::string incident_to_json(const Incident& incident, IncidentEvent event) {
     nlohmann::ordered_json json;
-    json["timestamp"] = iso_time(incident.last_seen_s);
+    json["timestamp"] = format_timestamp(incident.last_seen_s);
     json["event_type"] = "incident";
     nlohmann::ordered_json body = incident_body(incident);
     body["event"] = incident_event_name(event);
@@ -220,8 +189,9 @@ nlohmann::json incident_row(const Incident& incident) {
     return {{"id", incident.id}, {"state", incident.closed ? "closed" : "open"},
             {"host", format_ip(incident.ip_version, incident.host)}, {"asset", incident.host_asset},
             {"score", incident.score}, {"stages", stages},
-            {"first_seen", iso_time(incident.first_seen_s)},
-            {"last_seen", iso_time(incident.last_seen_s)}, {"findings", incident.findings_total}};
+            {"first_seen", format_timestamp(incident.first_seen_s)},
+            {"last_seen", format_timestamp(incident.last_seen_s)},
+            {"findings", incident.findings_total}};
 }
 
 nlohmann::json incident_detail(const Incident& incident) {
