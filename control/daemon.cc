@@ -1230,9 +1230,9 @@ nlohmann::json Daemon::stats_json() const {
                 {"queue_dropped", e.queue_dropped}, {"files_written", e.files_written},
                 {"write_errors", e.write_errors}, {"packets_written", e.packets_written},
                 {"bytes_written", e.bytes_written}, {"packets_truncated", e.packets_truncated},
-                {"packets_cut", e.packets_cut}, {"files_removed", e.files_removed},
-                {"bytes_removed", e.bytes_removed}, {"recorded_packets", recorded},
-                {"recorder_overwritten", overwritten}};
+                {"overrun_bytes", e.overrun_bytes}, {"packets_cut", e.packets_cut},
+                {"files_removed", e.files_removed}, {"bytes_removed", e.bytes_removed},
+                {"recorded_packets", recorded}, {"recorder_overwritten", overwritten}};
     }
     j["siem_records_lost"] = nlohmann::json::object();
     for (const auto& [name, lost] : siem_drops()) {

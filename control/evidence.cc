@@ -182,8 +182,10 @@ void EvidenceCollector::write_job(Pending& job) {
     // request may span several: merge all by time, keeping each worker's order on ties.
     std::vector<EvidencePacket> packets;
     uint64_t truncated = 0;
+    uint64_t overrun = 0;
     for (const auto& part : job.parts) {
         truncated += part->result.truncated;
+        overrun += part->result.overrun_bytes;
         dataplane::RecordReader reader(part->records());
         dataplane::RecordHeader header;
         std::span<const uint8_t> frame;
@@ -196,15 +198,17 @@ void EvidenceCollector::write_job(Pending& job) {
 
     std::string comment = "exfiltap evidence for " + (job.id.empty() ? "evidence" : job.id)
             + "; flows " + flow_list(job.flow_ids);
-    if (truncated > 0 || job.workers_missing > 0) {
+    if (truncated > 0 || job.workers_missing > 0 || overrun > 0) {
         comment += "; incomplete: " + std::to_string(truncated) + " packets over the copy buffer, "
-                + std::to_string(job.workers_missing) + " workers not answering";
+                + std::to_string(job.workers_missing) + " workers not answering, "
+                + std::to_string(overrun) + " recorder bytes overwritten before they were copied";
     }
     Result<EvidenceFileOutcome> outcome =
             write_evidence_file(job.dir, job.name, comment, job.snap_bytes, packets, job.limits);
 
     std::unique_lock lock(mutex_);
     counters_.packets_truncated += truncated;
+    counters_.overrun_bytes += overrun;
     if (!outcome) {
         counters_.write_errors += 1;
         lock.unlock();

@@ -44,6 +44,7 @@ struct EvidenceCounters {
     uint64_t packets_written = 0;
     uint64_t bytes_written = 0;      // file bytes
     uint64_t packets_truncated = 0;  // did not fit a worker's copy-out buffer
+    uint64_t overrun_bytes = 0;      // recorder bytes overwritten before a worker copied them
     uint64_t packets_cut = 0;        // left out by max_file_bytes
     uint64_t files_removed = 0;      // rotation: oldest files removed for max_files/total
     uint64_t bytes_removed = 0;

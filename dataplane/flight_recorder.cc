@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <new>
 
 namespace exfiltap::dataplane {
@@ -37,10 +38,33 @@ void FlightRecorder::drop_oldest() noexcept {
 CopyResult FlightRecorder::copy_flows(
         std::span<const uint64_t> flow_ids, std::span<uint8_t> out) const noexcept {
     CopyResult result;
-    if (flow_ids.empty()) {
-        return result;
+    CopyCursor cursor;
+    copy_flows_step(flow_ids, out, cursor, result, SIZE_MAX);
+    return result;
+}
+
+bool FlightRecorder::copy_flows_step(std::span<const uint64_t> flow_ids, std::span<uint8_t> out,
+        CopyCursor& cursor, CopyResult& result, size_t walk_bytes) const noexcept {
+    if (!cursor.started) {
+        cursor.started = true;
+        cursor.position = tail_;
+        cursor.end = head_;
     }
-    for (uint64_t p = tail_; p < head_;) {
+    if (cursor.position < tail_) {
+        // Newer packets took the ring past the copy: what they overwrote is gone. tail_ is
+        // a record boundary, so the walk goes on from there.
+        result.overrun_bytes += tail_ - cursor.position;
+        cursor.position = tail_;
+    }
+    if (flow_ids.empty()) {
+        cursor.position = std::max(cursor.position, cursor.end);
+        return true;
+    }
+    const uint64_t stop = walk_bytes >= cursor.end - std::min(cursor.position, cursor.end)
+            ? cursor.end
+            : cursor.position + walk_bytes;
+    uint64_t p = cursor.position;
+    while (p < stop) {
         const uint8_t* at = ring_.get() + (p & mask_);
         RecordHeader header;
         std::memcpy(&header, at, sizeof(header));
@@ -57,7 +81,8 @@ CopyResult FlightRecorder::copy_flows(
         result.bytes += size;
         result.records += 1;
     }
-    return result;
+    cursor.position = p;
+    return p >= cursor.end;
 }
 
 bool RecordReader::next(RecordHeader& header, std::span<const uint8_t>& frame) noexcept {

@@ -3,8 +3,8 @@
 // that when an incident opens the packets of its flows, including those from before it
 // opened, can be copied out and written as pcapng by a control thread.
 //
-// Threads: record() and copy_flows() run on the owning worker only; create() and the
-// RecordView helpers run anywhere. No DPDK: tested without EAL.
+// Threads: record(), copy_flows() and copy_flows_step() run on the owning worker only; create() and
+// the RecordView helpers run anywhere. No DPDK: tested without EAL.
 #pragma once
 
 #include <atomic>
@@ -37,6 +37,15 @@ struct CopyResult {
     uint64_t bytes = 0;      // bytes written into the buffer
     uint32_t records = 0;    // records written
     uint32_t truncated = 0;  // matching records left out: the buffer was full
+    /// Ring bytes overwritten by newer packets before a copy in steps reached them.
+    uint64_t overrun_bytes = 0;
+};
+
+/// Where a copy-out in steps (copy_flows_step()) stands between two calls.
+struct CopyCursor {
+    bool started = false;
+    uint64_t position = 0;  // logical position of the next record to look at
+    uint64_t end = 0;       // the newest record's end when the copy began
 };
 
 /// Counters of one recorder, written only by its worker.
@@ -84,6 +93,14 @@ public:
     CopyResult copy_flows(
             std::span<const uint64_t> flow_ids, std::span<uint8_t> out) const noexcept;
 
+    /// copy_flows() in steps, so a worker never stops for a whole ring: each call walks about
+    /// `walk_bytes` of the ring from `cursor` and adds to `result`; true when the copy has
+    /// reached the records that were newest at its first call. Packets recorded between two
+    /// calls may overwrite records the copy has not reached: they are skipped and counted in
+    /// `result.overrun_bytes`. Worker only.
+    bool copy_flows_step(std::span<const uint64_t> flow_ids, std::span<uint8_t> out,
+            CopyCursor& cursor, CopyResult& result, size_t walk_bytes) const noexcept;
+
     const RecorderStats& stats() const noexcept { return stats_; }
     size_t capacity() const noexcept { return capacity_; }
     uint32_t snap_bytes() const noexcept { return snap_bytes_; }
@@ -114,6 +131,7 @@ struct RecorderRequest {
     std::unique_ptr<uint8_t[]> buffer;
     size_t buffer_bytes = 0;
     CopyResult result;
+    CopyCursor cursor;  // the worker's, while it copies in steps
     /// Set by the worker when result and buffer are final (acquire to read them).
     std::atomic<bool> done{false};
 

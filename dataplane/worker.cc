@@ -31,6 +31,8 @@ constexpr uint32_t kLinearBytes = 65536 + 1024;
 constexpr uint32_t kExpirePerPoll = 64;
 // Copy-out requests a worker can have waiting (one per evidence request in flight).
 constexpr unsigned kRequestRingSize = 64;
+// Ring bytes a copy-out request walks per poll (FlightRecorder::copy_flows_step).
+constexpr size_t kCopyStepBytes = 256 * 1024;
 // Hyperscan streams a direction may hold: the raw stream, and the custom-regex stream when
 // custom regexes are configured (now or after a reload).
 constexpr size_t kStreamsPerDirection = 2;
@@ -311,12 +313,20 @@ bool Worker::request_records(RecorderRequest* request) noexcept {
 }
 
 void Worker::answer_requests() noexcept {
-    void* item = nullptr;
-    while (rte_ring_sc_dequeue(requests_, &item) == 0) {
-        auto* request = static_cast<RecorderRequest*>(item);
-        request->result = recorder_->copy_flows(
-                request->flow_ids, {request->buffer.get(), request->buffer_bytes});
-        request->done.store(true, std::memory_order_release);
+    if (copying_ == nullptr) {
+        void* item = nullptr;
+        if (rte_ring_sc_dequeue(requests_, &item) != 0) {
+            return;
+        }
+        copying_ = static_cast<RecorderRequest*>(item);
+    }
+    // A step walks kCopyStepBytes of the ring (a few microseconds), so a 16 MiB ring costs
+    // 64 polls with bursts between them instead of one stop of about a millisecond.
+    RecorderRequest& request = *copying_;
+    if (recorder_->copy_flows_step(request.flow_ids, {request.buffer.get(), request.buffer_bytes},
+                request.cursor, request.result, kCopyStepBytes)) {
+        request.done.store(true, std::memory_order_release);
+        copying_ = nullptr;
         counters_.evidence_requests.add();
     }
 }
@@ -326,7 +336,7 @@ uint16_t Worker::poll_once() noexcept {
         adopt_offered_content();
     }
     // Copy-out requests between bursts; an empty ring costs two loads.
-    if (requests_ != nullptr && !rte_ring_empty(requests_)) {
+    if (copying_ != nullptr || (requests_ != nullptr && !rte_ring_empty(requests_))) {
         answer_requests();
     }
     if (config_.blocks != nullptr) {

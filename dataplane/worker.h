@@ -406,7 +406,8 @@ private:
         std::atomic<SlotState> state{SlotState::Free};
     };
     void adopt_offered_content() noexcept;
-    /// Answers the copy-out requests waiting in requests_ (between bursts).
+    /// Copy-out requests (between bursts): one step of the request being copied, a new one
+    /// taken from requests_ when none is.
     void answer_requests() noexcept;
     void stream_closed(uint8_t slot) noexcept;
 
@@ -434,8 +435,9 @@ private:
     std::vector<uint32_t> payload_free_;
     detectors::FindingSink findings_;
     std::unique_ptr<FlightRecorder> recorder_;
-    rte_ring* requests_ = nullptr;       // RecorderRequest pointers, control thread to worker
-    std::unique_ptr<uint8_t[]> linear_;  // a chained frame made contiguous for decode
+    rte_ring* requests_ = nullptr;        // RecorderRequest pointers, control thread to worker
+    RecorderRequest* copying_ = nullptr;  // the request being copied out, in steps
+    std::unique_ptr<uint8_t[]> linear_;   // a chained frame made contiguous for decode
     std::array<BurstSlot, kBurstSize> burst_{};
     // Cycles timed inside this burst's per-packet step (WorkerConfig::stage_cycles).
     uint64_t content_tsc_ = 0;

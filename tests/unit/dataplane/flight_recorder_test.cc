@@ -1,5 +1,6 @@
 #include "dataplane/flight_recorder.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -156,6 +157,82 @@ TEST(FlightRecorderTest, EmptyFlowListCopiesNothing) {
     const CopyResult result = recorder->copy_flows({}, out);
     EXPECT_EQ(result.records, 0U);
     EXPECT_EQ(result.bytes, 0U);
+}
+
+// In steps the copy gives what one call gives, whatever the step; packets recorded after
+// its first step are left out.
+TEST(FlightRecorderTest, CopyInStepsMatchesOneCopy) {
+    auto recorder = FlightRecorder::create(128 * 1024, 1600);
+    ASSERT_NE(recorder, nullptr);
+    for (uint64_t t = 1; t <= 120; ++t) {  // about 90 KB: the ring is not full
+        const auto frame = frame_of(static_cast<uint32_t>(60 + (t * 37) % 1400), uint8_t(t));
+        recorder->record(t % 3, t, frame.data(), static_cast<uint32_t>(frame.size()));
+    }
+    const std::vector<uint64_t> flows = {0, 2};
+    uint32_t expected_records = 80;
+    for (const size_t step : {size_t{1}, size_t{1000}, size_t{8192}}) {
+        std::vector<uint8_t> whole(1 << 20);
+        const CopyResult once = recorder->copy_flows(flows, whole);
+        ASSERT_EQ(once.records, expected_records);
+        std::vector<uint8_t> out(1 << 20);
+        CopyCursor cursor;
+        CopyResult result;
+        int calls = 1;
+        while (!recorder->copy_flows_step(flows, out, cursor, result, step)) {
+            if (calls == 1) {
+                const auto late = frame_of(80, 9);
+                recorder->record(2, 1000, late.data(), 80);  // after the copy began
+            }
+            ++calls;
+        }
+        expected_records += 1;  // the late record, for the next copy
+        EXPECT_GE(calls, static_cast<int>(recorder->held_bytes() / std::max(step, size_t{1600})))
+                << step;
+        EXPECT_EQ(result.records, once.records) << step;
+        EXPECT_EQ(result.overrun_bytes, 0U);
+        ASSERT_EQ(result.bytes, once.bytes);
+        EXPECT_TRUE(std::equal(
+                out.begin(), out.begin() + static_cast<long>(result.bytes), whole.begin()))
+                << step;
+    }
+    EXPECT_EQ(recorder->stats().overwritten, 0U);
+}
+
+// Packets recorded between steps can overwrite records the copy has not reached: those are
+// counted as overrun, the walk goes on from the oldest record held, and what it copies is
+// intact.
+TEST(FlightRecorderTest, CopyInStepsSkipsAndCountsWhatNewerPacketsOverwrote) {
+    auto recorder = FlightRecorder::create(128 * 1024, 1600);
+    ASSERT_NE(recorder, nullptr);
+    const auto frame = frame_of(1000, 5);
+    for (uint64_t t = 1; t <= 130; ++t) {  // a full ring: 130 x 1024 bytes
+        recorder->record(7, t, frame.data(), 1000);
+    }
+    std::vector<uint8_t> out(1 << 20);
+    CopyCursor cursor;
+    CopyResult result;
+    ASSERT_FALSE(recorder->copy_flows_step({std::vector<uint64_t>{7}}, out, cursor, result, 4096));
+    for (uint64_t t = 131; t <= 150; ++t) {  // 20 newer records take the oldest 20 places
+        recorder->record(8, t, frame.data(), 1000);
+    }
+    while (!recorder->copy_flows_step({std::vector<uint64_t>{7}}, out, cursor, result, 4096)) {
+    }
+    // The ring holds 128 records of 1024 bytes: t 3..130 at the first step, which copies
+    // 3..6; the 20 newer records push the oldest kept to 23, so 7..22 are lost.
+    EXPECT_EQ(result.overrun_bytes, 16U * 1024);
+    const Copied copied = read_all({out.data(), static_cast<size_t>(result.bytes)});
+    ASSERT_EQ(copied.headers.size(), result.records);
+    uint64_t previous = 0;
+    for (const RecordHeader& h : copied.headers) {
+        EXPECT_EQ(h.flow_id, 7U);
+        EXPECT_GT(h.time_ns, previous);  // oldest first, no record twice
+        previous = h.time_ns;
+    }
+    ASSERT_EQ(result.records, 4U + 108U);
+    EXPECT_EQ(copied.headers[0].time_ns, 3U);
+    EXPECT_EQ(copied.headers[3].time_ns, 6U);
+    EXPECT_EQ(copied.headers[4].time_ns, 23U);
+    EXPECT_EQ(copied.headers.back().time_ns, 130U);
 }
 
 }  // namespace
