@@ -84,11 +84,6 @@ constexpr uint64_t kBaselineQuiet = 20000;
 constexpr uint64_t kBaselineFloor = 400000;
 constexpr uint64_t kZipBytes = 30 + 11 + 8000 + 46 + 11 + 22;  // invoice-N.zip
 
-nlohmann::json load_schema() {
-    std::ifstream in(std::string(EXFILTAP_SOURCE_ROOT) + "/schema/alert.schema.json");
-    return nlohmann::json::parse(in, nullptr, false);
-}
-
 class BehaviourTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -102,23 +97,14 @@ protected:
     }
 
     void SetUp() override {
-        schema_ = load_schema();
-        ASSERT_TRUE(schema_.is_object()) << "schema/alert.schema.json missing or not JSON";
         const char* prefix = getenv("EXFILTAP_BEHAVIOUR_PREFIX");  // NOLINT: no threads
         ASSERT_NE(prefix, nullptr) << "EXFILTAP_BEHAVIOUR_PREFIX not set (meson test sets it)";
         prefix_ = prefix;
     }
 
-    /// Runs DETECTOR's "alert" or "near" capture with the config; validates every alert.
+    /// Runs DETECTOR's "alert" or "near" capture with the config; validates every record.
     RunOutput run_case(const std::string& detector, const std::string& kind) {
-        const std::string pcap = prefix_ + "-" + detector + "-" + kind + ".pcap";
-        RunOutput run = run_exfiltap(pcap, {"--config", *config_path_});
-        EXPECT_EQ(run.exit_code, 0) << pcap << "\n" << run.out;
-        for (size_t i = 0; i < run.alerts.size(); ++i) {
-            EXPECT_THAT(validate(schema_, run.alerts[i]), IsEmpty())
-                    << pcap << " alert line " << i + 1 << ": " << run.alerts[i].dump();
-        }
-        return run;
+        return run_checked(prefix_ + "-" + detector + "-" + kind + ".pcap", *config_path_);
     }
 
     /// The alerts of `detector` (class and detector both name it).
@@ -130,16 +116,9 @@ protected:
         return out;
     }
 
-    static std::string dump(const RunOutput& run) {
-        std::string text;
-        for (const auto& a : run.alerts) {
-            text += a.dump() + "\n";
-        }
-        return text.empty() ? "(no alerts)\n" + run.out : text;
-    }
+    static std::string dump(const RunOutput& run) { return dump_alerts(run); }
 
     static std::string* config_path_;
-    nlohmann::json schema_;
     std::string prefix_;
 };
 

@@ -13,6 +13,11 @@
 #include <fstream>
 #include <sstream>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/schema_validator.h"
+
 namespace exfiltap::testing {
 
 namespace fs = std::filesystem;
@@ -112,6 +117,29 @@ std::vector<nlohmann::json> alerts_of(const RunOutput& run, const std::string& c
         }
     }
     return out;
+}
+
+nlohmann::json load_schema(const std::string& name) {
+    std::ifstream in(std::string(EXFILTAP_SOURCE_ROOT) + "/schema/" + name);
+    return nlohmann::json::parse(in, nullptr, false);
+}
+
+RunOutput run_checked(const std::string& pcap, const std::string& config) {
+    static const nlohmann::json alert_schema = load_schema("alert.schema.json");
+    static const nlohmann::json incident_schema = load_schema("incident.schema.json");
+    EXPECT_TRUE(alert_schema.is_object()) << "schema/alert.schema.json missing or not JSON";
+    EXPECT_TRUE(incident_schema.is_object()) << "schema/incident.schema.json missing or not JSON";
+    RunOutput run = run_exfiltap(pcap, {"--config", config});
+    EXPECT_EQ(run.exit_code, 0) << pcap << "\n" << run.out;
+    for (size_t i = 0; i < run.alerts.size(); ++i) {
+        EXPECT_THAT(validate(alert_schema, run.alerts[i]), ::testing::IsEmpty())
+                << pcap << " alert " << i + 1 << ": " << run.alerts[i].dump();
+    }
+    for (size_t i = 0; i < run.incidents.size(); ++i) {
+        EXPECT_THAT(validate(incident_schema, run.incidents[i]), ::testing::IsEmpty())
+                << pcap << " incident record " << i + 1 << ": " << run.incidents[i].dump();
+    }
+    return run;
 }
 
 std::string dump_alerts(const RunOutput& run) {

@@ -23,6 +23,14 @@ struct RunOutput {
 /// --summary-json DIR/summary.json --set state_dir=DIR/state` plus `extra` arguments.
 RunOutput run_exfiltap(const std::string& pcap, const std::vector<std::string>& extra = {});
 
+/// A schema of the source tree's schema/ folder ("alert.schema.json"); null when missing.
+nlohmann::json load_schema(const std::string& name);
+
+/// run_exfiltap(pcap, {"--config", config}) that adds a test failure, naming the capture,
+/// when the exit code is not 0, a schema is missing, or an alert or incident record does
+/// not match schema/alert.schema.json or schema/incident.schema.json.
+RunOutput run_checked(const std::string& pcap, const std::string& config);
+
 /// Runs the binary with exactly these arguments (in a fresh folder); no parsing.
 RunOutput run_exfiltap_raw(const std::vector<std::string>& args);
 

@@ -151,11 +151,6 @@ void join_captures(
     pcap_close(dead);
 }
 
-nlohmann::json load_schema(const std::string& name) {
-    std::ifstream in(std::string(EXFILTAP_SOURCE_ROOT) + "/schema/" + name);
-    return nlohmann::json::parse(in, nullptr, false);
-}
-
 class IncidentTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -166,9 +161,6 @@ protected:
         std::filesystem::create_directories(dir_);
         config_ = dir_ + "/exfiltap.yaml";
         std::ofstream(config_) << kConfig;
-        alert_schema_ = load_schema("alert.schema.json");
-        incident_schema_ = load_schema("incident.schema.json");
-        ASSERT_TRUE(incident_schema_.is_object()) << "schema/incident.schema.json missing";
     }
 
     void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -176,22 +168,12 @@ protected:
     RunOutput run_story(const std::vector<Part>& parts, const std::string& name) {
         const std::string pcap = dir_ + "/" + name + ".pcap";
         join_captures(prefix_, parts, pcap);
-        RunOutput run = run_exfiltap(pcap, {"--config", config_});
-        EXPECT_EQ(run.exit_code, 0) << run.out;
-        for (const auto& alert : run.alerts) {
-            EXPECT_THAT(validate(alert_schema_, alert), IsEmpty()) << alert.dump();
-        }
-        for (const auto& incident : run.incidents) {
-            EXPECT_THAT(validate(incident_schema_, incident), IsEmpty()) << incident.dump();
-        }
-        return run;
+        return run_checked(pcap, config_);
     }
 
     std::string prefix_;
     std::string dir_;
     std::string config_;
-    nlohmann::json alert_schema_;
-    nlohmann::json incident_schema_;
 };
 
 TEST_F(IncidentTest, WholeStoryMakesOneIncidentWithFindingsInOrder) {

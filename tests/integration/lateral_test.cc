@@ -60,33 +60,17 @@ protected:
     void SetUp() override {
         config_path_ = ::testing::TempDir() + "/lateral_test_exfiltap.yaml";
         std::ofstream(config_path_) << kConfig;
-        std::ifstream in(std::string(EXFILTAP_SOURCE_ROOT) + "/schema/alert.schema.json");
-        schema_ = nlohmann::json::parse(in, nullptr, false);
-        ASSERT_TRUE(schema_.is_object()) << "schema/alert.schema.json missing or not JSON";
         const char* prefix = getenv("EXFILTAP_BEHAVIOUR_PREFIX");  // NOLINT: no threads
         ASSERT_NE(prefix, nullptr) << "EXFILTAP_BEHAVIOUR_PREFIX not set (meson test sets it)";
         prefix_ = prefix;
     }
 
-    /// Runs PREFIX-NAME.pcap with the config; validates every alert.
+    /// Runs PREFIX-NAME.pcap with the config; validates every record.
     RunOutput run(const std::string& name) {
-        const std::string pcap = prefix_ + "-" + name + ".pcap";
-        RunOutput out = run_exfiltap(pcap, {"--config", config_path_});
-        EXPECT_EQ(out.exit_code, 0) << pcap << "\n" << out.out;
-        for (size_t i = 0; i < out.alerts.size(); ++i) {
-            EXPECT_THAT(validate(schema_, out.alerts[i]), IsEmpty())
-                    << pcap << " alert line " << i + 1 << ": " << out.alerts[i].dump();
-        }
-        return out;
+        return run_checked(prefix_ + "-" + name + ".pcap", config_path_);
     }
 
-    static std::string dump(const RunOutput& run) {
-        std::string text;
-        for (const auto& a : run.alerts) {
-            text += a.dump() + "\n";
-        }
-        return text.empty() ? "(no alerts)\n" + run.out : text;
-    }
+    static std::string dump(const RunOutput& run) { return dump_alerts(run); }
 
     static void expect_none_of_the_four(const RunOutput& run) {
         for (const std::string_view detector : kLateralDetectors) {
@@ -97,7 +81,6 @@ protected:
 
     std::string config_path_;
     std::string prefix_;
-    nlohmann::json schema_;
 };
 
 void expect_fanout(const nlohmann::json& a, const std::string& src) {
