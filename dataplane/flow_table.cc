@@ -1,14 +1,12 @@
 #include "dataplane/flow_table.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <new>
 
 #include <rte_common.h>
-#include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 namespace exfiltap::dataplane {
 
@@ -38,10 +36,24 @@ FlowKey make_flow_key(const PacketInfo& info, bool vlan_in_key, bool& src_is_lo)
 
 namespace {
 
-constexpr uint32_t kMinHashEntries = 16;
+uint32_t flow_key_hash(const FlowKey& key) noexcept {
+    return rte_hash_crc(&key, sizeof(key), 0);
+}
 
-uint32_t flow_key_hash(const void* key, uint32_t len, uint32_t seed) {
-    return rte_hash_crc(key, len, seed);
+// The tag kept in the index: the hash's low 16 bits (the bucket comes from its high bits);
+// 0 marks a free entry, so a hash whose low bits are 0 takes tag 1.
+uint16_t tag_of(uint32_t sig) noexcept {
+    const auto tag = static_cast<uint16_t>(sig);
+    return tag != 0 ? tag : 1;
+}
+
+// Entries of `bucket` whose tag is `tag`, as a bit mask.
+uint32_t tag_matches(const FlowBucket& bucket, uint16_t tag) noexcept {
+    uint32_t mask = 0;
+    for (uint32_t e = 0; e < kBucketEntries; ++e) {
+        mask |= static_cast<uint32_t>(bucket.tag[e] == tag) << e;
+    }
+    return mask;
 }
 
 // Key equality in word loads: std::memcmp of the 44 bytes stayed a libc call (callgrind,
@@ -65,21 +77,6 @@ bool same_key(const FlowKey& a, const FlowKey& b) noexcept {
     return (diff | (ta ^ tb)) == 0;
 }
 
-// Entries to create the hash with for `capacity` flows. rte_hash has a power of two of
-// bucket slots at or above its entries; filled past ~80% of them, nearly every add runs a
-// cuckoo displacement search (exfiltap-bench new-10k: 4,700 instructions an add at 100%).
-// So a capacity in the top fifth below a power of two is raised past it, which doubles the
-// buckets; the key store and the flow array grow to that power of two plus one (by at most
-// a quarter; by 4.9% for a million flows, by one entry for 65,536).
-uint32_t hash_entries(uint32_t capacity) {
-    const uint32_t wanted = std::max<uint32_t>(capacity, kMinHashEntries);
-    const uint32_t buckets = rte_align32pow2(wanted);
-    if (buckets < (1U << 31) && uint64_t{wanted} * 5 > uint64_t{buckets} * 4) {
-        return buckets + 1;
-    }
-    return wanted;
-}
-
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config, FlowEndHandler& handler)
@@ -90,40 +87,104 @@ FlowTable::FlowTable(const FlowTableConfig& config, FlowEndHandler& handler)
 
 std::unique_ptr<FlowTable> FlowTable::create(const char* name, const FlowTableConfig& config,
         FlowEndHandler& handler, const char** error) {
+    // Flow indices are int32 positions in lookup_bulk().
+    if (config.capacity == 0 || config.capacity > (1U << 31)) {
+        *error = "flow table size must be between 1 and 2^31 flows";
+        return nullptr;
+    }
     std::unique_ptr<FlowTable> table(new FlowTable(config, handler));
-    rte_hash_parameters params{};
-    params.name = name;
-    // rte_hash wants at least a bucket's worth of entries; the array matches the hash, the
-    // active limit stays `capacity`.
-    table->slots_ = hash_entries(config.capacity);
-    params.entries = table->slots_;
-    params.key_len = sizeof(FlowKey);
-    params.hash_func = flow_key_hash;
-    params.hash_func_init_val = 0;
-    params.socket_id = config.socket_id;
-    // The extendable bucket table guarantees that `capacity` keys fit whatever their hashes.
-    params.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-    table->hash_ = rte_hash_create(&params);
-    if (table->hash_ == nullptr) {
-        *error = "rte_hash_create failed for the flow table (memory: raise dpdk.memory_mb)";
+    // One bucket per kFlowsPerBucket flows, rounded up: the load never passes 60%, where a
+    // bucket of 10 is full rarely enough that nearly every key sits in its home bucket.
+    table->buckets_ = (config.capacity + kFlowsPerBucket - 1) / kFlowsPerBucket;
+    // rte_zmalloc hands out zeroed memory: every tag free, every count 0, and each never used
+    // flow equal to a default Flow's key (all zero), so it matches no key.
+    void* index = rte_zmalloc_socket(name, uint64_t{sizeof(FlowBucket)} * table->buckets_,
+            RTE_CACHE_LINE_SIZE, config.socket_id);
+    void* flows = rte_zmalloc_socket(
+            name, uint64_t{sizeof(Flow)} * config.capacity, RTE_CACHE_LINE_SIZE, config.socket_id);
+    table->index_ = static_cast<FlowBucket*>(index);
+    table->flows_ = static_cast<Flow*>(flows);
+    if (index == nullptr || flows == nullptr) {
+        *error = "no memory for the flow table (raise dpdk.memory_mb or lower flows.table_size)";
         return nullptr;
-    }
-    void* mem = rte_zmalloc_socket(
-            name, sizeof(Flow) * table->slots_, RTE_CACHE_LINE_SIZE, config.socket_id);
-    if (mem == nullptr) {
-        *error = "no memory for the flow array (raise dpdk.memory_mb or lower flows.table_size)";
-        return nullptr;
-    }
-    table->flows_ = static_cast<Flow*>(mem);
-    for (uint32_t i = 0; i < table->slots_; ++i) {
-        new (&table->flows_[i]) Flow();
     }
     return table;
 }
 
 FlowTable::~FlowTable() {
-    rte_hash_free(hash_);
+    rte_free(index_);
     rte_free(flows_);
+}
+
+uint32_t FlowTable::take_free() noexcept {
+    if (free_head_ != kNoFlow) {
+        const uint32_t index = free_head_;
+        free_head_ = flows_[index].lru_next;
+        return index;
+    }
+    return unused_ < config_.capacity ? unused_++ : kNoFlow;
+}
+
+int32_t FlowTable::find(const FlowKey& key, uint32_t sig) const noexcept {
+    const uint16_t tag = tag_of(sig);
+    uint32_t b = home_bucket(sig);
+    // No key sits more than max_probe_ buckets past its home: the bound holds even if churn
+    // ever left every bucket on a wrap-around path counted as passed.
+    for (uint32_t probe = 0; probe <= max_probe_; ++probe) {
+        const FlowBucket& bucket = index_[b];
+        for (uint32_t m = tag_matches(bucket, tag); m != 0; m &= m - 1) {
+            const uint32_t index = bucket.flow[static_cast<uint32_t>(__builtin_ctz(m))];
+            if (same_key(flows_[index].key, key)) {
+                return static_cast<int32_t>(index);
+            }
+        }
+        if (bucket.passed == 0) {
+            break;
+        }
+        b = next_bucket(b);
+    }
+    return -1;
+}
+
+void FlowTable::index_insert(uint32_t sig, uint32_t index) noexcept {
+    // The caller keeps active_ < capacity <= 60% of the entries, so a free one exists.
+    uint32_t b = home_bucket(sig);
+    uint32_t probe = 0;
+    for (;;) {
+        FlowBucket& bucket = index_[b];
+        const uint32_t free = tag_matches(bucket, 0);
+        if (free != 0) {
+            const auto e = static_cast<uint32_t>(__builtin_ctz(free));
+            bucket.tag[e] = tag_of(sig);
+            bucket.flow[e] = index;
+            max_probe_ = std::max(max_probe_, probe);
+            return;
+        }
+        ++bucket.passed;
+        ++probe;
+        b = next_bucket(b);
+    }
+}
+
+void FlowTable::index_erase(uint32_t sig, uint32_t index) noexcept {
+    const uint16_t tag = tag_of(sig);
+    const uint32_t home = home_bucket(sig);
+    uint32_t b = home;
+    for (uint32_t probe = 0; probe <= max_probe_; ++probe) {
+        FlowBucket& bucket = index_[b];
+        for (uint32_t m = tag_matches(bucket, tag); m != 0; m &= m - 1) {
+            const auto e = static_cast<uint32_t>(__builtin_ctz(m));
+            if (bucket.flow[e] == index) {
+                bucket.tag[e] = 0;
+                // The key passed every bucket from its home to this one: take its count back.
+                for (uint32_t p = home; p != b; p = next_bucket(p)) {
+                    --index_[p].passed;
+                }
+                return;
+            }
+        }
+        b = next_bucket(b);
+    }
 }
 
 void FlowTable::list_remove(uint32_t index) noexcept {
@@ -160,8 +221,10 @@ void FlowTable::remove(uint32_t index, EvictReason reason) noexcept {
     Flow& f = flows_[index];
     handler_.on_flow_end(f, reason);
     list_remove(index);
-    rte_hash_del_key(hash_, &f.key);
+    index_erase(f.hash, index);
     f = Flow();
+    f.lru_next = free_head_;
+    free_head_ = index;
     --active_;
     ++changes_;
 }
@@ -193,18 +256,17 @@ bool FlowTable::evict_oldest() noexcept {
 void FlowTable::lookup_bulk(
         const FlowKey* const* keys, uint32_t count, uint32_t* sigs, int32_t* positions) noexcept {
     for (uint32_t i = 0; i < count; ++i) {
-        sigs[i] = rte_hash_hash(hash_, keys[i]);
+        sigs[i] = flow_key_hash(*keys[i]);
+        rte_prefetch0(&index_[home_bucket(sigs[i])]);
     }
     bulk_changes_ = changes_;
-    // No prefetch of the flows found: three lines for each of 32 flows measured slower than
-    // none (exfiltap-bench ack-1m: 475 against 420 cycles a packet).
-    // rte_hash takes `const void**` and only reads the pointers.
-    auto** key_list = const_cast<const void**>(reinterpret_cast<const void* const*>(keys));
-    rte_hash_lookup_with_hash_bulk(hash_, key_list, sigs, count, positions);
+    for (uint32_t i = 0; i < count; ++i) {
+        positions[i] = find(*keys[i], sigs[i]);
+    }
 }
 
 uint32_t FlowTable::lookup_or_create(const FlowKey& key, uint64_t now_ns, bool& created) noexcept {
-    return find_or_create(key, rte_hash_hash(hash_, &key), -1, false, now_ns, created);
+    return find_or_create(key, flow_key_hash(key), -1, false, now_ns, created);
 }
 
 uint32_t FlowTable::lookup_or_create(
@@ -217,27 +279,28 @@ uint32_t FlowTable::lookup_or_create(
 uint32_t FlowTable::find_or_create(const FlowKey& key, uint32_t sig, int32_t hint, bool hint_exact,
         uint64_t now_ns, bool& created) noexcept {
     created = false;
-    if (hint >= 0 && static_cast<uint32_t>(hint) < slots_ && same_key(flows_[hint].key, key)) {
-        return static_cast<uint32_t>(hint);  // a free slot's key is all zero: never a match
+    if (hint >= 0 && static_cast<uint32_t>(hint) < config_.capacity
+            && same_key(flows_[hint].key, key)) {
+        return static_cast<uint32_t>(hint);  // a free flow's key is all zero: never a match
     }
-    int32_t pos = hint_exact ? -ENOENT : rte_hash_lookup_with_hash(hash_, &key, sig);
-    if (pos >= 0) {
-        return static_cast<uint32_t>(pos);
+    if (!hint_exact) {
+        const int32_t pos = find(key, sig);
+        if (pos >= 0) {
+            return static_cast<uint32_t>(pos);
+        }
     }
     if (active_ >= config_.capacity && !evict_oldest()) {
         return kNoFlow;
     }
-    pos = rte_hash_add_key_with_hash(hash_, &key, sig);
-    if (pos < 0 || static_cast<uint32_t>(pos) >= slots_) {
-        if (pos >= 0) {
-            rte_hash_del_key_with_hash(hash_, &key, sig);
-        }
+    const uint32_t index = take_free();
+    if (index == kNoFlow) {
         return kNoFlow;
     }
-    const auto index = static_cast<uint32_t>(pos);
+    index_insert(sig, index);
     Flow& f = flows_[index];
     f = Flow();
     f.key = key;
+    f.hash = sig;
     f.first_ns = now_ns;
     f.last_ns = now_ns;
     f.timeout_class = TimeoutClass::Other;

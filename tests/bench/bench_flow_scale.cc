@@ -65,9 +65,10 @@ Result<FlowScale> measure_flow_scale(uint32_t flows, uint32_t lookups) {
         return make_error(std::string("flow table of ") + std::to_string(flows)
                 + " flows: " + (error != nullptr ? error : "failed") + " (raise --memory-mb)");
     }
-    s.table_bytes = heap_in_use() - heap_before;
+    s.heap_bytes = heap_in_use() - heap_before;
+    s.table_bytes = table->memory_bytes();
     s.bytes_per_flow = static_cast<double>(s.table_bytes) / flows;
-    s.hash_bytes_per_flow = s.bytes_per_flow - static_cast<double>(s.flow_entry_bytes);
+    s.index_bytes_per_flow = s.bytes_per_flow - static_cast<double>(s.flow_entry_bytes);
 
     // Inserts: every key new.
     bool created = false;
@@ -118,6 +119,7 @@ Result<FlowScale> measure_flow_scale(uint32_t flows, uint32_t lookups) {
         }
     }
     s.evicted = table->evicted_full() - evicted_before;
+    s.max_probe = table->max_probe();
     (void)found;
     return s;
 }

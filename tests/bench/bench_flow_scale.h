@@ -1,6 +1,7 @@
 // exfiltap-bench's flow table scale test: the worker's FlowTable alone at a given size,
-// on the main thread after EAL init. Memory per flow is what the DPDK heap grew by when the
-// table was created (flow array, hash buckets, key store, free-slot rings) over its flows.
+// on the main thread after EAL init. Memory per flow is the flow array and the table's index
+// (FlowTable::memory_bytes()) over its capacity; what the DPDK heap grew by is kept beside it
+// as a check (the same plus the heap's element headers).
 #pragma once
 
 #include <cstdint>
@@ -11,10 +12,12 @@ namespace exfiltap::bench {
 
 struct FlowScale {
     uint32_t flows = 0;
-    uint64_t table_bytes = 0;       // DPDK heap taken by the table
+    uint64_t table_bytes = 0;       // flow array + index (FlowTable::memory_bytes())
+    uint64_t heap_bytes = 0;        // what the DPDK heap grew by at create()
     double bytes_per_flow = 0;      // table_bytes / flows
     uint64_t flow_entry_bytes = 0;  // sizeof(Flow), TCP state of both directions included
-    double hash_bytes_per_flow = 0;
+    double index_bytes_per_flow = 0;
+    uint32_t max_probe = 0;  // longest probe after the run, in buckets past the home bucket
     double inserts_per_second = 0;
     double lookups_per_second = 0;       // one key at a time
     double bulk_lookups_per_second = 0;  // FlowTable::lookup_bulk, bursts of 32

@@ -56,7 +56,7 @@ using bench::PassChange;
 constexpr double kEstablishedBudget = 250;  // cycles per packet, 10k established flows
 constexpr double kNewFlowBudget = 1000;     // cycles per packet, new flows into 1M
 constexpr double kContentBudget = 1.25;     // content stage / Hyperscan alone
-constexpr double kFlowBytesBudget = 256;    // flow entry, hash slot, TCP state
+constexpr double kFlowBytesBudget = 256;    // flow entry, its index share, TCP state
 constexpr double kSnortPacketsPerCore = 200000;
 constexpr double kSnortMultiple = 5;
 
@@ -654,12 +654,14 @@ int run(const Options& opt) {
             printf("flow table %u: %s\n", n, s.error().c_str());
             continue;
         }
-        printf("flow table %8u flows: %.1f bytes/flow (entry %llu incl. TCP state, hash %.1f); "
-               "%.2f M inserts/s, %.2f M lookups/s, %.2f M bulk lookups/s; full: %u more flows "
-               "-> %llu evicted, %llu refused\n",
+        printf("flow table %8u flows: %.1f bytes/flow (entry %llu incl. TCP state, index %.1f; "
+               "heap grew %.1f/flow); %.2f M inserts/s, %.2f M lookups/s, %.2f M bulk "
+               "lookups/s; longest probe %u buckets; full: %u more flows -> %llu evicted, %llu "
+               "refused\n",
                 s->flows, s->bytes_per_flow, static_cast<unsigned long long>(s->flow_entry_bytes),
-                s->hash_bytes_per_flow, s->inserts_per_second / 1e6, s->lookups_per_second / 1e6,
-                s->bulk_lookups_per_second / 1e6, s->over_capacity,
+                s->index_bytes_per_flow, static_cast<double>(s->heap_bytes) / s->flows,
+                s->inserts_per_second / 1e6, s->lookups_per_second / 1e6,
+                s->bulk_lookups_per_second / 1e6, s->max_probe, s->over_capacity,
                 static_cast<unsigned long long>(s->evicted),
                 static_cast<unsigned long long>(s->refused));
         scales.push_back(*s);
@@ -709,7 +711,7 @@ int run(const Options& opt) {
         budgets.push_back(b);
     }
     {
-        Budget b{"flow entry + hash slot + TCP state", "bytes/flow", 0, kFlowBytesBudget};
+        Budget b{"flow entry + index slot + TCP state", "bytes/flow", 0, kFlowBytesBudget};
         for (const bench::FlowScale& s : scales) {
             b.value = std::max(b.value, s.bytes_per_flow);
             b.measured = true;
@@ -764,8 +766,8 @@ int run(const Options& opt) {
         for (const bench::FlowScale& s : scales) {
             j["flow_scale"].push_back({{"flows", s.flows}, {"table_bytes", s.table_bytes},
                     {"bytes_per_flow", s.bytes_per_flow}, {"flow_entry_bytes", s.flow_entry_bytes},
-                    {"hash_bytes_per_flow", s.hash_bytes_per_flow},
-                    {"inserts_per_second", s.inserts_per_second},
+                    {"index_bytes_per_flow", s.index_bytes_per_flow}, {"heap_bytes", s.heap_bytes},
+                    {"max_probe", s.max_probe}, {"inserts_per_second", s.inserts_per_second},
                     {"lookups_per_second", s.lookups_per_second},
                     {"bulk_lookups_per_second", s.bulk_lookups_per_second},
                     {"over_capacity", s.over_capacity}, {"evicted", s.evicted},

@@ -1,8 +1,12 @@
 #include "dataplane/flow_table.h"
 
+#include <random>
+#include <set>
+#include <unordered_map>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rte_hash_crc.h>
 
 #include "tests/eal/eal_env.h"
 
@@ -161,6 +165,235 @@ TEST(FlowTableTest, ClearEndsEveryFlow) {
     // Slots are reusable after a clear.
     table->lookup_or_create(key_for_port(1), 0, created);
     EXPECT_TRUE(created);
+}
+
+// Distinct IPv4 TCP keys, numbered.
+FlowKey numbered_key(uint32_t i) {
+    FlowKey k;
+    k.addr_lo = {10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8),
+            static_cast<uint8_t>(i)};
+    k.addr_hi = {203, 0, 113, 7};
+    k.port_lo = static_cast<uint16_t>(1024 + (i >> 24));
+    k.port_hi = 443;
+    k.proto = kProtoTcp;
+    k.ip_version = 4;
+    return k;
+}
+
+// The number back from a numbered key.
+uint32_t number_of(const FlowKey& k) {
+    return (uint32_t{k.addr_lo[1]} << 16) | (uint32_t{k.addr_lo[2]} << 8) | k.addr_lo[3]
+            | (uint32_t{static_cast<uint16_t>(k.port_lo - 1024)} << 24);
+}
+
+// Remembers which numbered keys left the table.
+class KeyTracker final : public FlowEndHandler {
+public:
+    void on_flow_end(Flow& flow, EvictReason reason) noexcept override {
+        ended.insert(number_of(flow.key));
+        if (reason == EvictReason::TableFull) {
+            ++evicted;
+        }
+    }
+    std::set<uint32_t> ended;
+    uint64_t evicted = 0;
+};
+
+std::unique_ptr<FlowTable> make_tracked_table(KeyTracker& tracker, uint32_t capacity) {
+    FlowTableConfig config;
+    config.capacity = capacity;
+    config.timeout_ns.fill(UINT64_MAX / 4);
+    const char* error = nullptr;
+    auto table = FlowTable::create(
+            ("ft_idx_" + std::to_string(capacity)).c_str(), config, tracker, &error);
+    EXPECT_NE(table, nullptr) << (error != nullptr ? error : "");
+    return table;
+}
+
+// Looks every numbered key of `live` up in bursts: each must be at its index; and every key
+// of `absent` must be missing.
+void expect_index_matches(FlowTable& table, const std::unordered_map<uint32_t, uint32_t>& live,
+        const std::vector<uint32_t>& absent) {
+    std::vector<std::pair<uint32_t, int32_t>> wanted;
+    for (const auto& [number, index] : live) {
+        wanted.emplace_back(number, static_cast<int32_t>(index));
+    }
+    for (const uint32_t number : absent) {
+        if (live.count(number) == 0) {
+            wanted.emplace_back(number, -1);
+        }
+    }
+    constexpr uint32_t kBurst = FlowTable::kBurstKeys;
+    for (size_t start = 0; start < wanted.size(); start += kBurst) {
+        const auto n = static_cast<uint32_t>(std::min<size_t>(kBurst, wanted.size() - start));
+        std::array<FlowKey, kBurst> keys{};
+        std::array<const FlowKey*, kBurst> ptrs{};
+        std::array<uint32_t, kBurst> sigs{};
+        std::array<int32_t, kBurst> positions{};
+        for (uint32_t k = 0; k < n; ++k) {
+            keys[k] = numbered_key(wanted[start + k].first);
+            ptrs[k] = &keys[k];
+        }
+        table.lookup_bulk(ptrs.data(), n, sigs.data(), positions.data());
+        for (uint32_t k = 0; k < n; ++k) {
+            const int32_t expected = wanted[start + k].second;
+            if (expected >= 0) {
+                ASSERT_EQ(positions[k], expected) << "key " << wanted[start + k].first;
+            } else {
+                ASSERT_LT(positions[k], 0) << "key " << wanted[start + k].first;
+            }
+        }
+    }
+}
+
+TEST(FlowTableIndexTest, EveryLiveKeyStaysFindableUnderChurn) {
+    KeyTracker tracker;
+    constexpr uint32_t kCapacity = 1000;  // not a power of two
+    auto table = make_tracked_table(tracker, kCapacity);
+    std::mt19937 rng(6);
+    std::unordered_map<uint32_t, uint32_t> live;
+    std::vector<uint32_t> universe;
+    for (uint32_t i = 0; i < 3000; ++i) {
+        universe.push_back(i);
+    }
+    bool created = false;
+    uint64_t now = 1;
+    for (uint32_t round = 0; round < 100; ++round) {
+        for (uint32_t op = 0; op < 2000; ++op) {
+            const uint32_t number = universe[rng() % universe.size()];
+            if (rng() % 3 == 0 && live.count(number) != 0) {
+                table->end(live[number], EvictReason::Timeout);
+            } else {
+                const uint32_t index =
+                        table->lookup_or_create(numbered_key(number), ++now, created);
+                ASSERT_NE(index, kNoFlow);
+                if (!created) {
+                    ASSERT_EQ(index, live.at(number));
+                }
+                live[number] = index;
+            }
+            for (const uint32_t gone : tracker.ended) {
+                live.erase(gone);
+            }
+            tracker.ended.clear();
+        }
+        ASSERT_EQ(table->active(), live.size());
+        expect_index_matches(*table, live, universe);
+    }
+    EXPECT_GT(tracker.evicted, 0U);
+    EXPECT_EQ(tracker.evicted, table->evicted_full());
+    // Churn left no tombstones behind: probes stay a few buckets long.
+    EXPECT_LE(table->max_probe(), 16U);
+}
+
+TEST(FlowTableIndexTest, KeysWithTheSameTagAreAllFound) {
+    // 64 keys whose hashes share their low 16 bits (the tag) fill a table of 64 flows
+    // (11 buckets of 10): buckets overflow into their neighbours, and every lookup of a
+    // bucket meets tag matches that are other keys.
+    std::vector<uint32_t> same_tag;
+    for (uint32_t i = 0; same_tag.size() < 64; ++i) {
+        const FlowKey k = numbered_key(i);
+        if ((rte_hash_crc(&k, sizeof(k), 0) & 0xffffU) == 0x1234U) {
+            same_tag.push_back(i);
+        }
+    }
+    KeyTracker tracker;
+    auto table = make_tracked_table(tracker, 64);
+    std::unordered_map<uint32_t, uint32_t> live;
+    bool created = false;
+    for (const uint32_t number : same_tag) {
+        live[number] = table->lookup_or_create(numbered_key(number), 1, created);
+        ASSERT_TRUE(created);
+    }
+    expect_index_matches(*table, live, {});
+    // Every other key ends; the rest stay findable, and the ended ones come back.
+    std::vector<uint32_t> ended;
+    for (size_t i = 0; i < same_tag.size(); i += 2) {
+        table->end(live.at(same_tag[i]), EvictReason::Timeout);
+        live.erase(same_tag[i]);
+        ended.push_back(same_tag[i]);
+    }
+    expect_index_matches(*table, live, ended);
+    for (const uint32_t number : ended) {
+        live[number] = table->lookup_or_create(numbered_key(number), 2, created);
+        ASSERT_TRUE(created);
+    }
+    expect_index_matches(*table, live, {});
+    EXPECT_EQ(table->evicted_full(), 0U);
+}
+
+TEST(FlowTableIndexTest, TableOfOneFlowEvictsForEachNewKey) {
+    KeyTracker tracker;
+    auto table = make_tracked_table(tracker, 1);
+    bool created = false;
+    EXPECT_EQ(table->lookup_or_create(numbered_key(1), 1, created), 0U);
+    EXPECT_EQ(table->lookup_or_create(numbered_key(2), 2, created), 0U);
+    EXPECT_TRUE(created);
+    EXPECT_EQ(table->lookup_or_create(numbered_key(2), 3, created), 0U);
+    EXPECT_FALSE(created);
+    EXPECT_EQ(table->evicted_full(), 1U);
+    EXPECT_EQ(tracker.ended, std::set<uint32_t>{1});
+    EXPECT_EQ(table->active(), 1U);
+}
+
+TEST(FlowTableIndexTest, LargeTableHoldsItsCapacityAndThenEvicts) {
+    KeyTracker tracker;
+    constexpr uint32_t kCapacity = 300001;
+    auto table = make_tracked_table(tracker, kCapacity);
+    // One 64-byte bucket per 6 flows: the flow array and the index, nothing else.
+    EXPECT_EQ(table->buckets(), (kCapacity + 5) / 6);
+    EXPECT_EQ(table->memory_bytes(), uint64_t{kCapacity} * sizeof(Flow) + 64ULL * table->buckets());
+    std::unordered_map<uint32_t, uint32_t> live;
+    bool created = false;
+    for (uint32_t i = 0; i < kCapacity; ++i) {
+        const uint32_t index = table->lookup_or_create(numbered_key(i), i, created);
+        ASSERT_TRUE(created);
+        ASSERT_LT(index, kCapacity);
+        live[i] = index;
+    }
+    EXPECT_EQ(table->evicted_full(), 0U);
+    expect_index_matches(*table, live, {kCapacity, kCapacity + 1});
+    // Full: the next key takes the oldest flow's place.
+    const uint32_t index = table->lookup_or_create(numbered_key(kCapacity), kCapacity, created);
+    EXPECT_TRUE(created);
+    EXPECT_EQ(index, live.at(0));
+    EXPECT_EQ(tracker.ended, std::set<uint32_t>{0});
+    EXPECT_EQ(table->active(), kCapacity);
+}
+
+TEST(FlowTableIndexTest, BulkPositionIsAHintCheckedAgainstTheKey) {
+    KeyTracker tracker;
+    auto table = make_tracked_table(tracker, 16);
+    bool created = false;
+    const uint32_t a = table->lookup_or_create(numbered_key(1), 1, created);
+    const FlowKey key_a = numbered_key(1);
+    const FlowKey key_b = numbered_key(2);
+    std::array<const FlowKey*, 2> ptrs{&key_a, &key_b};
+    std::array<uint32_t, 2> sigs{};
+    std::array<int32_t, 2> positions{};
+    table->lookup_bulk(ptrs.data(), 2, sigs.data(), positions.data());
+    EXPECT_EQ(positions[0], static_cast<int32_t>(a));
+    EXPECT_LT(positions[1], 0);
+    // Flow a ends and key b takes its index: a's stale hint must not find b's flow.
+    table->end(a, EvictReason::Timeout);
+    const uint32_t b = table->lookup_or_create(key_b, sigs[1], positions[1], 2, created);
+    EXPECT_TRUE(created);
+    EXPECT_EQ(b, a);
+    const uint32_t a2 = table->lookup_or_create(key_a, sigs[0], positions[0], 3, created);
+    EXPECT_TRUE(created);
+    EXPECT_NE(a2, b);
+    EXPECT_EQ(table->lookup_or_create(key_b, sigs[1], static_cast<int32_t>(b), 4, created), b);
+    EXPECT_FALSE(created);
+}
+
+TEST(FlowTableIndexTest, CapacityZeroIsRefusedWithAReason) {
+    KeyTracker tracker;
+    FlowTableConfig config;
+    config.capacity = 0;
+    const char* error = nullptr;
+    EXPECT_EQ(FlowTable::create("ft_zero", config, tracker, &error), nullptr);
+    ASSERT_NE(error, nullptr);
+    EXPECT_NE(std::string(error).find("between 1 and"), std::string::npos);
 }
 
 }  // namespace
