@@ -7,6 +7,12 @@ constexpr bool is_digit(char c) noexcept {
     return c >= '0' && c <= '9';
 }
 
+/// Joins the digit groups of a number ("4857 0839", "4857-0839"); '+' is a space in
+/// form-encoded bodies (application/x-www-form-urlencoded).
+constexpr bool is_number_separator(char c) noexcept {
+    return c == ' ' || c == '-' || c == '+';
+}
+
 constexpr bool is_upper(char c) noexcept {
     return c >= 'A' && c <= 'Z';
 }

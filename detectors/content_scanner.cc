@@ -362,6 +362,10 @@ struct ScanContext {
     // second judgement is the first's (exfiltap-bench digits: ~3 matches a digit run).
     uint64_t judged_end = UINT64_MAX;
     ContentClass judged_cls = ContentClass::Custom;
+    // Card values: the run ending at each match, followed forward once per call instead of
+    // walked back from every group end (reset on first use).
+    CardRunTracker cards;
+    bool cards_live = false;
 
     const PatternDatabase& db() const noexcept { return *stream.db_; }
     const ContentConfig& config() const noexcept { return stream.db_->config(); }
@@ -392,6 +396,44 @@ struct ScanContext {
             length = total;
         }
         return length;
+    }
+
+    // Stream bytes [begin, stop) (clipped to what was scanned) as text: a view of `data`
+    // when they all lie in it, else copied into `buffer`.
+    template <size_t N>
+    std::string_view window(
+            uint64_t begin, uint64_t stop, std::array<char, N>& buffer) const noexcept {
+        stop = std::min(stop, available_end());
+        if (begin >= data_offset && stop >= begin && stop - begin <= N) {
+            return {reinterpret_cast<const char*>(data.data() + (begin - data_offset)),
+                    static_cast<size_t>(stop - begin)};
+        }
+        return {buffer.data(), copy(begin, stop, buffer)};
+    }
+
+    // False when no card value ends at `value_end` (text from `begin`): the tracker follows
+    // the bytes since the previous card match, so a run costs one pass however many of its
+    // group ends match.
+    bool card_possible(uint64_t begin, uint64_t value_end) noexcept {
+        if (!cards_live || cards.next() > value_end
+                || value_end - cards.next() > kLookBehindBytes) {
+            cards.reset(begin);
+            cards_live = true;
+        }
+        const uint64_t at = cards.next();
+        if (at < data_offset) {
+            const auto back = static_cast<size_t>(data_offset - at);
+            const auto n = static_cast<size_t>(std::min(value_end, data_offset) - at);
+            cards.feed({reinterpret_cast<const char*>(stream.history_.data())
+                            + (stream.history_len_ - back),
+                    n});
+        }
+        if (value_end > cards.next()) {
+            const auto from = static_cast<size_t>(cards.next() - data_offset);
+            cards.feed({reinterpret_cast<const char*>(data.data()) + from,
+                    static_cast<size_t>(value_end - cards.next())});
+        }
+        return cards.judge(value_end, begin) == CardRunTracker::Verdict::Maybe;
     }
 
     void on_match(unsigned id, uint64_t to) noexcept {
@@ -536,10 +578,12 @@ struct ScanContext {
             judged_cls = info.cls;
         }
         const uint64_t begin = value_end - std::min<uint64_t>(value_end - first, kLookBehindBytes);
+        if (info.cls == ContentClass::PaymentCard && info.kind != PatternKind::Literal
+                && !card_possible(begin, value_end)) {
+            return;
+        }
         std::array<char, kLookBehindBytes + 1> buffer;
-        const size_t length =
-                copy(begin, std::min<uint64_t>(value_end + 1, available_end()), buffer);
-        const std::string_view text(buffer.data(), length);
+        const std::string_view text = window(begin, value_end + 1, buffer);
         const auto end = static_cast<size_t>(value_end - begin);
         const bool after_gap = begin == stream.gap_offset_;
 

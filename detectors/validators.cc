@@ -22,7 +22,7 @@ namespace {
 constexpr size_t kMinCardDigits = 12;
 constexpr size_t kMaxCardDigits = 19;
 // The longest layout with separators (4-4-4-4-3) has five groups.
-constexpr size_t kMaxLayoutGroups = 5;
+constexpr size_t kMaxLayoutGroups = kCardLayoutGroups;
 constexpr size_t kSsnChars = 11;  // ddd-dd-dddd
 constexpr std::array<size_t, 9> kSsnDigitPositions = {0, 1, 2, 4, 5, 7, 8, 9, 10};
 
@@ -253,11 +253,6 @@ Candidate read_iban(std::string_view text, const IbanRun& run, size_t first) {
     return candidate;
 }
 
-// '+' is a space in form-encoded bodies (application/x-www-form-urlencoded).
-bool is_separator(char c) {
-    return c == ' ' || c == '-' || c == '+';
-}
-
 bool all_digits(std::string_view text) {
     for (const char c : text) {
         if (!is_digit(c)) {
@@ -421,7 +416,7 @@ bool walk_run(std::string_view text, size_t end, Run& run) {
         run.starts[run.groups] = i;
         run.lens[run.groups] = group_end - i;
         ++run.groups;
-        if (i < 2 || !is_separator(text[i - 1]) || !is_digit(text[i - 2])) {
+        if (i < 2 || !is_number_separator(text[i - 1]) || !is_digit(text[i - 2])) {
             break;
         }
         if (separator != 0 && text[i - 1] != separator) {
@@ -546,6 +541,122 @@ Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbe
     return {};
 }
 
+void CardRunTracker::reset(uint64_t offset) noexcept {
+    known_from_ = offset;
+    next_ = offset;
+    low_ = offset;
+    groups_ = 0;
+    separator_ = 0;
+    last_ = 0;
+    before_last_ = 0;
+    long_group_ = false;
+}
+
+// Luhn value of a doubled digit.
+constexpr std::array<uint8_t, 10> kDoubled = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9};
+
+// The state lives in locals through a group's digits (the bytes could alias the members).
+void CardRunTracker::feed(std::string_view bytes) noexcept {
+    const size_t n = bytes.size();
+    char last = last_;
+    char before = before_last_;
+    size_t i = 0;
+    while (i < n) {
+        if (!is_digit(bytes[i])) {
+            before = last;
+            last = bytes[i++];
+            continue;
+        }
+        size_t len = 0;
+        unsigned plain = 0;
+        unsigned twice = 0;
+        if (is_digit(last)) {
+            len = lens_[0];
+            plain = sum_plain_[0];
+            twice = sum_twice_[0];
+        } else {
+            const bool joined = is_number_separator(last) && is_digit(before) && groups_ > 0;
+            start_group(next_ + i, joined ? last : 0);
+        }
+        do {
+            // The new digit is single in the sum whose previous last digit was doubled.
+            const auto d = static_cast<unsigned>(bytes[i] - '0');
+            const unsigned single = twice + d;
+            twice = plain + kDoubled[d];
+            plain = single;
+            ++len;
+            ++i;
+        } while (i < n && is_digit(bytes[i]));
+        lens_[0] = len;
+        sum_plain_[0] = static_cast<uint16_t>(plain);
+        sum_twice_[0] = static_cast<uint16_t>(twice);
+        long_group_ = len > kMaxCardDigits;
+        before = i >= 2 ? bytes[i - 2] : last;
+        last = bytes[i - 1];
+    }
+    last_ = last;
+    before_last_ = before;
+    next_ += n;
+}
+
+// Mirrors walk_run() seen from the end of a group starting at `at`, joined to the previous
+// one by `separator` (0: not joined): which earlier groups the walk would take, and the
+// lowest byte it would read doing so (`low_`).
+void CardRunTracker::start_group(uint64_t at, char separator) noexcept {
+    auto below = [](uint64_t offset, uint64_t by) {
+        return offset >= by ? offset - by : 0;
+    };
+    if (separator != 0 && !long_group_ && (separator_ == 0 || separator_ == separator)) {
+        groups_ = std::min(groups_ + 1, kMaxLayoutGroups);
+    } else if (separator != 0 && !long_group_) {
+        groups_ = 2;  // an earlier joint of another kind ends the walk after this group
+    } else {
+        // Over-long previous group: walk_run() reads 20 of its digits and the byte before.
+        low_ = separator != 0 ? below(at - 1, kMaxCardDigits + 2) : below(at, 2);
+        groups_ = 1;
+    }
+    separator_ = groups_ > 1 ? separator : 0;
+    for (size_t g = groups_ - 1; g > 0; --g) {
+        lens_[g] = lens_[g - 1];
+        starts_[g] = starts_[g - 1];
+        sum_plain_[g] = sum_plain_[g - 1];
+        sum_twice_[g] = sum_twice_[g - 1];
+    }
+    lens_[0] = 0;
+    starts_[0] = at;
+    sum_plain_[0] = 0;
+    sum_twice_[0] = 0;
+    if (groups_ > 1) {
+        low_ = below(starts_[groups_ - 1], 2);
+    }
+    long_group_ = false;
+}
+
+CardRunTracker::Verdict CardRunTracker::judge(uint64_t end, uint64_t window_begin) const noexcept {
+    if (end != next_ || !is_digit(last_) || groups_ == 0) {
+        return Verdict::Maybe;
+    }
+    // Both walks stop where their bytes start when those are the same byte; otherwise the
+    // walk must stay above both starts to see what the tracker saw.
+    if (known_from_ != window_begin && low_ < std::max(known_from_, window_begin)) {
+        return Verdict::Maybe;
+    }
+    if (long_group_) {
+        return Verdict::NoCard;  // walk_run() refuses a last group longer than any card
+    }
+    unsigned sum = 0;
+    size_t digits_after = 0;
+    for (size_t k = 1; k <= groups_; ++k) {
+        const size_t g = k - 1;
+        sum += (digits_after % 2 == 0) ? sum_plain_[g] : sum_twice_[g];
+        digits_after += lens_[g];
+        if (sum % 10 == 0 && is_card_layout(lens_, k)) {
+            return Verdict::Maybe;
+        }
+    }
+    return Verdict::NoCard;
+}
+
 Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_numbers) noexcept {
     if (end < kSsnChars || end > text.size() || !number_ends(text, end)) {
         return {};
@@ -553,7 +664,7 @@ Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_number
     const size_t start = end - kSsnChars;
     const std::string_view value = text.substr(start, kSsnChars);
     const char separator = value[3];
-    if (!is_separator(separator) || value[6] != separator) {
+    if (!is_number_separator(separator) || value[6] != separator) {
         return {};
     }
     Candidate candidate;

@@ -82,6 +82,50 @@ bool is_test_or_filler_ssn(std::string_view digits) noexcept;
 /// padding such as "4857...5715DDDD" must not hide it. Value: the digits.
 Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
 
+/// Groups of the longest card layout with separators (4-4-4-4-3).
+inline constexpr size_t kCardLayoutGroups = 5;
+
+/// Follows the digit-and-separator runs of a byte stream forward and tells, in constant
+/// time per value end, whether extract_card() could accept a value ending there: it keeps
+/// the groups extract_card() would walk back over (the last kCardLayoutGroups of the run)
+/// with both Luhn sums of each, so every layout-valid suffix is Luhn-checked without
+/// reading its digits again. A digit run of a segment matches the card pattern at every
+/// group end (exfiltap-bench digits: ~255 ends per 1460 bytes), and walking each back cost
+/// most of the content stage. Used by one thread; no allocation.
+class CardRunTracker {
+public:
+    enum class Verdict : uint8_t {
+        NoCard,  // extract_card() rejects every value ending here
+        Maybe,   // a layout passes Luhn, or the tracker cannot tell: run extract_card()
+    };
+
+    /// Starts over at stream offset `offset`; bytes before it are unknown.
+    void reset(uint64_t offset) noexcept;
+    /// Stream offset of the next byte to feed.
+    uint64_t next() const noexcept { return next_; }
+    /// The bytes from next() on.
+    void feed(std::string_view bytes) noexcept;
+    /// After feeding every byte before `end`: the verdict on the card value ending at `end`
+    /// that extract_card() would read from a text starting at stream offset `window_begin`.
+    Verdict judge(uint64_t end, uint64_t window_begin) const noexcept;
+
+private:
+    void start_group(uint64_t at, char separator) noexcept;
+
+    uint64_t known_from_ = 0;  // first byte fed since reset()
+    uint64_t next_ = 0;
+    uint64_t low_ = 0;  // lowest offset extract_card() reads walking back over the run
+    std::array<size_t, kCardLayoutGroups> lens_{};         // newest group first
+    std::array<uint64_t, kCardLayoutGroups> starts_{};     // stream offset of each group
+    std::array<uint16_t, kCardLayoutGroups> sum_plain_{};  // Luhn sum, last digit single
+    std::array<uint16_t, kCardLayoutGroups> sum_twice_{};  // Luhn sum, last digit doubled
+    size_t groups_ = 0;
+    char separator_ = 0;  // joins the run's groups; 0 for a single group
+    char last_ = 0;       // the byte at next() - 1 (0 when unknown)
+    char before_last_ = 0;
+    bool long_group_ = false;  // the newest group is longer than any card number
+};
+
 /// The same for an SSN written ddd-dd-dddd or ddd dd dddd (same boundary rules, and no
 /// number joined before it by a separator or '.'). Value: the 9 digits. The rule
 /// checks of ssn_valid() always apply; is_test_or_filler_ssn() when `reject_test_numbers`.

@@ -95,6 +95,36 @@ TEST_F(ContentStreamTest, FindsCardSplitIntoOneByteScans) {
     EXPECT_EQ(sink_.items[0].value_view(), kVisa);
 }
 
+// Card values in a run of card-shaped numbers are judged by following the run forward: a
+// split anywhere must give what one scan gives.
+TEST_F(ContentStreamTest, FindsCardsInDigitRunSplitAnywhere) {
+    const std::string text =
+            "pay 4000 1234 5678 9011 4857 0839 3473 5715 4000 1234 5678 9013 5335 7053 9761 "
+            "6813 4000 1234 5678 9015\n";
+    auto run = [&](size_t split) {
+        ContentStream stream;
+        FindingSink sink;
+        EXPECT_TRUE(stream.open(*db_));
+        stream.scan(bytes(std::string_view(text).substr(0, split)), scratch_, sink);
+        stream.scan(bytes(std::string_view(text).substr(split)), scratch_, sink);
+        stream.close(scratch_, sink);
+        std::vector<std::string> found;
+        for (size_t i = 0; i < sink.count; ++i) {
+            found.push_back(std::string(sink.items[i].value_view()) + "@"
+                    + std::to_string(sink.items[i].end_offset));
+        }
+        return found;
+    };
+    const std::vector<std::string> whole = run(text.size());
+    ASSERT_EQ(whole.size(), 2U);
+    EXPECT_EQ(whole[0], std::string(kVisa) + "@43");
+    EXPECT_EQ(whole[1], std::string(kMastercard) + "@83");
+
+    for (size_t split = 0; split < text.size(); ++split) {
+        EXPECT_EQ(run(split), whole) << "split at " << split;
+    }
+}
+
 TEST_F(ContentStreamTest, ReportsRepeatedValueOnce) {
     scan("a 4857083934735715 b 4857-0839-3473-5715 c");
     scan(" 4857083934735715\n");
