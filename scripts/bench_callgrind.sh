@@ -35,7 +35,7 @@ for s in "${list[@]}"; do
     valgrind --tool=callgrind --toggle-collect='*Worker::process_burst*' \
         --callgrind-out-file="$work/$s.out" \
         "$bench" --scenario "$s" --workers 1 --passes-factor 0.1 --flow-scale 0 --no-bare \
-        --no-stage-cycles --memory-mb 1536 --json "$work/$s.json" >"$work/$s.log" 2>&1 || {
+        --no-stage-cycles --no-siem --memory-mb 1536 --json "$work/$s.json" >"$work/$s.log" 2>&1 || {
         tail -20 "$work/$s.log"
         echo "bench_callgrind: $s failed" >&2
         exit 1
