@@ -545,6 +545,7 @@ void CardRunTracker::reset(uint64_t offset) noexcept {
     known_from_ = offset;
     next_ = offset;
     low_ = offset;
+    long_joint_low_ = UINT64_MAX;
     groups_ = 0;
     separator_ = 0;
     last_ = 0;
@@ -613,6 +614,7 @@ void CardRunTracker::start_group(uint64_t at, char separator) noexcept {
     } else {
         // Over-long previous group: walk_run() reads 20 of its digits and the byte before.
         low_ = separator != 0 ? below(at - 1, kMaxCardDigits + 2) : below(at, 2);
+        long_joint_low_ = separator != 0 ? low_ : UINT64_MAX;
         groups_ = 1;
     }
     separator_ = groups_ > 1 ? separator : 0;
@@ -627,7 +629,9 @@ void CardRunTracker::start_group(uint64_t at, char separator) noexcept {
     sum_plain_[0] = 0;
     sum_twice_[0] = 0;
     if (groups_ > 1) {
-        low_ = below(starts_[groups_ - 1], 2);
+        // The oldest group kept may follow an over-long one: a window starting inside that
+        // one turns its tail into a group the tracker does not count (conservative: lower).
+        low_ = std::min(below(starts_[groups_ - 1], 2), long_joint_low_);
     }
     long_group_ = false;
 }

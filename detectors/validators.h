@@ -115,6 +115,10 @@ private:
     uint64_t known_from_ = 0;  // first byte fed since reset()
     uint64_t next_ = 0;
     uint64_t low_ = 0;  // lowest offset extract_card() reads walking back over the run
+    // Lowest offset a walk reaching back to an over-long group joined into this run reads
+    // (UINT64_MAX: none since the run began). A window starting inside that group makes
+    // extract_card() see a short group there, so low_ never rises above it.
+    uint64_t long_joint_low_ = UINT64_MAX;
     std::array<size_t, kCardLayoutGroups> lens_{};         // newest group first
     std::array<uint64_t, kCardLayoutGroups> starts_{};     // stream offset of each group
     std::array<uint16_t, kCardLayoutGroups> sum_plain_{};  // Luhn sum, last digit single

@@ -167,5 +167,20 @@ TEST(CardRunTrackerTest, CannotTellWhenTheRunReachesBackPastItsStart) {
     EXPECT_EQ(tracker.judge(text.size(), 5), Verdict::NoCard);
 }
 
+// Found in review: an over-long group (25 digits) joined to a 6-5 run, the window starting
+// inside it. extract_card() then sees the over-long group's tail as a first group and accepts a
+// 15-digit Amex-length value; the tracker must not say NoCard there (it used to: its lowest
+// byte read was the 4-group's start, not the over-long group's).
+TEST(CardRunTrackerTest, WindowInsideAnOverLongJoinedGroupIsNotSettled) {
+    const std::string_view text = "9999999999999999999993712 001234 00126 ";
+    ASSERT_TRUE(extract_card(text.substr(21), 17, false).ok);  // the reference accepts it
+    CardRunTracker tracker;
+    tracker.reset(0);
+    tracker.feed(text.substr(0, 38));
+    EXPECT_EQ(tracker.judge(38, 21), Verdict::Maybe);
+    size_t ends = 0;
+    check_against_reference(text, 0, ends);
+}
+
 }  // namespace
 }  // namespace exfiltap::detectors
