@@ -1,10 +1,12 @@
 #include "dataplane/flow_table.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include <rte_common.h>
-#include <rte_hash_crc.h>
+#include <rte_cycles.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
@@ -36,8 +38,11 @@ FlowKey make_flow_key(const PacketInfo& info, bool vlan_in_key, bool& src_is_lo)
 
 namespace {
 
-uint32_t flow_key_hash(const FlowKey& key) noexcept {
-    return rte_hash_crc(&key, sizeof(key), 0);
+uint64_t split_mix(uint64_t& state) noexcept {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
 }
 
 // The tag kept in the index: the hash's low 16 bits (the bucket comes from its high bits);
@@ -83,6 +88,37 @@ FlowTable::FlowTable(const FlowTableConfig& config, FlowEndHandler& handler)
     : config_(config), handler_(handler) {
     head_.fill(kNoFlow);
     tail_.fill(kNoFlow);
+    uint64_t state = config.hash_seed;
+    while (state == 0) {
+        if (getrandom(&state, sizeof(state), 0) != static_cast<ssize_t>(sizeof(state))) {
+            state = rte_rdtsc() ^ reinterpret_cast<uintptr_t>(this);
+        }
+    }
+    for (uint64_t& k : hash_key_) {
+        k = split_mix(state);
+    }
+}
+
+uint32_t FlowTable::hash(const FlowKey& key) const noexcept {
+    // NH (as in UMAC) over the key's eleven 32-bit words and a zero twelfth: for two
+    // different keys the 64-bit sums collide with probability at most 2^-32 over the key.
+    static_assert(sizeof(FlowKey) == 11 * sizeof(uint32_t));
+    std::array<uint32_t, 12> w{};
+    std::memcpy(w.data(), &key, sizeof(key));
+    uint64_t sum = 0;
+    for (size_t i = 0; i < hash_key_.size(); ++i) {
+        const uint32_t a = w[2 * i] + static_cast<uint32_t>(hash_key_[i]);
+        const uint32_t b = w[2 * i + 1] + static_cast<uint32_t>(hash_key_[i] >> 32);
+        sum += uint64_t{a} * b;
+    }
+    // Finaliser: every output bit depends on every bit of the sum (bucket from the high
+    // bits, tag from the low ones).
+    sum ^= sum >> 33;
+    sum *= 0xff51afd7ed558ccdULL;
+    sum ^= sum >> 33;
+    sum *= 0xc4ceb9fe1a85ec53ULL;
+    sum ^= sum >> 33;
+    return static_cast<uint32_t>(sum);
 }
 
 std::unique_ptr<FlowTable> FlowTable::create(const char* name, const FlowTableConfig& config,
@@ -256,7 +292,7 @@ bool FlowTable::evict_oldest() noexcept {
 void FlowTable::lookup_bulk(
         const FlowKey* const* keys, uint32_t count, uint32_t* sigs, int32_t* positions) noexcept {
     for (uint32_t i = 0; i < count; ++i) {
-        sigs[i] = flow_key_hash(*keys[i]);
+        sigs[i] = hash(*keys[i]);
         rte_prefetch0(&index_[home_bucket(sigs[i])]);
     }
     bulk_changes_ = changes_;
@@ -266,7 +302,7 @@ void FlowTable::lookup_bulk(
 }
 
 uint32_t FlowTable::lookup_or_create(const FlowKey& key, uint64_t now_ns, bool& created) noexcept {
-    return find_or_create(key, flow_key_hash(key), -1, false, now_ns, created);
+    return find_or_create(key, hash(key), -1, false, now_ns, created);
 }
 
 uint32_t FlowTable::lookup_or_create(

@@ -1,7 +1,8 @@
 // Per-worker flow table (DESIGN.md "Workers"): a preallocated array of exactly `capacity`
 // flows and the table's own index over it, keyed by the canonical 5-tuple (plus VLAN ids
-// unless configured out) and hashed in software (CRC32 of the key). The key lives only in
-// the flow; the index holds, per entry, a 16-bit tag of the hash and the flow's 32-bit index.
+// unless configured out) and hashed in software with a per-table random key (hash()). The key lives
+// only in the flow; the index holds, per entry, a 16-bit tag of the hash and the flow's 32-bit
+// index.
 //
 // Index: 64-byte buckets of kBucketEntries entries each, bucket count chosen so the load
 // stays at or below 60% (10.7 bytes a flow). A key's home bucket is the hash scaled to the
@@ -128,6 +129,8 @@ struct FlowTableConfig {
     std::array<uint64_t, kTimeoutClassCount> timeout_ns{};
     bool vlan_in_key = true;
     int socket_id = 0;
+    /// Seed of the flow hash's key; 0: a random one at create(). Tests fix it.
+    uint64_t hash_seed = 0;
 };
 
 /// Called for every flow leaving the table, before its slot is reused.
@@ -183,6 +186,12 @@ public:
     /// Ends every flow (shutdown / end of capture).
     void clear(EvictReason reason) noexcept;
 
+    /// The table's hash of `key`: keyed (NH over the key's 32-bit words with a per-table
+    /// random key, then a 64-bit finaliser), so whoever picks 5-tuples without knowing the
+    /// key cannot aim them at one bucket. CRC32, keyed or not, is affine: keys built to
+    /// collide under it collide under every seed.
+    uint32_t hash(const FlowKey& key) const noexcept;
+
     uint32_t active() const noexcept { return active_; }
     uint32_t capacity() const noexcept { return config_.capacity; }
     uint64_t evicted_full() const noexcept { return evicted_full_; }
@@ -213,6 +222,7 @@ private:
 
     FlowTableConfig config_;
     FlowEndHandler& handler_;
+    std::array<uint64_t, 6> hash_key_{};
     Flow* flows_ = nullptr;
     FlowBucket* index_ = nullptr;
     uint32_t buckets_ = 0;

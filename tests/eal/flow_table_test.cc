@@ -1,12 +1,12 @@
 #include "dataplane/flow_table.h"
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <unordered_map>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <rte_hash_crc.h>
 
 #include "tests/eal/eal_env.h"
 
@@ -290,15 +290,14 @@ TEST(FlowTableIndexTest, KeysWithTheSameTagAreAllFound) {
     // 64 keys whose hashes share their low 16 bits (the tag) fill a table of 64 flows
     // (11 buckets of 10): buckets overflow into their neighbours, and every lookup of a
     // bucket meets tag matches that are other keys.
+    KeyTracker tracker;
+    auto table = make_tracked_table(tracker, 64);
     std::vector<uint32_t> same_tag;
     for (uint32_t i = 0; same_tag.size() < 64; ++i) {
-        const FlowKey k = numbered_key(i);
-        if ((rte_hash_crc(&k, sizeof(k), 0) & 0xffffU) == 0x1234U) {
+        if ((table->hash(numbered_key(i)) & 0xffffU) == 0x1234U) {
             same_tag.push_back(i);
         }
     }
-    KeyTracker tracker;
-    auto table = make_tracked_table(tracker, 64);
     std::unordered_map<uint32_t, uint32_t> live;
     bool created = false;
     for (const uint32_t number : same_tag) {
@@ -394,6 +393,36 @@ TEST(FlowTableIndexTest, CapacityZeroIsRefusedWithAReason) {
     EXPECT_EQ(FlowTable::create("ft_zero", config, tracker, &error), nullptr);
     ASSERT_NE(error, nullptr);
     EXPECT_NE(std::string(error).find("between 1 and"), std::string::npos);
+}
+
+// The hash is keyed per table: a fixed seed gives the same hashes, two random keys give
+// different ones, so keys aimed at one bucket of one table are spread in another.
+TEST(FlowTableIndexTest, HashIsKeyedPerTable) {
+    KeyTracker tracker;
+    FlowTableConfig config;
+    config.capacity = 64;
+    config.hash_seed = 42;
+    const char* error = nullptr;
+    auto fixed_a = FlowTable::create("ft_key_a", config, tracker, &error);
+    auto fixed_b = FlowTable::create("ft_key_b", config, tracker, &error);
+    config.hash_seed = 0;
+    auto random_a = FlowTable::create("ft_key_c", config, tracker, &error);
+    auto random_b = FlowTable::create("ft_key_d", config, tracker, &error);
+    ASSERT_TRUE(fixed_a && fixed_b && random_a && random_b) << error;
+    size_t same_random = 0;
+    for (uint32_t i = 0; i < 1000; ++i) {
+        const FlowKey k = numbered_key(i);
+        EXPECT_EQ(fixed_a->hash(k), fixed_b->hash(k));
+        same_random += random_a->hash(k) == random_b->hash(k) ? 1 : 0;
+    }
+    EXPECT_LE(same_random, 1U);
+    // 100,000 numbered keys over 65,536 tags, about 1.5 a tag: none holds more than 12.
+    std::unordered_map<uint32_t, uint32_t> tags;
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < 100000; ++i) {
+        most = std::max(most, ++tags[random_a->hash(numbered_key(i)) & 0xffffU]);
+    }
+    EXPECT_LE(most, 12U);
 }
 
 }  // namespace
