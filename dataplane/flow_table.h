@@ -104,6 +104,9 @@ struct Flow {
     uint8_t app_status = 0;
     uint8_t app_proto = 0;
     uint32_t app_slot = UINT32_MAX;
+    /// Both ends are in the internal networks (set with the direction roles): the flow's end
+    /// is reported even without payload, so scans count toward lateral fan-out.
+    bool internal_pair = false;
     std::array<FlowDirection, 2> dir{};
 };
 

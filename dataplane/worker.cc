@@ -681,6 +681,7 @@ void Worker::set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is
     const bool server_internal = config_.internal->contains(info.ip_version, server_addr);
     flow.dir[0].outbound = client_internal && !server_internal;
     flow.dir[1].outbound = server_internal && !client_internal;
+    flow.internal_pair = client_internal && server_internal;
     const bool content = db_slots_[current_slot_].db != nullptr && scratch_ != nullptr;
     flow.dir[0].inspect = content && flow.dir[0].outbound;
     flow.dir[1].inspect = content && flow.dir[1].outbound;
@@ -1021,7 +1022,7 @@ void Worker::on_flow_end(Flow& flow, EvictReason reason) noexcept {
         // that carried none (a SYN to a closed port, a port check) still reports its end, so
         // the behaviour engine counts it toward lateral fan-out and scans.
         const bool payload = flow.dir[0].payload_bytes + flow.dir[1].payload_bytes > 0;
-        if (payload || internal_pair(flow)) {
+        if (payload || flow.internal_pair) {
             emit_progress(flow, end_ns, true);
         }
     }
@@ -1063,12 +1064,6 @@ void Worker::emit_event(
     }
     event.app_proto = flow.app_proto;
     enqueue_event(event);
-}
-
-bool Worker::internal_pair(const Flow& flow) const noexcept {
-    return !flow.dir[0].outbound && !flow.dir[1].outbound
-            && config_.internal->contains(flow.key.ip_version, flow.key.addr_lo)
-            && config_.internal->contains(flow.key.ip_version, flow.key.addr_hi);
 }
 
 void Worker::emit_progress(const Flow& flow, uint64_t now_ns, bool ended) noexcept {

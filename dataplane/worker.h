@@ -378,9 +378,6 @@ private:
     void set_direction_roles(Flow& flow, const PacketInfo& info, bool src_is_lo) noexcept;
     PayloadState* payload_for(FlowDirection& dir) noexcept;
     void release_payload(Flow& flow, unsigned dir) noexcept;
-    /// Both ends are internal (neither direction outbound, both addresses in the internal
-    /// networks); only at a flow's end.
-    bool internal_pair(const Flow& flow) const noexcept;
     void emit_progress(const Flow& flow, uint64_t now_ns, bool ended) noexcept;
     void emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept;
     void transmit(const RxBinding& binding, rte_mbuf** pkts, uint16_t count,
