@@ -79,6 +79,9 @@ public:
 
     /// What a match id of the main database means.
     const PatternInfo& pattern(unsigned id) const { return patterns_[id]; }
+    /// Id of the card value pattern with a terminator (UINT32_MAX: payment cards are off):
+    /// the match callback drops its matches the card tracker settled ahead.
+    unsigned card_run_id() const { return card_run_id_; }
     /// What a match id of the start-of-match database means.
     const PatternInfo& som_pattern(unsigned id) const { return som_patterns_[id]; }
     /// Text of a Literal pattern (PatternInfo::literal).
@@ -93,6 +96,7 @@ private:
     size_t stream_size_ = 0;
     ContentConfig config_;
     std::vector<PatternInfo> patterns_;
+    unsigned card_run_id_ = UINT32_MAX;
     std::vector<PatternInfo> som_patterns_;
     std::vector<std::string> literals_;
     std::array<bool, kContentClassCount> has_keywords_{};

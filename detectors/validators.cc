@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 
 #include "detectors/char_class.h"
 
@@ -322,6 +323,41 @@ constexpr std::array<IinRange, 22> kIinRanges = {{
         {4, 2200, 2204, CardBrand::Mir, kLong},
 }};
 
+// For each card length, the four-digit prefixes card_brand() may accept: bit x of
+// kIinPrefixes[n - kMinCardDigits]. A superset: a six-digit range admits every four-digit
+// prefix it spans, and a range that takes the prefix does not hide the later ones.
+using PrefixBits = std::array<uint64_t, (10000 + 63) / 64>;
+constexpr auto kIinPrefixes = [] {
+    std::array<PrefixBits, kMaxCardDigits - kMinCardDigits + 1> table{};
+    for (const IinRange& range : kIinRanges) {
+        unsigned low = range.low;
+        unsigned high = range.high;
+        for (unsigned p = range.prefix_digits; p < 4; ++p) {
+            low = low * 10;
+            high = high * 10 + 9;
+        }
+        for (unsigned p = range.prefix_digits; p > 4; --p) {
+            low /= 10;
+            high /= 10;
+        }
+        for (unsigned n = kMinCardDigits; n <= kMaxCardDigits; ++n) {
+            if ((range.lengths & length_bit(n)) == 0) {
+                continue;
+            }
+            for (unsigned x = low; x <= high; ++x) {
+                table[n - kMinCardDigits][x / 64] |= uint64_t{1} << (x % 64);
+            }
+        }
+    }
+    return table;
+}();
+
+// Whether a card number of `length` digits starting with the four digits `head` may have
+// a brand.
+bool iin_possible(unsigned head, uint64_t length) noexcept {
+    return ((kIinPrefixes[length - kMinCardDigits][head / 64] >> (head % 64)) & 1) != 0;
+}
+
 // The digit-and-separator run that ends at a value's end, as groups found walking back:
 // index 0 is the last group.
 struct Run {
@@ -547,14 +583,92 @@ void CardRunTracker::reset(uint64_t offset) noexcept {
     low_ = offset;
     long_joint_low_ = UINT64_MAX;
     groups_ = 0;
+    lens_ = 0;
+    sums_plain_ = 0;
+    sums_twice_ = 0;
+    len0_ = 0;
     separator_ = 0;
     last_ = 0;
     before_last_ = 0;
     long_group_ = false;
 }
 
+namespace {
+
+constexpr uint64_t kLowByte = 0xff;
+
+// `packed` with its low byte replaced by `value`.
+uint64_t with_newest(uint64_t packed, uint64_t value) noexcept {
+    return (packed & ~kLowByte) | value;
+}
+
+// The sum of the low `bytes` bytes of `packed` (each at most 9).
+unsigned sum_bytes(uint64_t packed, unsigned bytes) noexcept {
+    const uint64_t kept = packed & ((uint64_t{1} << (8 * bytes)) - 1);
+    return static_cast<unsigned>((kept * 0x0101010101010101ULL) >> 56);
+}
+
+}  // namespace
+
 // Luhn value of a doubled digit.
 constexpr std::array<uint8_t, 10> kDoubled = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9};
+
+namespace {
+
+constexpr uint64_t kLanes = 0x0101010101010101ULL;
+
+// The digits at the start of `q` when fewer than eight of them are followed by a non-digit
+// within the eight bytes read (false otherwise): their count and both Luhn sums, eight bytes
+// at a time (the card groups of a digit-dense stream are 3 to 6 digits).
+bool read_short_group(
+        const char* q, size_t& len, unsigned& head, unsigned& plain, unsigned& twice) noexcept {
+    uint64_t w = 0;
+    std::memcpy(&w, q, sizeof(w));
+    const uint64_t t = w ^ (kLanes * '0');  // digit lanes become 0..9
+    // High bit of a lane: not a digit (its value, low seven bits, is 10 or more, or its high
+    // bit is set); the masked add cannot carry into the next lane.
+    const uint64_t non_digit = ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
+    if (non_digit == 0) {
+        return false;
+    }
+    len = static_cast<size_t>(__builtin_ctzll(non_digit)) / 8;
+    const uint64_t d = t & ((uint64_t{1} << (8 * len)) - 1);  // len <= 7
+    // Doubled digits: 2d, less 9 from 5 up (no lane carries or borrows).
+    const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
+    const uint64_t doubled = (d << 1) - five_up * 9;
+    // With the last digit single, the lanes of len's parity are doubled.
+    constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
+    const uint64_t doubled_lanes = (len % 2 == 0) ? kEvenLanes : ~kEvenLanes;
+    // The first four digits as a number: pairs first (lanes 0 and 2), then the two pairs.
+    const uint64_t pairs = ((d & 0xffffffff) * 10 + ((d & 0xffffffff) >> 8)) & 0x00ff00ff;
+    head = static_cast<unsigned>((pairs & 0xff) * 100 + ((pairs >> 16) & 0xff));
+    plain = static_cast<unsigned>(
+            (((d & ~doubled_lanes) | (doubled & doubled_lanes)) * kLanes) >> 56);
+    twice = static_cast<unsigned>(
+            (((d & doubled_lanes) | (doubled & ~doubled_lanes)) * kLanes) >> 56);
+    return true;
+}
+
+// is_number_separator() as one test: ' ', '+' and '-' are below 64.
+bool is_separator_byte(char c) noexcept {
+    constexpr uint64_t kSeparators =
+            (uint64_t{1} << ' ') | (uint64_t{1} << '+') | (uint64_t{1} << '-');
+    const auto b = static_cast<unsigned char>(c);
+    return b < 64 && ((kSeparators >> b) & 1) != 0;
+}
+
+}  // namespace
+
+// The group start_group() just opened, read whole: at most 7 digits.
+void CardRunTracker::set_newest(
+        size_t len, unsigned head, unsigned plain, unsigned twice) noexcept {
+    heads_[0] = static_cast<uint16_t>(head);
+    len0_ = len;
+    lens_ |= len;
+    sums_plain_ |= plain % 10;
+    sums_twice_ |= twice % 10;
+    long_group_ = false;
+}
 
 // The state lives in locals through a group's digits (the bytes could alias the members).
 void CardRunTracker::feed(std::string_view bytes) noexcept {
@@ -569,28 +683,46 @@ void CardRunTracker::feed(std::string_view bytes) noexcept {
             continue;
         }
         size_t len = 0;
+        unsigned head = 0;
         unsigned plain = 0;
         unsigned twice = 0;
+        if (!is_digit(last) && i + 8 <= n
+                && read_short_group(bytes.data() + i, len, head, plain, twice)) {
+            // A short group ending in these bytes: read at once.
+            const bool joined = is_number_separator(last) && is_digit(before) && groups_ > 0;
+            start_group(next_ + i, joined ? last : 0);
+            set_newest(len, head, plain, twice);
+            i += len;
+            before = len >= 2 ? bytes[i - 2] : last;
+            last = bytes[i - 1];
+            continue;
+        }
         if (is_digit(last)) {
-            len = lens_[0];
-            plain = sum_plain_[0];
-            twice = sum_twice_[0];
+            len = len0_;
+            plain = static_cast<unsigned>(sums_plain_ & kLowByte);
+            twice = static_cast<unsigned>(sums_twice_ & kLowByte);
         } else {
             const bool joined = is_number_separator(last) && is_digit(before) && groups_ > 0;
             start_group(next_ + i, joined ? last : 0);
         }
+        head = heads_[0];
         do {
             // The new digit is single in the sum whose previous last digit was doubled.
             const auto d = static_cast<unsigned>(bytes[i] - '0');
+            if (len < 4) {
+                head = head * 10 + d;
+            }
             const unsigned single = twice + d;
             twice = plain + kDoubled[d];
             plain = single;
             ++len;
             ++i;
         } while (i < n && is_digit(bytes[i]));
-        lens_[0] = len;
-        sum_plain_[0] = static_cast<uint16_t>(plain);
-        sum_twice_[0] = static_cast<uint16_t>(twice);
+        heads_[0] = static_cast<uint16_t>(head);
+        len0_ = len;
+        lens_ = with_newest(lens_, std::min<size_t>(len, kLowByte));
+        sums_plain_ = with_newest(sums_plain_, plain % 10);
+        sums_twice_ = with_newest(sums_twice_, twice % 10);
         long_group_ = len > kMaxCardDigits;
         before = i >= 2 ? bytes[i - 2] : last;
         last = bytes[i - 1];
@@ -618,16 +750,23 @@ void CardRunTracker::start_group(uint64_t at, char separator) noexcept {
         groups_ = 1;
     }
     separator_ = groups_ > 1 ? separator : 0;
-    for (size_t g = groups_ - 1; g > 0; --g) {
-        lens_[g] = lens_[g - 1];
-        starts_[g] = starts_[g - 1];
-        sum_plain_[g] = sum_plain_[g - 1];
-        sum_twice_[g] = sum_twice_[g - 1];
-    }
-    lens_[0] = 0;
+    // Every group moves one place older; bytes past groups_ become 0.
+    const uint64_t kept = (uint64_t{1} << (8 * groups_)) - 1;
+    lens_ = (lens_ << 8) & kept;
+    sums_plain_ = (sums_plain_ << 8) & kept;
+    sums_twice_ = (sums_twice_ << 8) & kept;
+    len0_ = 0;
+    static_assert(kCardLayoutGroups == 5);
+    starts_[4] = starts_[3];
+    starts_[3] = starts_[2];
+    starts_[2] = starts_[1];
+    starts_[1] = starts_[0];
     starts_[0] = at;
-    sum_plain_[0] = 0;
-    sum_twice_[0] = 0;
+    heads_[4] = heads_[3];
+    heads_[3] = heads_[2];
+    heads_[2] = heads_[1];
+    heads_[1] = heads_[0];
+    heads_[0] = 0;
     if (groups_ > 1) {
         // The oldest group kept may follow an over-long one: a window starting inside that
         // one turns its tail into a group the tracker does not count (conservative: lower).
@@ -648,17 +787,172 @@ CardRunTracker::Verdict CardRunTracker::judge(uint64_t end, uint64_t window_begi
     if (long_group_) {
         return Verdict::NoCard;  // walk_run() refuses a last group longer than any card
     }
-    unsigned sum = 0;
-    size_t digits_after = 0;
-    for (size_t k = 1; k <= groups_; ++k) {
-        const size_t g = k - 1;
-        sum += (digits_after % 2 == 0) ? sum_plain_[g] : sum_twice_[g];
-        digits_after += lens_[g];
-        if (sum % 10 == 0 && is_card_layout(lens_, k)) {
-            return Verdict::Maybe;
-        }
+    // The layouts of is_card_layout(), newest group first, each Luhn-checked (a group's sum
+    // is the plain one when an even number of digits follows it, else the doubled one), and
+    // the first four digits checked against the brands' prefixes for the length.
+    const uint64_t l0 = lens_ & kLowByte;
+    const unsigned p0 = static_cast<unsigned>(sums_plain_ & kLowByte);
+    if (l0 >= kMinCardDigits && l0 <= kMaxCardDigits && p0 % 10 == 0
+            && iin_possible(heads_[0], l0)) {
+        return Verdict::Maybe;  // one group
+    }
+    const uint64_t l3 = lens_ & 0xffffff;
+    if (l3 == 0x040604 && sum_bytes(sums_plain_, 3) % 10 == 0 && iin_possible(heads_[2], 14)) {
+        return Verdict::Maybe;  // 4-6-4
+    }
+    if (l3 == 0x040605 && (p0 + sum_bytes(sums_twice_ >> 8, 2)) % 10 == 0
+            && iin_possible(heads_[2], 15)) {
+        return Verdict::Maybe;  // 4-6-5
+    }
+    if ((lens_ & 0xffffffff) == 0x04040404 && sum_bytes(sums_plain_, 4) % 10 == 0
+            && iin_possible(heads_[3], 16)) {
+        return Verdict::Maybe;  // 4-4-4-4
+    }
+    if ((lens_ & 0xffffffffff) == 0x0404040403 && (p0 + sum_bytes(sums_twice_ >> 8, 4)) % 10 == 0
+            && iin_possible(heads_[4], 19)) {
+        return Verdict::Maybe;  // 4-4-4-4-3
     }
     return Verdict::NoCard;
+}
+
+// Runs of four-digit groups (how card numbers are written, and what a digit-dense stream is
+// made of): while every group kept is four digits long, a new one changes the state the
+// same way, so it stays in registers until the run changes, and judge() comes down to the
+// window test, the 4-4-4-4 Luhn sum and its prefix. Leaves the state as start_group(),
+// set_newest() and judge() would; true when it stopped at a Maybe end.
+bool CardRunTracker::advance_fours(
+        const char* p, size_t n, size_t& i, uint64_t window_floor, uint64_t window_bytes) noexcept {
+    constexpr uint64_t kFours = 0x0404040404;
+    constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
+    char separator = separator_;
+    size_t groups = groups_;
+    uint64_t plains = sums_plain_;
+    uint64_t twices = sums_twice_;
+    uint64_t heads = uint64_t{heads_[0]} | uint64_t{heads_[1]} << 16 | uint64_t{heads_[2]} << 32
+            | uint64_t{heads_[3]} << 48;
+    uint64_t oldest_head = heads_[4];
+    uint64_t low = low_;
+    uint64_t next = next_;
+    char last = last_;
+    char before = before_last_;
+    size_t k = i;
+    bool maybe = false;
+    while (k + 9 <= n && is_separator_byte(p[k])) {
+        uint64_t w = 0;
+        std::memcpy(&w, p + k + 1, sizeof(w));
+        const uint64_t t = w ^ (kLanes * '0');
+        const uint64_t non_digit =
+                ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
+        if ((non_digit & 0xffffffffff) != 0x8000000000) {
+            break;  // not four digits and a non-digit
+        }
+        const uint64_t d = t & 0xffffffff;
+        const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
+        const uint64_t doubled = (d << 1) - five_up * 9;
+        const auto plain = static_cast<unsigned>(
+                (((d & ~kEvenLanes) | (doubled & kEvenLanes)) * kLanes) >> 56);
+        const auto twice = static_cast<unsigned>(
+                (((d & kEvenLanes) | (doubled & ~kEvenLanes)) * kLanes) >> 56);
+        const uint64_t pairs = (d * 10 + (d >> 8)) & 0x00ff00ff;
+        const uint64_t head = (pairs & 0xff) * 100 + ((pairs >> 16) & 0xff);
+        // start_group() with a joining separator after a group that is not over-long.
+        const char joint = p[k];
+        groups = (separator == 0 || separator == joint) ? std::min<size_t>(groups + 1, 5) : 2;
+        separator = joint;
+        const uint64_t kept = (uint64_t{1} << (8 * groups)) - 1;
+        const uint64_t at = next + 1;
+        oldest_head = heads >> 48;
+        heads = (heads << 16) | head;
+        // Raw sums (at most 36): five of them still fit the byte sums of judge().
+        plains = ((plains << 8) | plain) & kept;
+        twices = ((twices << 8) | twice) & kept;
+        // The oldest group kept starts 5 bytes before each newer one; the walk reads 2 more.
+        const uint64_t oldest = at - 5 * (groups - 1);
+        low = std::min(oldest >= 2 ? oldest - 2 : 0, long_joint_low_);
+        next = at + 4;
+        before = p[k + 3];
+        last = p[k + 4];
+        k += 5;
+        const uint64_t window_begin = next - std::min(next - window_floor, window_bytes);
+        if ((known_from_ != window_begin && low < std::max(known_from_, window_begin))
+                || (groups >= 4 && sum_bytes(plains, 4) % 10 == 0
+                        && iin_possible(heads >> 48, 16))) {
+            maybe = true;
+            break;
+        }
+    }
+    if (k != i) {
+        groups_ = groups;
+        separator_ = separator;
+        lens_ = kFours & ((uint64_t{1} << (8 * groups)) - 1);
+        sums_plain_ = plains;
+        sums_twice_ = twices;
+        for (size_t g = 0; g < 4; ++g) {
+            heads_[g] = static_cast<uint16_t>(heads >> (16 * g));
+        }
+        heads_[4] = static_cast<uint16_t>(oldest_head);
+        for (size_t g = 0; g < kCardLayoutGroups; ++g) {
+            starts_[g] = next - 4 - 5 * g;  // past groups_: never read
+        }
+        low_ = low;
+        len0_ = 4;
+        next_ = next;
+        last_ = last;
+        before_last_ = before;
+        i = k;
+    }
+    return maybe;
+}
+
+// Flattened: start_group() and judge() run for every group of a digit-dense run.
+[[gnu::flatten]] uint64_t CardRunTracker::advance(
+        std::string_view bytes, uint64_t window_floor, uint64_t window_bytes) noexcept {
+    const char* p = bytes.data();
+    const size_t n = bytes.size();
+    size_t i = 0;
+    for (;;) {
+        // next() is a group end already judged; the run goes on with a separator and a digit.
+        if (i + 1 >= n || !is_separator_byte(p[i]) || !is_digit(p[i + 1])) {
+            return next_ + 1;
+        }
+        if (groups_ > 0 && !long_group_
+                && lens_ == (0x0404040404 & ((uint64_t{1} << (8 * groups_)) - 1))) {
+            const size_t from = i;
+            if (advance_fours(p, n, i, window_floor, window_bytes)) {
+                return next_;
+            }
+            if (i != from) {
+                continue;
+            }
+        }
+        size_t len = 0;
+        unsigned head = 0;
+        unsigned plain = 0;
+        unsigned twice = 0;
+        if (i + 9 <= n && is_digit(last_) && read_short_group(p + i + 1, len, head, plain, twice)) {
+            // What feed() does with the separator and the group, ending before a non-digit.
+            start_group(next_ + 1, groups_ > 0 ? p[i] : 0);
+            set_newest(len, head, plain, twice);
+            last_ = p[i + len];
+            before_last_ = p[i + len - 1];
+            next_ += 1 + len;
+            i += 1 + len;
+        } else {
+            size_t j = i + 2;
+            while (j < n && is_digit(p[j])) {
+                ++j;
+            }
+            feed(bytes.substr(i, j - i));
+            if (j == n) {
+                return next_;  // the group may go on in the next bytes: not an end yet
+            }
+            i = j;
+        }
+        const uint64_t end = next_;
+        if (judge(end, end - std::min(end - window_floor, window_bytes)) == Verdict::Maybe) {
+            return end;
+        }
+    }
 }
 
 Candidate extract_ssn(std::string_view text, size_t end, bool reject_test_numbers) noexcept {

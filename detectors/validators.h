@@ -88,15 +88,16 @@ inline constexpr size_t kCardLayoutGroups = 5;
 /// Follows the digit-and-separator runs of a byte stream forward and tells, in constant
 /// time per value end, whether extract_card() could accept a value ending there: it keeps
 /// the groups extract_card() would walk back over (the last kCardLayoutGroups of the run)
-/// with both Luhn sums of each, so every layout-valid suffix is Luhn-checked without
-/// reading its digits again. A digit run of a segment matches the card pattern at every
-/// group end (exfiltap-bench digits: ~255 ends per 1460 bytes), and walking each back cost
-/// most of the content stage. Used by one thread; no allocation.
+/// with both Luhn sums and the first four digits of each, so every layout-valid suffix is
+/// Luhn-checked, and its prefix checked against the card brands, without reading its digits
+/// again. A digit run of a segment matches the card pattern at every group end
+/// (exfiltap-bench digits: ~255 ends per 1460 bytes), and walking each back cost most of the
+/// content stage. Used by one thread; no allocation.
 class CardRunTracker {
 public:
     enum class Verdict : uint8_t {
         NoCard,  // extract_card() rejects every value ending here
-        Maybe,   // a layout passes Luhn, or the tracker cannot tell: run extract_card()
+        Maybe,   // a layout passes Luhn with a brand's prefix, or the tracker cannot tell
     };
 
     /// Starts over at stream offset `offset`; bytes before it are unknown.
@@ -109,8 +110,21 @@ public:
     /// that extract_card() would read from a text starting at stream offset `window_begin`.
     Verdict judge(uint64_t end, uint64_t window_begin) const noexcept;
 
+    /// After a judge() at next(): feeds on through `bytes` (which start at next()) while they
+    /// continue the run (a separator and a digit after a group), judging every group end on
+    /// the way as a value read from a text starting at E - min(E - window_floor,
+    /// window_bytes) for the end E. Stops at the first end judged Maybe (next() is then that
+    /// end), at the end of the run or at the end of `bytes`. Returns the bound B: every value
+    /// end after the one judged before the call and below B is NoCard. The card pattern
+    /// matches at every group end of a run, so a run costs one pass and each of its matches
+    /// one comparison.
+    uint64_t advance(std::string_view bytes, uint64_t window_floor, uint64_t window_bytes) noexcept;
+
 private:
     void start_group(uint64_t at, char separator) noexcept;
+    void set_newest(size_t len, unsigned head, unsigned plain, unsigned twice) noexcept;
+    bool advance_fours(const char* p, size_t n, size_t& i, uint64_t window_floor,
+            uint64_t window_bytes) noexcept;
 
     uint64_t known_from_ = 0;  // first byte fed since reset()
     uint64_t next_ = 0;
@@ -119,10 +133,16 @@ private:
     // (UINT64_MAX: none since the run began). A window starting inside that group makes
     // extract_card() see a short group there, so low_ never rises above it.
     uint64_t long_joint_low_ = UINT64_MAX;
-    std::array<size_t, kCardLayoutGroups> lens_{};         // newest group first
-    std::array<uint64_t, kCardLayoutGroups> starts_{};     // stream offset of each group
-    std::array<uint16_t, kCardLayoutGroups> sum_plain_{};  // Luhn sum, last digit single
-    std::array<uint16_t, kCardLayoutGroups> sum_twice_{};  // Luhn sum, last digit doubled
+    // The last kCardLayoutGroups groups, one byte each, the newest in the low byte and 0 past
+    // groups_ (so a layout is one masked comparison): lengths (at most 255) and both Luhn
+    // sums (last digit single; last digit doubled), only their value mod 10 mattering and
+    // each at most 36, so that five add up within a byte.
+    uint64_t lens_ = 0;
+    uint64_t sums_plain_ = 0;
+    uint64_t sums_twice_ = 0;
+    size_t len0_ = 0;                                   // the newest group's length, uncapped
+    std::array<uint64_t, kCardLayoutGroups> starts_{};  // stream offset of each, newest first
+    std::array<uint16_t, kCardLayoutGroups> heads_{};   // first four digits of each, as a number
     size_t groups_ = 0;
     char separator_ = 0;  // joins the run's groups; 0 for a single group
     char last_ = 0;       // the byte at next() - 1 (0 when unknown)

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -120,7 +121,7 @@ TEST(CardRunTrackerTest, SaysNoCardOnlyWhereExtractCardRejectsOnCardRuns) {
 }
 
 // A lone run of every length at every offset: Maybe exactly when it is a card length whose
-// digits pass a plain Luhn check.
+// digits pass a plain Luhn check and have a brand.
 TEST(CardRunTrackerTest, LuhnChecksEveryLengthAndOffsetOfARun) {
     Lcg rng(3);
     for (int round = 0; round < 40; ++round) {
@@ -136,7 +137,8 @@ TEST(CardRunTrackerTest, LuhnChecksEveryLengthAndOffsetOfARun) {
                 tracker.reset(0);
                 tracker.feed(std::string_view(text).substr(0, text.size() - 1));
                 const std::string_view run = std::string_view(digits).substr(0, length);
-                const bool expected = length >= 12 && length <= 19 && luhn_valid(run);
+                const bool expected = length >= 12 && length <= 19 && luhn_valid(run)
+                        && card_brand(run) != CardBrand::None;
                 EXPECT_EQ(tracker.judge(text.size() - 1, 0) == Verdict::Maybe, expected) << run;
             }
         }
@@ -165,6 +167,154 @@ TEST(CardRunTrackerTest, CannotTellWhenTheRunReachesBackPastItsStart) {
     tracker.feed(text.substr(5));
     EXPECT_EQ(tracker.judge(text.size(), 0), Verdict::Maybe);
     EXPECT_EQ(tracker.judge(text.size(), 5), Verdict::NoCard);
+}
+
+// The scanner's use of advance(): at each group end not settled yet, feed up to it, judge it,
+// then advance through the rest of the text. Every end advance() settles must be one that
+// extract_card() rejects, with the window the scanner would give it. Returns the ends settled.
+size_t check_advance(std::string_view text, size_t window_bytes) {
+    CardRunTracker tracker;
+    tracker.reset(0);
+    // The same text fed a byte at a time: advance() must answer as it would.
+    CardRunTracker slow;
+    slow.reset(0);
+    size_t settled = 0;
+    uint64_t skip_from = 0;
+    uint64_t skip_end = 0;
+    for (size_t end = 1; end < text.size(); ++end) {
+        slow.feed(text.substr(end - 1, 1));
+        const bool group_end = text[end - 1] >= '0' && text[end - 1] <= '9'
+                && !(text[end] >= '0' && text[end] <= '9');
+        if (!group_end) {
+            continue;
+        }
+        const size_t window_begin = end - std::min(end, window_bytes);
+        const Verdict expected = slow.judge(end, window_begin);
+        if (end >= skip_from && end < skip_end) {
+            EXPECT_FALSE(reference_accepts(text, window_begin, end))
+                    << "settled end " << end << " window " << window_begin;
+            EXPECT_EQ(expected, Verdict::NoCard) << "settled end " << end;
+            ++settled;
+            continue;
+        }
+        EXPECT_LE(tracker.next(), end);
+        tracker.feed(text.substr(tracker.next(), end - tracker.next()));
+        EXPECT_EQ(tracker.judge(end, window_begin), expected) << "end " << end;
+        const uint64_t bound = tracker.advance(text.substr(end), 0, window_bytes);
+        EXPECT_GT(bound, end);
+        skip_from = end + 1;
+        skip_end = bound;
+    }
+    return settled;
+}
+
+// Groups of 1 to 21 digits (the group reader takes up to 7 at once), joined by one or two
+// kinds of separator, with an occasional other byte.
+std::string mixed_groups(Lcg& rng, size_t groups) {
+    std::string text;
+    for (size_t g = 0; g < groups; ++g) {
+        const unsigned len = rng.next(4) == 0 ? 1 + rng.next(21) : 3 + rng.next(4);
+        for (unsigned i = 0; i < len; ++i) {
+            text += static_cast<char>('0' + rng.next(10));
+        }
+        const unsigned pick = rng.next(20);
+        text += pick < 12 ? ' ' : pick < 17 ? '-' : pick < 18 ? '+' : pick < 19 ? '\n' : 'x';
+    }
+    return text;
+}
+
+TEST(CardRunTrackerTest, AdvanceSettlesOnlyEndsExtractCardRejects) {
+    Lcg rng(19);
+    size_t settled_runs = 0;
+    for (int round = 0; round < 100; ++round) {
+        const std::string runs = card_runs(rng, 30);
+        settled_runs += check_advance(runs, 128);
+        check_advance(runs, 20);
+        const std::string text = random_text(rng, 400);
+        check_advance(text, 128);
+        check_advance(text, 40);
+        const std::string mixed = mixed_groups(rng, 80);
+        check_advance(mixed, 128);
+        check_advance(mixed, 30);
+    }
+    // Card-shaped runs: most group ends are settled ahead (30 numbers of 4 groups a round).
+    EXPECT_GT(settled_runs, 100U * 30 * 4 / 2);
+}
+
+TEST(CardRunTrackerTest, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
+    // "1000 " then a valid card: the card's end is not settled, the tracker waits there.
+    const std::string_view text = "1000 4857 0839 3473 5715 x";
+    CardRunTracker tracker;
+    tracker.reset(0);
+    tracker.feed(text.substr(0, 4));
+    ASSERT_EQ(tracker.judge(4, 0), Verdict::NoCard);
+    EXPECT_EQ(tracker.advance(text.substr(4), 0, 128), 24U);
+    EXPECT_EQ(tracker.next(), 24U);
+    EXPECT_EQ(tracker.judge(24, 0), Verdict::Maybe);
+    // After it the run ends at " x": only its own end is settled.
+    EXPECT_EQ(tracker.advance(text.substr(24), 0, 128), 25U);
+    // A group running to the end of the bytes is not an end yet.
+    CardRunTracker open;
+    open.reset(0);
+    open.feed("1000");
+    ASSERT_EQ(open.judge(4, 0), Verdict::NoCard);
+    EXPECT_EQ(open.advance(" 4857 08", 0, 128), 12U);
+    EXPECT_EQ(open.next(), 12U);
+}
+
+// The digit that makes `digits` followed by it pass the Luhn check.
+char luhn_check_digit(std::string_view digits) {
+    unsigned sum = 0;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        auto d = static_cast<unsigned>(digits[digits.size() - 1 - i] - '0');
+        if (i % 2 == 0) {
+            d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+        }
+        sum += d;
+    }
+    return static_cast<char>('0' + (10 - sum % 10) % 10);
+}
+
+// Every four-digit prefix in every layout: where extract_card() accepts the Luhn-valid
+// number, the tracker (which also checks the brands' prefixes) must say Maybe.
+TEST(CardRunTrackerTest, BrandPrefixesNeverHideACard) {
+    struct Layout {
+        std::vector<size_t> groups;
+    };
+    const Layout layouts[] = {{{4, 4, 4, 4}}, {{4, 4, 4, 4, 3}}, {{4, 6, 5}}, {{4, 6, 4}}, {{12}},
+            {{13}}, {{14}}, {{15}}, {{16}}, {{17}}, {{18}}, {{19}}};
+    Lcg rng(23);
+    size_t accepted = 0;
+    for (const Layout& layout : layouts) {
+        for (unsigned head = 0; head < 10000; ++head) {
+            std::string digits = std::to_string(10000 + head).substr(1);
+            size_t total = 0;
+            for (const size_t g : layout.groups) {
+                total += g;
+            }
+            while (digits.size() + 1 < total) {
+                digits += static_cast<char>('0' + rng.next(10));
+            }
+            digits += luhn_check_digit(digits);
+            std::string text = "x ";
+            size_t at = 0;
+            for (size_t g = 0; g < layout.groups.size(); ++g) {
+                text += (g > 0 ? " " : "") + digits.substr(at, layout.groups[g]);
+                at += layout.groups[g];
+            }
+            text += " ";
+            const size_t end = text.size() - 1;
+            CardRunTracker tracker;
+            tracker.reset(0);
+            tracker.feed(std::string_view(text).substr(0, end));
+            if (extract_card(text, end, false).ok) {
+                ++accepted;
+                EXPECT_EQ(tracker.judge(end, 0), Verdict::Maybe) << text;
+            }
+        }
+    }
+    // Roughly a quarter of the prefixes belong to a brand at the layouts' lengths.
+    EXPECT_GT(accepted, 12U * 1000);
 }
 
 // Found in review: an over-long group (25 digits) joined to a 6-5 run, the window starting
