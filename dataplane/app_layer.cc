@@ -35,6 +35,7 @@ constexpr uint8_t kIdentifySegments = 4;
 constexpr size_t kEntropyBytes = 4096;
 // FTP data connections announced and not yet finished, per worker.
 constexpr size_t kExpectedChannels = 32;
+static_assert(kExpectedChannels <= 32, "AppLayer::expected_used_ has a bit per channel");
 // An announced data connection that nobody opens is forgotten after this.
 constexpr uint64_t kExpectedTimeoutNs = 120ULL * 1000000000ULL;
 
@@ -271,13 +272,14 @@ void AppLayer::on_new_flow(Flow& flow, const PacketInfo& info, uint64_t now_ns) 
     const std::array<uint8_t, 16>& server =
             flow.client_is_hi != 0 ? flow.key.addr_lo : flow.key.addr_hi;
     const uint16_t server_port = flow.client_is_hi != 0 ? flow.key.port_lo : flow.key.port_hi;
-    for (size_t i = 0; i < kExpectedChannels; ++i) {
+    for (uint32_t used = expected_used_; used != 0; used &= used - 1) {
+        const auto i = static_cast<size_t>(__builtin_ctz(used));
         Expected& e = expected_[i];
-        if (!e.used || e.linked) {
+        if (e.linked) {
             continue;
         }
         if (e.expires_ns < now_ns) {
-            e.used = false;
+            set_expected_used(i, false);
             continue;
         }
         if (e.ip_version == flow.key.ip_version && e.port == server_port && e.addr == server) {
@@ -485,7 +487,7 @@ void AppLayer::on_parser_event(Flow& flow, const AppEvent& event) noexcept {
         }
         Expected& e = expected_[pick];
         e = Expected{};
-        e.used = true;
+        set_expected_used(pick, true);
         e.upload = event.upload;
         e.expires_ns = now_ns_ + kExpectedTimeoutNs;
         e.control_key = flow.key;
@@ -556,8 +558,14 @@ void AppLayer::link_ftp_transfer(Flow& control, const AppEvent& transfer) noexce
     if (!channel->linked) {
         counters_.events.add();
         host_.emit_app_event(control, event, false);
-        channel->used = false;
+        set_expected_used(static_cast<size_t>(channel - expected_.get()), false);
     }
+}
+
+void AppLayer::set_expected_used(size_t i, bool used) noexcept {
+    expected_[i].used = used;
+    const uint32_t bit = uint32_t{1} << i;
+    expected_used_ = used ? expected_used_ | bit : expected_used_ & ~bit;
 }
 
 void AppLayer::report_ftp_data(Flow& data, Slot& slot, bool closed) noexcept {
@@ -579,7 +587,7 @@ void AppLayer::report_ftp_data(Flow& data, Slot& slot, bool closed) noexcept {
     // transfer is reported again, whole, at the next close or at the end.
     const bool again = e.reported && bytes > e.reported_bytes;
     if (!closed) {
-        e.used = false;
+        set_expected_used(link.expected, false);
     }
     if (e.reported && !again) {
         return;
@@ -657,10 +665,11 @@ void AppLayer::on_flow_end(Flow& flow) noexcept {
         release(flow);
     }
     // Channels of an ending control flow that no data connection took are forgotten.
-    for (size_t i = 0; i < kExpectedChannels; ++i) {
-        Expected& e = expected_[i];
-        if (e.used && !e.linked && e.control_flow_id == flow.flow_id) {
-            e.used = false;
+    for (uint32_t used = expected_used_; used != 0; used &= used - 1) {
+        const auto i = static_cast<size_t>(__builtin_ctz(used));
+        const Expected& e = expected_[i];
+        if (!e.linked && e.control_flow_id == flow.flow_id) {
+            set_expected_used(i, false);
         }
     }
     // The protocol stays: the flow's last Progress event still names it.

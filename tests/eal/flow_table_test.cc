@@ -1,9 +1,13 @@
 #include "dataplane/flow_table.h"
 
 #include <algorithm>
+#include <iterator>
+#include <list>
 #include <random>
 #include <set>
+#include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -383,6 +387,160 @@ TEST(FlowTableIndexTest, BulkPositionIsAHintCheckedAgainstTheKey) {
     EXPECT_NE(a2, b);
     EXPECT_EQ(table->lookup_or_create(key_b, sigs[1], static_cast<int32_t>(b), 4, created), b);
     EXPECT_FALSE(created);
+}
+
+// Remembers which numbered keys left the table, in order, with their reasons.
+class EndLog final : public FlowEndHandler {
+public:
+    void on_flow_end(Flow& flow, EvictReason reason) noexcept override {
+        ended.emplace_back(number_of(flow.key), reason);
+    }
+    std::vector<std::pair<uint32_t, EvictReason>> ended;
+};
+
+// The LRU lists the table should hold, kept with std::list: which flow each eviction and
+// each expiry must take (closed first, then embryonic, then the least recently active).
+class LruModel {
+public:
+    void add(uint32_t number, uint64_t now) { place(number, TimeoutClass::Other, now); }
+    void touch(uint32_t number, uint64_t now, TimeoutClass cls) {
+        const uint64_t last = std::max(last_[number], now);
+        drop(number);
+        place(number, cls, last);
+    }
+    void drop(uint32_t number) {
+        lists_[static_cast<size_t>(cls_.at(number))].erase(pos_.at(number));
+        pos_.erase(number);
+        cls_.erase(number);
+        last_.erase(number);
+    }
+    bool has(uint32_t number) const { return pos_.count(number) != 0; }
+    size_t size() const { return pos_.size(); }
+    const std::list<uint32_t>& list(TimeoutClass cls) const {
+        return lists_[static_cast<size_t>(cls)];
+    }
+    uint64_t last(uint32_t number) const { return last_.at(number); }
+    uint32_t victim() const {
+        for (const TimeoutClass first : {TimeoutClass::TcpClosed, TimeoutClass::TcpEmbryonic}) {
+            if (!list(first).empty()) {
+                return list(first).front();
+            }
+        }
+        uint32_t victim = UINT32_MAX;
+        uint64_t oldest = UINT64_MAX;
+        for (const auto& l : lists_) {
+            if (!l.empty() && last_.at(l.front()) < oldest) {
+                oldest = last_.at(l.front());
+                victim = l.front();
+            }
+        }
+        return victim;
+    }
+
+private:
+    void place(uint32_t number, TimeoutClass cls, uint64_t last) {
+        auto& l = lists_[static_cast<size_t>(cls)];
+        pos_[number] = l.insert(l.end(), number);
+        cls_[number] = cls;
+        last_[number] = last;
+    }
+    std::array<std::list<uint32_t>, kTimeoutClassCount> lists_;
+    std::unordered_map<uint32_t, std::list<uint32_t>::iterator> pos_;
+    std::unordered_map<uint32_t, TimeoutClass> cls_;
+    std::unordered_map<uint32_t, uint64_t> last_;
+};
+
+// Ending a list's head prefetches the next ones along the list; touches, ends and expiry of
+// those flows in between reorder the lists under it. Whatever happens, every eviction and
+// expiry takes the flow the lists say, and every live flow stays findable.
+TEST(FlowTableIndexTest, EvictionLookAheadSurvivesTouchesEndsAndExpiry) {
+    EndLog log;
+    FlowTableConfig config;
+    config.capacity = 64;
+    config.timeout_ns.fill(UINT64_MAX / 4);
+    constexpr uint64_t kUdpTimeout = 40;
+    config.timeout_ns[static_cast<size_t>(TimeoutClass::Udp)] = kUdpTimeout;
+    const char* error = nullptr;
+    auto table = FlowTable::create("ft_ahead", config, log, &error);
+    ASSERT_NE(table, nullptr) << error;
+    LruModel model;
+    std::unordered_map<uint32_t, uint32_t> live;
+    std::vector<std::pair<uint32_t, EvictReason>> expected;
+    std::mt19937 rng(66);
+    const auto random_class = [&] {
+        return static_cast<TimeoutClass>(rng() % kTimeoutClassCount);
+    };
+    // A flow near the head of a list: one the look-ahead has prefetched.
+    const auto near_head = [&](uint32_t& number) {
+        const auto& l = model.list(random_class());
+        if (l.empty()) {
+            return false;
+        }
+        auto it = l.begin();
+        std::advance(it, std::min<size_t>(rng() % 3, l.size() - 1));
+        number = *it;
+        return true;
+    };
+    bool created = false;
+    uint64_t now = 1;
+    uint64_t evictions = 0;
+    for (uint32_t op = 0; op < 20000; ++op) {
+        ++now;
+        const uint32_t pick = rng() % 100;
+        uint32_t number = 0;
+        if (pick < 55) {
+            number = rng() % 400;
+            if (!model.has(number) && model.size() == config.capacity) {
+                const uint32_t victim = model.victim();
+                expected.emplace_back(victim, EvictReason::TableFull);
+                model.drop(victim);
+                live.erase(victim);
+                ++evictions;
+            }
+            const uint32_t index = table->lookup_or_create(numbered_key(number), now, created);
+            ASSERT_NE(index, kNoFlow);
+            ASSERT_EQ(created, !model.has(number));
+            if (created) {
+                model.add(number, now);
+                live[number] = index;
+            }
+            ASSERT_EQ(index, live.at(number));
+            if (rng() % 5 != 0) {
+                const TimeoutClass cls = random_class();
+                table->touch(index, now, cls);
+                model.touch(number, now, cls);
+            }
+        } else if (pick < 75 && near_head(number)) {
+            const TimeoutClass cls = random_class();
+            table->touch(live.at(number), now, cls);
+            model.touch(number, now, cls);
+        } else if (pick < 92 && near_head(number)) {
+            table->end(live.at(number), EvictReason::Reused);
+            expected.emplace_back(number, EvictReason::Reused);
+            model.drop(number);
+            live.erase(number);
+        } else {
+            constexpr uint32_t kBudget = 3;
+            uint32_t due = 0;
+            const auto& udp = model.list(TimeoutClass::Udp);
+            while (due < kBudget && !udp.empty() && model.last(udp.front()) + kUdpTimeout <= now) {
+                const uint32_t gone = udp.front();
+                expected.emplace_back(gone, EvictReason::Timeout);
+                model.drop(gone);
+                live.erase(gone);
+                ++due;
+            }
+            ASSERT_EQ(table->expire(now, kBudget), due);
+        }
+        ASSERT_EQ(log.ended, expected) << "operation " << op;
+        ASSERT_EQ(table->active(), model.size());
+        if (op % 500 == 0) {
+            expect_index_matches(*table, live, {400, 401});
+        }
+    }
+    expect_index_matches(*table, live, {400, 401});
+    EXPECT_EQ(table->evicted_full(), evictions);
+    EXPECT_GT(evictions, 1000U);
 }
 
 TEST(FlowTableIndexTest, CapacityZeroIsRefusedWithAReason) {
