@@ -659,6 +659,17 @@ bool is_separator_byte(char c) noexcept {
 
 }  // namespace
 
+// Bytes without a digit: only the last two matter to the runs that follow.
+void CardRunTracker::skip_text(std::string_view text) noexcept {
+    if (text.size() < 2) {
+        feed(text);
+        return;
+    }
+    before_last_ = text[text.size() - 2];
+    last_ = text.back();
+    next_ += text.size();
+}
+
 // The group start_group() just opened, read whole: at most 7 digits.
 void CardRunTracker::set_newest(
         size_t len, unsigned head, unsigned plain, unsigned twice) noexcept {
@@ -824,17 +835,36 @@ bool CardRunTracker::advance_fours(
         const char* p, size_t n, size_t& i, uint64_t window_floor, uint64_t window_bytes) noexcept {
     constexpr uint64_t kFours = 0x0404040404;
     constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
+    // Sums of four groups' bytes (at most 4 x 36) that are multiples of ten.
+    static constexpr auto kTens = [] {
+        std::array<bool, 256> tens{};
+        for (size_t v = 0; v < tens.size(); v += 10) {
+            tens[v] = true;
+        }
+        return tens;
+    }();
+    // The four digits of the group `back` groups before the newest (at p[k - 4]), read
+    // again: the doubled sums and first digits are only needed at a Luhn pass and at the end.
+    auto group_digits = [p](size_t k, size_t back) {
+        uint32_t w = 0;
+        std::memcpy(&w, p + k - 4 - 5 * back, sizeof(w));
+        return uint64_t{w} ^ (kLanes * '0' & 0xffffffff);
+    };
+    auto head_of = [](uint64_t d) {
+        const uint64_t pairs = (d * 10 + (d >> 8)) & 0x00ff00ff;
+        return (pairs & 0xff) * 100 + ((pairs >> 16) & 0xff);
+    };
+    // From here on (no over-long joint) the oldest group kept starts at most 26 bytes before
+    // the newest end, inside every window and after every start the tracker knew: the
+    // window test of judge() cannot fire.
+    const uint64_t quiet_from = long_joint_low_ == UINT64_MAX && window_bytes >= 26
+            ? std::max(known_from_, window_floor) + 26
+            : UINT64_MAX;
     char separator = separator_;
     size_t groups = groups_;
     uint64_t plains = sums_plain_;
-    uint64_t twices = sums_twice_;
-    uint64_t heads = uint64_t{heads_[0]} | uint64_t{heads_[1]} << 16 | uint64_t{heads_[2]} << 32
-            | uint64_t{heads_[3]} << 48;
-    uint64_t oldest_head = heads_[4];
-    uint64_t low = low_;
+    size_t fresh = 0;  // groups read in this call
     uint64_t next = next_;
-    char last = last_;
-    char before = before_last_;
     size_t k = i;
     bool maybe = false;
     while (k + 9 <= n && is_separator_byte(p[k])) {
@@ -849,58 +879,71 @@ bool CardRunTracker::advance_fours(
         const uint64_t d = t & 0xffffffff;
         const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
         const uint64_t doubled = (d << 1) - five_up * 9;
-        const auto plain = static_cast<unsigned>(
-                (((d & ~kEvenLanes) | (doubled & kEvenLanes)) * kLanes) >> 56);
-        const auto twice = static_cast<unsigned>(
-                (((d & kEvenLanes) | (doubled & ~kEvenLanes)) * kLanes) >> 56);
-        const uint64_t pairs = (d * 10 + (d >> 8)) & 0x00ff00ff;
-        const uint64_t head = (pairs & 0xff) * 100 + ((pairs >> 16) & 0xff);
+        const uint64_t plain = (((d & ~kEvenLanes) | (doubled & kEvenLanes)) * kLanes) >> 56;
         // start_group() with a joining separator after a group that is not over-long.
         const char joint = p[k];
         groups = (separator == 0 || separator == joint) ? std::min<size_t>(groups + 1, 5) : 2;
         separator = joint;
-        const uint64_t kept = (uint64_t{1} << (8 * groups)) - 1;
+        plains = ((plains << 8) | plain) & ((uint64_t{1} << (8 * groups)) - 1);
+        ++fresh;
         const uint64_t at = next + 1;
-        oldest_head = heads >> 48;
-        heads = (heads << 16) | head;
-        // Raw sums (at most 36): five of them still fit the byte sums of judge().
-        plains = ((plains << 8) | plain) & kept;
-        twices = ((twices << 8) | twice) & kept;
-        // The oldest group kept starts 5 bytes before each newer one; the walk reads 2 more.
-        const uint64_t oldest = at - 5 * (groups - 1);
-        low = std::min(oldest >= 2 ? oldest - 2 : 0, long_joint_low_);
         next = at + 4;
-        before = p[k + 3];
-        last = p[k + 4];
         k += 5;
-        const uint64_t window_begin = next - std::min(next - window_floor, window_bytes);
-        if ((known_from_ != window_begin && low < std::max(known_from_, window_begin))
-                || (groups >= 4 && sum_bytes(plains, 4) % 10 == 0
-                        && iin_possible(heads >> 48, 16))) {
-            maybe = true;
-            break;
+        if (next < quiet_from) {
+            // The oldest group kept starts 5 bytes before each newer one; the walk reads 2
+            // more.
+            const uint64_t oldest = at - 5 * (groups - 1);
+            const uint64_t low = std::min(oldest >= 2 ? oldest - 2 : 0, long_joint_low_);
+            const uint64_t window_begin = next - std::min(next - window_floor, window_bytes);
+            if (known_from_ != window_begin && low < std::max(known_from_, window_begin)) {
+                maybe = true;
+                break;
+            }
+        }
+        if (groups >= 4 && kTens[sum_bytes(plains, 4)]) {
+            const uint64_t head = fresh >= 4 ? head_of(group_digits(k, 3)) : heads_[3 - fresh];
+            if (iin_possible(static_cast<unsigned>(head), 16)) {
+                maybe = true;
+                break;
+            }
         }
     }
-    if (k != i) {
-        groups_ = groups;
-        separator_ = separator;
-        lens_ = kFours & ((uint64_t{1} << (8 * groups)) - 1);
-        sums_plain_ = plains;
-        sums_twice_ = twices;
-        for (size_t g = 0; g < 4; ++g) {
-            heads_[g] = static_cast<uint16_t>(heads >> (16 * g));
-        }
-        heads_[4] = static_cast<uint16_t>(oldest_head);
-        for (size_t g = 0; g < kCardLayoutGroups; ++g) {
-            starts_[g] = next - 4 - 5 * g;  // past groups_: never read
-        }
-        low_ = low;
-        len0_ = 4;
-        next_ = next;
-        last_ = last;
-        before_last_ = before;
-        i = k;
+    if (fresh == 0) {
+        return false;
     }
+    // The state as start_group() and set_newest() leave it, doubled sums and first digits
+    // of the new groups read again.
+    const size_t kept = std::min<size_t>(fresh, kCardLayoutGroups);
+    uint64_t twices = fresh >= kCardLayoutGroups ? 0 : sums_twice_ << (8 * fresh);
+    std::array<uint16_t, kCardLayoutGroups> heads{};
+    for (size_t g = kept; g < kCardLayoutGroups; ++g) {
+        heads[g] = heads_[g - fresh];
+    }
+    for (size_t g = 0; g < kept; ++g) {
+        const uint64_t d = group_digits(k, g);
+        const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
+        const uint64_t doubled = (d << 1) - five_up * 9;
+        const uint64_t twice = (((d & kEvenLanes) | (doubled & ~kEvenLanes)) * kLanes) >> 56;
+        twices = (twices & ~(kLowByte << (8 * g))) | (twice << (8 * g));
+        heads[g] = static_cast<uint16_t>(head_of(d));
+    }
+    const uint64_t mask = (uint64_t{1} << (8 * groups)) - 1;
+    groups_ = groups;
+    separator_ = separator;
+    lens_ = kFours & mask;
+    sums_plain_ = plains;
+    sums_twice_ = twices & mask;
+    heads_ = heads;
+    for (size_t g = 0; g < kCardLayoutGroups; ++g) {
+        starts_[g] = next - 4 - 5 * g;  // past groups_: never read
+    }
+    const uint64_t oldest = next - 4 - 5 * (groups - 1);  // groups >= 2 after a joined group
+    low_ = std::min(oldest >= 2 ? oldest - 2 : 0, long_joint_low_);
+    len0_ = 4;
+    next_ = next;
+    last_ = p[k - 1];
+    before_last_ = p[k - 2];
+    i = k;
     return maybe;
 }
 
@@ -911,11 +954,12 @@ bool CardRunTracker::advance_fours(
     const size_t n = bytes.size();
     size_t i = 0;
     for (;;) {
-        // next() is a group end already judged; the run goes on with a separator and a digit.
-        if (i + 1 >= n || !is_separator_byte(p[i]) || !is_digit(p[i + 1])) {
-            return next_ + 1;
+        // next(), the offset of p[i], is a group end already judged.
+        if (i >= n) {
+            return next_;
         }
-        if (groups_ > 0 && !long_group_
+        const bool joined = i + 1 < n && is_separator_byte(p[i]) && is_digit(p[i + 1]);
+        if (joined && groups_ > 0 && !long_group_
                 && lens_ == (0x0404040404 & ((uint64_t{1} << (8 * groups_)) - 1))) {
             const size_t from = i;
             if (advance_fours(p, n, i, window_floor, window_bytes)) {
@@ -929,7 +973,8 @@ bool CardRunTracker::advance_fours(
         unsigned head = 0;
         unsigned plain = 0;
         unsigned twice = 0;
-        if (i + 9 <= n && is_digit(last_) && read_short_group(p + i + 1, len, head, plain, twice)) {
+        if (joined && i + 9 <= n && is_digit(last_)
+                && read_short_group(p + i + 1, len, head, plain, twice)) {
             // What feed() does with the separator and the group, ending before a non-digit.
             start_group(next_ + 1, groups_ > 0 ? p[i] : 0);
             set_newest(len, head, plain, twice);
@@ -938,13 +983,22 @@ bool CardRunTracker::advance_fours(
             next_ += 1 + len;
             i += 1 + len;
         } else {
-            size_t j = i + 2;
+            // The run goes on with a long group, or it ended: then on to the next digit,
+            // which starts another.
+            size_t j = i + 1;
+            while (j < n && !is_digit(p[j])) {
+                ++j;
+            }
+            if (!joined) {
+                skip_text(bytes.substr(i, j - i));
+                i = j;
+            }
             while (j < n && is_digit(p[j])) {
                 ++j;
             }
             feed(bytes.substr(i, j - i));
             if (j == n) {
-                return next_;  // the group may go on in the next bytes: not an end yet
+                return next_;  // a group may go on in the next bytes: not an end yet
             }
             i = j;
         }

@@ -110,19 +110,19 @@ public:
     /// that extract_card() would read from a text starting at stream offset `window_begin`.
     Verdict judge(uint64_t end, uint64_t window_begin) const noexcept;
 
-    /// After a judge() at next(): feeds on through `bytes` (which start at next()) while they
-    /// continue the run (a separator and a digit after a group), judging every group end on
-    /// the way as a value read from a text starting at E - min(E - window_floor,
-    /// window_bytes) for the end E. Stops at the first end judged Maybe (next() is then that
-    /// end), at the end of the run or at the end of `bytes`. Returns the bound B: every value
-    /// end after the one judged before the call and below B is NoCard. The card pattern
-    /// matches at every group end of a run, so a run costs one pass and each of its matches
-    /// one comparison.
+    /// After a judge() at next(): feeds on through `bytes` (which start at next()), judging
+    /// every group end on the way as a value read from a text starting at
+    /// E - min(E - window_floor, window_bytes) for the end E. Stops at the first end judged
+    /// Maybe (next() is then that end) or at the end of `bytes`. Returns the bound B: every
+    /// value end after the one judged before the call and below B is NoCard. The card
+    /// pattern matches at every group end of a run, so the runs of a scan call cost one
+    /// pass and each of their matches one comparison.
     uint64_t advance(std::string_view bytes, uint64_t window_floor, uint64_t window_bytes) noexcept;
 
 private:
     void start_group(uint64_t at, char separator) noexcept;
     void set_newest(size_t len, unsigned head, unsigned plain, unsigned twice) noexcept;
+    void skip_text(std::string_view text) noexcept;
     bool advance_fours(const char* p, size_t n, size_t& i, uint64_t window_floor,
             uint64_t window_bytes) noexcept;
 

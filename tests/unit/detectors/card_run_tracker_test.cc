@@ -251,8 +251,17 @@ TEST(CardRunTrackerTest, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
     EXPECT_EQ(tracker.advance(text.substr(4), 0, 128), 24U);
     EXPECT_EQ(tracker.next(), 24U);
     EXPECT_EQ(tracker.judge(24, 0), Verdict::Maybe);
-    // After it the run ends at " x": only its own end is settled.
-    EXPECT_EQ(tracker.advance(text.substr(24), 0, 128), 25U);
+    // After it the run ends at " x", and the bytes end: every end up to there is settled.
+    EXPECT_EQ(tracker.advance(text.substr(24), 0, 128), 26U);
+    // Text and a new run after it: judged too, up to a possible card.
+    const std::string_view later = "1000 x, then 4857 0839 3473 5715 and 1234 5678.";
+    CardRunTracker again;
+    again.reset(0);
+    again.feed(later.substr(0, 4));
+    ASSERT_EQ(again.judge(4, 0), Verdict::NoCard);
+    EXPECT_EQ(again.advance(later.substr(4), 0, 128), 32U);
+    EXPECT_EQ(again.judge(32, 0), Verdict::Maybe);
+    EXPECT_EQ(again.advance(later.substr(32), 0, 128), later.size());
     // A group running to the end of the bytes is not an end yet.
     CardRunTracker open;
     open.reset(0);
