@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -602,7 +603,7 @@ uint64_t with_newest(uint64_t packed, uint64_t value) noexcept {
     return (packed & ~kLowByte) | value;
 }
 
-// The sum of the low `bytes` bytes of `packed` (each at most 9).
+// The sum of the low `bytes` bytes of `packed` (each at most 36: at most 180 in all).
 unsigned sum_bytes(uint64_t packed, unsigned bytes) noexcept {
     const uint64_t kept = packed & ((uint64_t{1} << (8 * bytes)) - 1);
     return static_cast<unsigned>((kept * 0x0101010101010101ULL) >> 56);
@@ -615,6 +616,8 @@ constexpr std::array<uint8_t, 10> kDoubled = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9};
 
 namespace {
 
+// The word-at-a-time readers take byte i of a word as lane i (bits 8i..8i+7).
+static_assert(std::endian::native == std::endian::little);
 constexpr uint64_t kLanes = 0x0101010101010101ULL;
 
 // The digits at the start of `q` when fewer than eight of them are followed by a non-digit
@@ -952,6 +955,9 @@ bool CardRunTracker::advance_fours(
         std::string_view bytes, uint64_t window_floor, uint64_t window_bytes) noexcept {
     const char* p = bytes.data();
     const size_t n = bytes.size();
+    if (n > 0 && is_digit(p[0])) {
+        return next_;  // next() is inside a group, not at an end: nothing to settle
+    }
     size_t i = 0;
     for (;;) {
         // next(), the offset of p[i], is a group end already judged.

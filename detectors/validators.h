@@ -110,7 +110,8 @@ public:
     /// that extract_card() would read from a text starting at stream offset `window_begin`.
     Verdict judge(uint64_t end, uint64_t window_begin) const noexcept;
 
-    /// After a judge() at next(): feeds on through `bytes` (which start at next()), judging
+    /// After a judge() at next(), a group end (bytes[0] is not a digit; if it is, nothing is
+    /// settled and next() is returned): feeds on through `bytes` (which start at next()), judging
     /// every group end on the way as a value read from a text starting at
     /// E - min(E - window_floor, window_bytes) for the end E. Stops at the first end judged
     /// Maybe (next() is then that end) or at the end of `bytes`. Returns the bound B: every

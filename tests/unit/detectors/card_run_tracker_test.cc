@@ -326,6 +326,20 @@ TEST(CardRunTrackerTest, BrandPrefixesNeverHideACard) {
     EXPECT_GT(accepted, 12U * 1000);
 }
 
+// Found in review: advance() called inside a group (its bytes start with a digit) took that
+// digit for text and settled the card ending one byte later.
+TEST(CardRunTrackerTest, AdvanceInsideAGroupSettlesNothing) {
+    const std::string_view text = "x 4539 1488 0343 6467 ";
+    ASSERT_TRUE(extract_card(text, 21, false).ok);
+    CardRunTracker tracker;
+    tracker.reset(0);
+    tracker.feed(text.substr(0, 20));
+    EXPECT_EQ(tracker.advance(text.substr(20), 0, 128), 20U);
+    EXPECT_EQ(tracker.next(), 20U);
+    tracker.feed(text.substr(20, 1));
+    EXPECT_EQ(tracker.judge(21, 0), Verdict::Maybe);
+}
+
 // Found in review: an over-long group (25 digits) joined to a 6-5 run, the window starting
 // inside it. extract_card() then sees the over-long group's tail as a first group and accepts a
 // 15-digit Amex-length value; the tracker must not say NoCard there (it used to: its lowest
