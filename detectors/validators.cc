@@ -950,6 +950,11 @@ bool CardRunTracker::advance_fours(
     return maybe;
 }
 
+// advance() goes on to the next run only within this many bytes of text: digit-dense data
+// separates its numbers by a byte or two, while in text a card match must not make the
+// tracker read the rest of the segment (exfiltap-bench 1kxun).
+constexpr size_t kRunGapBytes = 8;
+
 // Flattened: start_group() and judge() run for every group of a digit-dense run.
 [[gnu::flatten]] uint64_t CardRunTracker::advance(
         std::string_view bytes, uint64_t window_floor, uint64_t window_bytes) noexcept {
@@ -992,10 +997,13 @@ bool CardRunTracker::advance_fours(
             // The run goes on with a long group, or it ended: then on to the next digit,
             // which starts another.
             size_t j = i + 1;
-            while (j < n && !is_digit(p[j])) {
+            while (j < n && !is_digit(p[j]) && j - i <= kRunGapBytes) {
                 ++j;
             }
             if (!joined) {
+                if (j < n && !is_digit(p[j])) {
+                    return next_ + 1;  // text follows the run, not another run soon
+                }
                 skip_text(bytes.substr(i, j - i));
                 i = j;
             }

@@ -110,14 +110,15 @@ public:
     /// that extract_card() would read from a text starting at stream offset `window_begin`.
     Verdict judge(uint64_t end, uint64_t window_begin) const noexcept;
 
-    /// After a judge() at next(), a group end (bytes[0] is not a digit; if it is, nothing is
-    /// settled and next() is returned): feeds on through `bytes` (which start at next()), judging
+    /// After a judge() at next(), a group end (if bytes[0] is a digit, nothing is settled
+    /// and next() is returned): feeds on through `bytes` (which start at next()), judging
     /// every group end on the way as a value read from a text starting at
     /// E - min(E - window_floor, window_bytes) for the end E. Stops at the first end judged
-    /// Maybe (next() is then that end) or at the end of `bytes`. Returns the bound B: every
-    /// value end after the one judged before the call and below B is NoCard. The card
-    /// pattern matches at every group end of a run, so the runs of a scan call cost one
-    /// pass and each of their matches one comparison.
+    /// Maybe (next() is then that end), where more than a few bytes of text follow a run,
+    /// or at the end of `bytes`. Returns the bound B: every value end after the one judged
+    /// before the call and below B is NoCard. The card pattern matches at every group end of
+    /// a run, so the runs of a scan call cost one pass and each of their matches one
+    /// comparison.
     uint64_t advance(std::string_view bytes, uint64_t window_floor, uint64_t window_bytes) noexcept;
 
 private:

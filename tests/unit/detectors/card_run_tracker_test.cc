@@ -262,6 +262,14 @@ TEST(CardRunTrackerTest, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
     EXPECT_EQ(again.advance(later.substr(4), 0, 128), 32U);
     EXPECT_EQ(again.judge(32, 0), Verdict::Maybe);
     EXPECT_EQ(again.advance(later.substr(32), 0, 128), later.size());
+    // Longer text after a run: the tracker stops there (the next run is the next match's).
+    const std::string_view prose = "1000 and then some words 4857 0839 3473 5715 ";
+    CardRunTracker third;
+    third.reset(0);
+    third.feed(prose.substr(0, 4));
+    ASSERT_EQ(third.judge(4, 0), Verdict::NoCard);
+    EXPECT_EQ(third.advance(prose.substr(4), 0, 128), 5U);
+    EXPECT_EQ(third.next(), 4U);
     // A group running to the end of the bytes is not an end yet.
     CardRunTracker open;
     open.reset(0);
