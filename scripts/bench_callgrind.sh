@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
 update=0
-scenarios="ack-10k,new-10k,imix,1kxun,text-1460,text-64"
+scenarios="ack-10k,new-10k,imix,1kxun,text-1460,text-64,digits"
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) build=$2; shift 2 ;;
