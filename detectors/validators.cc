@@ -620,35 +620,55 @@ namespace {
 static_assert(std::endian::native == std::endian::little);
 constexpr uint64_t kLanes = 0x0101010101010101ULL;
 
+constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
+
+// Eight bytes at `q` as lanes: digits become 0..9; `non_digit` gets the high bit of every
+// lane that is not a digit (its low seven bits 10 or more, or its high bit set; the masked
+// add cannot carry into the next lane).
+uint64_t digit_lanes(const char* q, uint64_t& non_digit) noexcept {
+    uint64_t w = 0;
+    std::memcpy(&w, q, sizeof(w));
+    const uint64_t t = w ^ (kLanes * '0');
+    non_digit = ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
+    return t;
+}
+
+// Each digit lane doubled for Luhn: 2d, less 9 from 5 up (no lane carries or borrows).
+uint64_t doubled_digits(uint64_t d) noexcept {
+    const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
+    return (d << 1) - five_up * 9;
+}
+
+// The sum of all lanes (at most 7 x 18).
+uint64_t lane_sum(uint64_t lanes) noexcept {
+    return (lanes * kLanes) >> 56;
+}
+
+// The first four digit lanes as a number: pairs first (lanes 0 and 2), then the two pairs.
+unsigned first_four(uint64_t d) noexcept {
+    const uint64_t low = d & 0xffffffff;
+    const uint64_t pairs = (low * 10 + (low >> 8)) & 0x00ff00ff;
+    return static_cast<unsigned>((pairs & 0xff) * 100 + ((pairs >> 16) & 0xff));
+}
+
 // The digits at the start of `q` when fewer than eight of them are followed by a non-digit
 // within the eight bytes read (false otherwise): their count and both Luhn sums, eight bytes
 // at a time (the card groups of a digit-dense stream are 3 to 6 digits).
 bool read_short_group(
         const char* q, size_t& len, unsigned& head, unsigned& plain, unsigned& twice) noexcept {
-    uint64_t w = 0;
-    std::memcpy(&w, q, sizeof(w));
-    const uint64_t t = w ^ (kLanes * '0');  // digit lanes become 0..9
-    // High bit of a lane: not a digit (its value, low seven bits, is 10 or more, or its high
-    // bit is set); the masked add cannot carry into the next lane.
-    const uint64_t non_digit = ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
+    uint64_t non_digit = 0;
+    const uint64_t t = digit_lanes(q, non_digit);
     if (non_digit == 0) {
         return false;
     }
     len = static_cast<size_t>(__builtin_ctzll(non_digit)) / 8;
     const uint64_t d = t & ((uint64_t{1} << (8 * len)) - 1);  // len <= 7
-    // Doubled digits: 2d, less 9 from 5 up (no lane carries or borrows).
-    const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
-    const uint64_t doubled = (d << 1) - five_up * 9;
+    const uint64_t doubled = doubled_digits(d);
     // With the last digit single, the lanes of len's parity are doubled.
-    constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
     const uint64_t doubled_lanes = (len % 2 == 0) ? kEvenLanes : ~kEvenLanes;
-    // The first four digits as a number: pairs first (lanes 0 and 2), then the two pairs.
-    const uint64_t pairs = ((d & 0xffffffff) * 10 + ((d & 0xffffffff) >> 8)) & 0x00ff00ff;
-    head = static_cast<unsigned>((pairs & 0xff) * 100 + ((pairs >> 16) & 0xff));
-    plain = static_cast<unsigned>(
-            (((d & ~doubled_lanes) | (doubled & doubled_lanes)) * kLanes) >> 56);
-    twice = static_cast<unsigned>(
-            (((d & doubled_lanes) | (doubled & ~doubled_lanes)) * kLanes) >> 56);
+    head = first_four(d);
+    plain = static_cast<unsigned>(lane_sum((d & ~doubled_lanes) | (doubled & doubled_lanes)));
+    twice = static_cast<unsigned>(lane_sum((d & doubled_lanes) | (doubled & ~doubled_lanes)));
     return true;
 }
 
@@ -837,7 +857,6 @@ CardRunTracker::Verdict CardRunTracker::judge(uint64_t end, uint64_t window_begi
 bool CardRunTracker::advance_fours(
         const char* p, size_t n, size_t& i, uint64_t window_floor, uint64_t window_bytes) noexcept {
     constexpr uint64_t kFours = 0x0404040404;
-    constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
     // Sums of four groups' bytes (at most 4 x 36) that are multiples of ten.
     static constexpr auto kTens = [] {
         std::array<bool, 256> tens{};
@@ -853,10 +872,6 @@ bool CardRunTracker::advance_fours(
         std::memcpy(&w, p + k - 4 - 5 * back, sizeof(w));
         return uint64_t{w} ^ (kLanes * '0' & 0xffffffff);
     };
-    auto head_of = [](uint64_t d) {
-        const uint64_t pairs = (d * 10 + (d >> 8)) & 0x00ff00ff;
-        return (pairs & 0xff) * 100 + ((pairs >> 16) & 0xff);
-    };
     // From here on (no over-long joint) the oldest group kept starts at most 26 bytes before
     // the newest end, inside every window and after every start the tracker knew: the
     // window test of judge() cannot fire.
@@ -871,18 +886,13 @@ bool CardRunTracker::advance_fours(
     size_t k = i;
     bool maybe = false;
     while (k + 9 <= n && is_separator_byte(p[k])) {
-        uint64_t w = 0;
-        std::memcpy(&w, p + k + 1, sizeof(w));
-        const uint64_t t = w ^ (kLanes * '0');
-        const uint64_t non_digit =
-                ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
+        uint64_t non_digit = 0;
+        const uint64_t t = digit_lanes(p + k + 1, non_digit);
         if ((non_digit & 0xffffffffff) != 0x8000000000) {
             break;  // not four digits and a non-digit
         }
         const uint64_t d = t & 0xffffffff;
-        const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
-        const uint64_t doubled = (d << 1) - five_up * 9;
-        const uint64_t plain = (((d & ~kEvenLanes) | (doubled & kEvenLanes)) * kLanes) >> 56;
+        const uint64_t plain = lane_sum((d & ~kEvenLanes) | (doubled_digits(d) & kEvenLanes));
         // start_group() with a joining separator after a group that is not over-long.
         const char joint = p[k];
         groups = (separator == 0 || separator == joint) ? std::min<size_t>(groups + 1, 5) : 2;
@@ -904,7 +914,7 @@ bool CardRunTracker::advance_fours(
             }
         }
         if (groups >= 4 && kTens[sum_bytes(plains, 4)]) {
-            const uint64_t head = fresh >= 4 ? head_of(group_digits(k, 3)) : heads_[3 - fresh];
+            const uint64_t head = fresh >= 4 ? first_four(group_digits(k, 3)) : heads_[3 - fresh];
             if (iin_possible(static_cast<unsigned>(head), 16)) {
                 maybe = true;
                 break;
@@ -924,11 +934,9 @@ bool CardRunTracker::advance_fours(
     }
     for (size_t g = 0; g < kept; ++g) {
         const uint64_t d = group_digits(k, g);
-        const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
-        const uint64_t doubled = (d << 1) - five_up * 9;
-        const uint64_t twice = (((d & kEvenLanes) | (doubled & ~kEvenLanes)) * kLanes) >> 56;
+        const uint64_t twice = lane_sum((d & kEvenLanes) | (doubled_digits(d) & ~kEvenLanes));
         twices = (twices & ~(kLowByte << (8 * g))) | (twice << (8 * g));
-        heads[g] = static_cast<uint16_t>(head_of(d));
+        heads[g] = static_cast<uint16_t>(first_four(d));
     }
     const uint64_t mask = (uint64_t{1} << (8 * groups)) - 1;
     groups_ = groups;

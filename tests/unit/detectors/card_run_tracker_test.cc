@@ -241,13 +241,20 @@ TEST(CardRunTrackerTest, AdvanceSettlesOnlyEndsExtractCardRejects) {
     EXPECT_GT(settled_runs, 100U * 30 * 4 / 2);
 }
 
+// A tracker fed `text` up to `end`, where it judged NoCard (as the scanner leaves it
+// before advance()).
+CardRunTracker judged_no_card(std::string_view text, size_t end) {
+    CardRunTracker tracker;
+    tracker.reset(0);
+    tracker.feed(text.substr(0, end));
+    EXPECT_EQ(tracker.judge(end, 0), Verdict::NoCard);
+    return tracker;
+}
+
 TEST(CardRunTrackerTest, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
     // "1000 " then a valid card: the card's end is not settled, the tracker waits there.
     const std::string_view text = "1000 4857 0839 3473 5715 x";
-    CardRunTracker tracker;
-    tracker.reset(0);
-    tracker.feed(text.substr(0, 4));
-    ASSERT_EQ(tracker.judge(4, 0), Verdict::NoCard);
+    CardRunTracker tracker = judged_no_card(text, 4);
     EXPECT_EQ(tracker.advance(text.substr(4), 0, 128), 24U);
     EXPECT_EQ(tracker.next(), 24U);
     EXPECT_EQ(tracker.judge(24, 0), Verdict::Maybe);
@@ -255,26 +262,17 @@ TEST(CardRunTrackerTest, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
     EXPECT_EQ(tracker.advance(text.substr(24), 0, 128), 26U);
     // Text and a new run after it: judged too, up to a possible card.
     const std::string_view later = "1000 x, then 4857 0839 3473 5715 and 1234 5678.";
-    CardRunTracker again;
-    again.reset(0);
-    again.feed(later.substr(0, 4));
-    ASSERT_EQ(again.judge(4, 0), Verdict::NoCard);
+    CardRunTracker again = judged_no_card(later, 4);
     EXPECT_EQ(again.advance(later.substr(4), 0, 128), 32U);
     EXPECT_EQ(again.judge(32, 0), Verdict::Maybe);
     EXPECT_EQ(again.advance(later.substr(32), 0, 128), later.size());
     // Longer text after a run: the tracker stops there (the next run is the next match's).
     const std::string_view prose = "1000 and then some words 4857 0839 3473 5715 ";
-    CardRunTracker third;
-    third.reset(0);
-    third.feed(prose.substr(0, 4));
-    ASSERT_EQ(third.judge(4, 0), Verdict::NoCard);
+    CardRunTracker third = judged_no_card(prose, 4);
     EXPECT_EQ(third.advance(prose.substr(4), 0, 128), 5U);
     EXPECT_EQ(third.next(), 4U);
     // A group running to the end of the bytes is not an end yet.
-    CardRunTracker open;
-    open.reset(0);
-    open.feed("1000");
-    ASSERT_EQ(open.judge(4, 0), Verdict::NoCard);
+    CardRunTracker open = judged_no_card("1000", 4);
     EXPECT_EQ(open.advance(" 4857 08", 0, 128), 12U);
     EXPECT_EQ(open.next(), 12U);
 }
