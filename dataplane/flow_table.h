@@ -180,6 +180,9 @@ public:
 
     Flow& flow(uint32_t index) noexcept { return flows_[index]; }
 
+    /// Prefetches every line of the flow at `index` (a hint: any index below capacity()).
+    void prefetch_flow(uint32_t index) const noexcept;
+
     /// Marks activity: moves the flow to the tail of its timeout class's list.
     void touch(uint32_t index, uint64_t now_ns, TimeoutClass cls) noexcept;
 
@@ -219,7 +222,7 @@ private:
     /// kEvictAhead places from the head and the lines of the one after it. Reads only
     /// links of flows an earlier call prefetched; a hint, whatever reorders the list.
     void prefetch_victims(size_t cls) const noexcept;
-    void prefetch_flow(uint32_t index) const noexcept;
+    void prefetch_key(uint32_t index) const noexcept;
     uint32_t home_bucket(uint32_t sig) const noexcept {
         return static_cast<uint32_t>((uint64_t{sig} * buckets_) >> 32);
     }

@@ -437,7 +437,15 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
     // Per packet in burst order (TCP streams and parsers need it): flows, detectors, events.
     std::array<bool, kBurstSize> drop{};
     policy_ = flow_policy_.load(std::memory_order_acquire);
+    // The lookup brought each found flow's key in; the rest of its lines are requested a few
+    // packets ahead of their turn (all at once, a burst's worth overflowed the miss queue).
+    for (uint16_t i = 0; i < std::min<uint16_t>(count, kFlowPrefetchAhead); ++i) {
+        prefetch_found_flow(burst_[i]);
+    }
     for (uint16_t i = 0; i < count; ++i) {
+        if (i + kFlowPrefetchAhead < count) {
+            prefetch_found_flow(burst_[i + kFlowPrefetchAhead]);
+        }
         ExceptionReason reason{};
         packet_cause_ = DropCause::None;
         packet_shadow_ = false;
@@ -473,6 +481,12 @@ void Worker::process_burst(const RxBinding& binding, rte_mbuf** pkts, uint16_t c
     }
 }
 
+void Worker::prefetch_found_flow(const BurstSlot& slot) const noexcept {
+    if (slot.probe.valid && slot.probe.pos >= 0) {
+        flows_->prefetch_flow(static_cast<uint32_t>(slot.probe.pos));
+    }
+}
+
 void Worker::decode_burst(rte_mbuf** pkts, uint16_t count) noexcept {
     // Every frame's first line is requested before the first one is decoded, so the misses
     // overlap (exfiltap-bench new-1m).
@@ -492,7 +506,6 @@ void Worker::decode_burst(rte_mbuf** pkts, uint16_t count) noexcept {
         }
         slot.frame = rte_pktmbuf_mtod(m, const uint8_t*);
         slot.len = rte_pktmbuf_pkt_len(m);
-        slot.info = PacketInfo();
         slot.decoded = decode_packet(slot.frame, slot.len, slot.info);
     }
 }
@@ -547,7 +560,6 @@ void Worker::linearize(rte_mbuf* m, BurstSlot& slot) noexcept {
     if (slot.frame == nullptr) {
         return;
     }
-    slot.info = PacketInfo();
     slot.decoded = decode_packet(slot.frame, slot.len, slot.info);
     if (slot.decoded && slot.info.ip_version != 0 && config_.blocks != nullptr
             && !config_.blocks->empty()) {

@@ -34,6 +34,8 @@ struct rte_ring;
 namespace exfiltap::dataplane {
 
 inline constexpr uint16_t kBurstSize = 32;
+/// How many packets ahead of its turn a found flow's lines are prefetched.
+inline constexpr uint16_t kFlowPrefetchAhead = 4;
 
 enum class ChecksumMode : uint8_t {
     Yes,
@@ -357,6 +359,8 @@ private:
         FlowProbe probe;
     };
     void decode_burst(rte_mbuf** pkts, uint16_t count) noexcept;
+    /// Prefetches the lines of the flow lookup_flows() found for `slot`, if any.
+    void prefetch_found_flow(const BurstSlot& slot) const noexcept;
     void check_blocks(uint16_t count) noexcept;
     void lookup_flows(uint16_t count) noexcept;
     void linearize(rte_mbuf* m, BurstSlot& slot) noexcept;
