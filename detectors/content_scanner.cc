@@ -23,6 +23,12 @@ namespace {
 // with separators is 23 characters and a run that fills this window cannot form a layout;
 // longer values (JWTs) are validated on what is visible.
 constexpr size_t kLookBehindBytes = kHistoryBytes;
+// How far before the first card value end of a scan call the card tracker starts: past the
+// kCardLayoutGroups groups of a grouped card number (25 bytes in four-digit groups, which
+// a walk back reads with the 2 bytes before them) and a cut group before those, so that
+// digit-dense text is settled from its first value end; longer groups only cost a
+// validation (judge() says Maybe when a walk would read bytes the tracker did not see).
+constexpr uint64_t kCardTrackerLeadBytes = 48;
 // Bytes after a private key header read for the start of its body (armour headers
 // included).
 constexpr size_t kKeyBodyBytes = 256;
@@ -428,7 +434,9 @@ struct ScanContext {
     bool card_possible(uint64_t begin, uint64_t value_end) noexcept {
         if (!cards_live || cards.next() > value_end
                 || value_end - cards.next() > kLookBehindBytes) {
-            cards.reset(begin);
+            // Not from `begin`: the verdicts only need the groups a walk back from a value
+            // end reads, and feeding the whole window was most of a scan call's start.
+            cards.reset(std::max(begin, value_end - std::min(value_end, kCardTrackerLeadBytes)));
             cards_live = true;
         }
         const uint64_t at = cards.next();
@@ -846,6 +854,12 @@ struct ScanContext {
 
 namespace {
 
+// Out of line: inlined, it made every call of on_hs_match() save and restore the registers
+// it uses, while most calls on digit-dense data are settled card ends.
+[[gnu::noinline]] void handle_match(ScanContext& scan, unsigned id, uint64_t to) noexcept {
+    scan.on_match(id, to);
+}
+
 int on_hs_match(unsigned id, unsigned long long /*from*/, unsigned long long to, unsigned /*flags*/,
         void* context) {
     auto& scan = *static_cast<ScanContext*>(context);
@@ -853,7 +867,7 @@ int on_hs_match(unsigned id, unsigned long long /*from*/, unsigned long long to,
     if (to - 1 - scan.card_skip_from < scan.card_skip_span && id == scan.card_id) {
         return 0;
     }
-    scan.on_match(id, to);
+    handle_match(scan, id, to);
     return 0;  // keep scanning
 }
 

@@ -332,6 +332,54 @@ TEST(CardRunTrackerTest, BrandPrefixesNeverHideACard) {
     EXPECT_GT(accepted, 12U * 1000);
 }
 
+// Four-digit groups joined by each kind of byte the tracker tells apart (the three
+// separators, line breaks, other text), now and then a group of another length (an
+// over-long one too) or a Luhn-valid 4-4-4-4 card: what advance() reads three groups at a
+// time and across the end of a run.
+std::string four_digit_groups(Lcg& rng, size_t groups) {
+    static constexpr std::string_view kJoints = "   ---+\n\n.x=";
+    std::string text;
+    for (size_t g = 0; g < groups; ++g) {
+        const unsigned pick = rng.next(40);
+        if (pick == 0) {
+            std::string digits = "4";
+            while (digits.size() < 15) {
+                digits += static_cast<char>('0' + rng.next(10));
+            }
+            digits += luhn_check_digit(digits);
+            const char separator = " -"[rng.next(2)];
+            for (size_t i = 0; i < 16; i += 4) {
+                text += (i > 0 ? std::string(1, separator) : "") + digits.substr(i, 4);
+            }
+        } else {
+            const unsigned len = pick == 1 ? 3 : pick == 2 ? 5 : pick == 3 ? 21 : 4;
+            for (unsigned i = 0; i < len; ++i) {
+                text += static_cast<char>('0' + rng.next(10));
+            }
+        }
+        text += kJoints[rng.next(static_cast<unsigned>(kJoints.size()))];
+    }
+    return text;
+}
+
+TEST(CardRunTrackerTest, AdvanceOverFourDigitGroupsAnswersAsTheByteFedTracker) {
+    Lcg rng(29);
+    size_t settled = 0;
+    size_t accepted = 0;
+    for (int round = 0; round < 100; ++round) {
+        const std::string text = four_digit_groups(rng, 120);
+        settled += check_advance(text, 128);
+        check_advance(text, 26);
+        check_advance(text, 20);
+        for (size_t end = 1; end < text.size(); ++end) {
+            accepted += reference_accepts(text, end - std::min<size_t>(end, 128), end);
+        }
+    }
+    // Most group ends are settled ahead; the texts hold cards (planted and by chance).
+    EXPECT_GT(settled, 100U * 120 / 2);
+    EXPECT_GT(accepted, 100U * 2);
+}
+
 // Found in review: advance() called inside a group (its bytes start with a digit) took that
 // digit for text and settled the card ending one byte later.
 TEST(CardRunTrackerTest, AdvanceInsideAGroupSettlesNothing) {

@@ -1,5 +1,7 @@
 #include "detectors/content_scanner.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "detectors/content_types.h"
+#include "detectors/validators.h"
 
 namespace exfiltap::detectors {
 namespace {
@@ -122,6 +125,66 @@ TEST_F(ContentStreamTest, FindsCardsInDigitRunSplitAnywhere) {
 
     for (size_t split = 0; split < text.size(); ++split) {
         EXPECT_EQ(run(split), whole) << "split at " << split;
+    }
+}
+
+// Digit-dense text as exfiltap-bench's digits scenario sends it (4-4-4-4 numbers failing
+// Luhn, separated by a space or a line break) with Luhn-valid cards and other bytes among
+// the groups, scanned in segments of several sizes: the card findings are the values
+// extract_card() accepts at the group ends from the 128 bytes before each, first
+// occurrences only, whatever the segment size (the card tracker settles most ends).
+TEST_F(ContentStreamTest, DigitDenseSegmentsFindWhatExtractCardAccepts) {
+    uint64_t state = 41;
+    auto next = [&state](unsigned bound) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<unsigned>((state >> 33) % bound);
+    };
+    std::string text;
+    while (text.size() < 1800) {
+        std::string digits = next(8) == 0 ? std::string(kVisa2) : "4";
+        while (digits.size() < 16) {
+            digits += static_cast<char>('0' + next(10));
+        }
+        const std::string_view joints = next(10) == 0 ? "-.x" : next(3) == 0 ? "---" : "   ";
+        for (size_t i = 0; i < 16; i += 4) {
+            text += digits.substr(i, 4);
+            text += i < 12 ? joints[i / 4] : next(4) == 0 ? '\n' : ' ';
+        }
+    }
+    std::vector<std::string> expected;
+    std::vector<std::string> seen;
+    for (size_t end = 1; end < text.size(); ++end) {
+        const size_t begin = end - std::min<size_t>(end, 128);
+        const Candidate c = extract_card(
+                std::string_view(text).substr(begin, end + 1 - begin), end - begin, true);
+        const std::string value(c.view());
+        if (c.ok && !(c.start == 0 && begin != 0)
+                && std::find(seen.begin(), seen.end(), value) == seen.end()) {
+            seen.push_back(value);
+            expected.push_back(value + "@" + std::to_string(end));
+        }
+    }
+    ASSERT_GE(expected.size(), 3U);
+    ASSERT_LT(expected.size(), ContentStream::kMaxDistinct);
+    for (const size_t segment : {size_t{1460}, size_t{200}, size_t{64}, size_t{7}}) {
+        ContentStream stream;
+        FindingSink sink;
+        ASSERT_TRUE(stream.open(*db_));
+        for (size_t at = 0; at < text.size(); at += segment) {
+            stream.scan(bytes(std::string_view(text).substr(at, segment)), scratch_, sink);
+        }
+        stream.close(scratch_, sink);
+        std::vector<std::string> found;
+        for (size_t i = 0; i < sink.count; ++i) {
+            if (sink.items[i].cls == ContentClass::PaymentCard) {
+                found.push_back(std::string(sink.items[i].value_view()) + "@"
+                        + std::to_string(sink.items[i].end_offset));
+            }
+        }
+        std::sort(found.begin(), found.end());
+        std::vector<std::string> sorted = expected;
+        std::sort(sorted.begin(), sorted.end());
+        EXPECT_EQ(found, sorted) << "segments of " << segment;
     }
 }
 

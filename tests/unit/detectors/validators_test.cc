@@ -110,6 +110,17 @@ TEST(TestCardFilterTest, AcceptsOrdinaryNumber) {
     EXPECT_FALSE(is_test_or_filler_card("4857083934735715"));
 }
 
+// The lookup compares the first eight digits first: numbers sharing them with a published
+// one, or differing from it only there, are ordinary.
+TEST(TestCardFilterTest, AcceptsNumbersDifferingFromATestCardInAnyPart) {
+    EXPECT_TRUE(is_test_or_filler_card("6205500000000000004"));
+    EXPECT_FALSE(is_test_or_filler_card("6205500000000000005"));
+    EXPECT_FALSE(is_test_or_filler_card("4012888888881882"));
+    EXPECT_FALSE(is_test_or_filler_card("4012888788881881"));
+    EXPECT_FALSE(is_test_or_filler_card("4222222222223"));
+    EXPECT_FALSE(is_test_or_filler_card("401288888888188"));
+}
+
 struct SsnCase {
     const char* digits;
     bool valid;
