@@ -973,8 +973,11 @@ bool CardRunTracker::advance_fours(
             // exact path below.
             const uint64_t shifted = (plains << 24) | new_plains;
             const uint64_t windows = (shifted * 0x01010101) >> 24;
-            const bool luhn_pass = kTens[windows & kLowByte] | kTens[(windows >> 8) & kLowByte]
-                    | kTens[(windows >> 16) & kLowByte];
+            // Bitwise on purpose (no branch per window): the terms are taken as ints.
+            const bool luhn_pass = (static_cast<int>(kTens[windows & kLowByte])
+                                           | static_cast<int>(kTens[(windows >> 8) & kLowByte])
+                                           | static_cast<int>(kTens[(windows >> 16) & kLowByte]))
+                    != 0;
             if (next >= quiet_from && !luhn_pass) {
                 join(p[k]);
                 join(p[k + 5]);
