@@ -195,6 +195,9 @@ public:
     /// `edm_only`: no Hyperscan stream, exact data match alone (false when it cannot run).
     bool open(const PatternDatabase& db, bool edm_only = false) noexcept;
     bool is_open() const noexcept { return open_; }
+    /// The last bytes scanned, oldest first: at most kHistoryBytes, and only those since the
+    /// latest gap. The worker judges retransmissions against them.
+    std::span<const uint8_t> history() const noexcept { return {history_.data(), history_len_}; }
     /// Names the stream for exact-data-match findings (Finding::origin): 0, the default, for
     /// a flow direction's own bytes, a decoded object's number otherwise. After open().
     void set_origin(uint32_t origin) noexcept;
