@@ -966,11 +966,11 @@ bool CardRunTracker::advance_fours(
         uint32_t new_plains = 0;
         size_t count = 3;
         if (k + 16 <= n && read_three_fours(p + k, new_plains)) {
-            // The common case settled at once: past the window test, no Luhn pass at the
-            // three ends. Each window sum of four groups' bytes (at most 144) is a byte of the
-            // product, no carry crossing bytes; a window reaching past the groups kept (a run
-            // start or a change of separator among the joints) only sends the block down the
-            // exact path below.
+            // The common case settled at once: past the window test, no Luhn pass with a
+            // brand's prefix at the three ends. Each window sum of four groups' bytes (at most 144)
+            // is a byte of the product, no carry crossing bytes; a window reaching past the groups
+            // kept (a run start or a change of separator among the joints) only sends the block
+            // down the exact path below.
             const uint64_t shifted = (plains << 24) | new_plains;
             const uint64_t windows = (shifted * 0x01010101) >> 24;
             // Bitwise on purpose (no branch per window): the terms are taken as ints.
@@ -978,7 +978,21 @@ bool CardRunTracker::advance_fours(
                                            | static_cast<int>(kTens[(windows >> 8) & kLowByte])
                                            | static_cast<int>(kTens[(windows >> 16) & kLowByte]))
                     != 0;
-            if (next >= quiet_from && !luhn_pass) {
+            // A window passing Luhn ends a card only with a brand's prefix in its first group,
+            // always one from before the block: read again from the bytes when this call read
+            // it, else kept in heads_ (stale past the groups kept, where no layout ends: then
+            // it only decides whether the block goes down the exact path).
+            bool possible = false;
+            for (size_t g = 0; luhn_pass && g < 3 && !possible; ++g) {
+                if (kTens[(windows >> (8 * (2 - g))) & kLowByte]) {
+                    const size_t fresh_at = fresh + g + 1;
+                    const uint64_t head = fresh_at >= 4
+                            ? first_four(group_digits(k + 5 * (g + 1), 3))
+                            : heads_[3 - fresh_at];
+                    possible = iin_possible(static_cast<unsigned>(head), 16);
+                }
+            }
+            if (next >= quiet_from && !possible) {
                 join(p[k]);
                 join(p[k + 5]);
                 join(p[k + 10]);
