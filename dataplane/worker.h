@@ -34,8 +34,6 @@ struct rte_ring;
 namespace exfiltap::dataplane {
 
 inline constexpr uint16_t kBurstSize = 32;
-/// How many packets ahead of its turn a found flow's lines are prefetched.
-inline constexpr uint16_t kFlowPrefetchAhead = 4;
 
 enum class ChecksumMode : uint8_t {
     Yes,
