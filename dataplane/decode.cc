@@ -1,5 +1,9 @@
 #include "dataplane/decode.h"
 
+#if defined(__SSE2__) && defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 #include <bit>
 #include <cstddef>
 #include <cstring>
@@ -280,6 +284,32 @@ uint64_t add_carry(uint64_t acc, uint64_t word) noexcept {
 // the checksummed bytes, and an odd last byte is padded with zero.
 uint64_t add_words(uint64_t acc, const uint8_t* p, uint32_t n) noexcept {
     uint32_t i = 0;
+#if defined(__SSE2__) && defined(__x86_64__)
+    // Long spans (payloads) 32 bytes a step: each 32-bit word widened to a 64-bit lane, so
+    // no lane can carry (2^16 and 2^32 are 1 modulo 0xffff: any word width gives the same
+    // folded sum) and the two accumulators do not wait on each other or on a carry, as the
+    // 64-bit loop below does at every step. exfiltap-bench large: ~860 instructions of the
+    // ~7,400 per packet were this loop.
+    if (n >= 64) {
+        const __m128i zero = _mm_setzero_si128();
+        __m128i low = zero;
+        __m128i high = zero;
+        for (; i + 32 <= n; i += 32) {
+            const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16));
+            low = _mm_add_epi64(low, _mm_unpacklo_epi32(a, zero));
+            high = _mm_add_epi64(high, _mm_unpackhi_epi32(a, zero));
+            low = _mm_add_epi64(low, _mm_unpacklo_epi32(b, zero));
+            high = _mm_add_epi64(high, _mm_unpackhi_epi32(b, zero));
+        }
+        // Each lane holds at most n / 16 words below 2^32: far from overflowing.
+        const __m128i both = _mm_add_epi64(low, high);
+        const auto first = static_cast<uint64_t>(_mm_cvtsi128_si64(both));
+        const auto second =
+                static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(both, both)));
+        acc = add_carry(add_carry(acc, first), second);
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         uint64_t word = 0;
         std::memcpy(&word, p + i, sizeof(word));

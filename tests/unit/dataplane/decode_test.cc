@@ -1066,18 +1066,19 @@ TEST(ChecksumTest, RejectsIpv4HeaderChecksumOfIpv6) {
             ipv4_header_checksum_ok(d.frame.data(), static_cast<uint32_t>(d.frame.size()), d.info));
 }
 
-// Every payload length from 0 to 70 and a few full-size ones, both IP versions, TCP and
-// UDP, random bytes: the checksums the builder writes (a plain 16-bit reference sum) verify,
-// one flipped bit anywhere in the L4 bytes is caught, and the pseudo-header sum alone is
-// taken for an offload placeholder. The sums are added eight bytes at a time, so every
-// length of the tail (odd ones included) is covered.
+// Every payload length from 0 to 140 and a few full-size and jumbo ones, both IP versions,
+// TCP and UDP, random bytes (every third length all 0xff, the largest sums): the checksums
+// the builder writes (a plain 16-bit reference sum) verify, one flipped bit anywhere in the
+// L4 bytes is caught, and the pseudo-header sum alone is taken for an offload placeholder.
+// Spans of 64 bytes and more are added 32 bytes a step, the rest eight bytes at a time, so
+// every length of both tails (odd ones included) and the switch between them are covered.
 TEST(ChecksumTest, AgreesWithReferenceSumAtEveryLength) {
     std::mt19937 rng(7);
     std::vector<uint32_t> lengths;
-    for (uint32_t n = 0; n <= 70; ++n) {
+    for (uint32_t n = 0; n <= 140; ++n) {
         lengths.push_back(n);
     }
-    lengths.insert(lengths.end(), {1399, 1400, 1459, 1460});
+    lengths.insert(lengths.end(), {1399, 1400, 1459, 1460, 8951, 8952});
     for (const bool v6 : {false, true}) {
         for (const bool tcp : {false, true}) {
             for (const uint32_t n : lengths) {
@@ -1085,7 +1086,7 @@ TEST(ChecksumTest, AgreesWithReferenceSumAtEveryLength) {
                         << (v6 ? "IPv6 " : "IPv4 ") << (tcp ? "TCP " : "UDP ") << n);
                 Bytes payload(n);
                 for (uint8_t& b : payload) {
-                    b = static_cast<uint8_t>(rng());
+                    b = n % 3 == 0 ? uint8_t{0xff} : static_cast<uint8_t>(rng());
                 }
                 PacketBuilder builder;
                 if (v6) {
