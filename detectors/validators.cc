@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
@@ -27,6 +28,36 @@ namespace {
 
 constexpr size_t kMinCardDigits = 12;
 constexpr size_t kMaxCardDigits = 19;
+
+// The word-at-a-time readers take byte i of a word as lane i (bits 8i..8i+7).
+static_assert(std::endian::native == std::endian::little);
+constexpr uint64_t kLanes = 0x0101010101010101ULL;
+
+constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
+
+// Eight bytes at `q` as lanes: digits become 0..9; `non_digit` gets the high bit of every
+// lane that is not a digit (its low seven bits 10 or more, or its high bit set; the masked
+// add cannot carry into the next lane).
+uint64_t digit_lanes(const char* q, uint64_t& non_digit) noexcept {
+    uint64_t w = 0;
+    std::memcpy(&w, q, sizeof(w));
+    const uint64_t t = w ^ (kLanes * '0');
+    non_digit = ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
+    return t;
+}
+
+// Each digit lane doubled for Luhn: 2d, less 9 from 5 up (no lane carries or borrows).
+uint64_t doubled_digits(uint64_t d) noexcept {
+    const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
+    return (d << 1) - five_up * 9;
+}
+
+// The sum of all lanes; their total must stay below 256 (eight digit lanes, some doubled,
+// are at most 72).
+uint64_t lane_sum(uint64_t lanes) noexcept {
+    return (lanes * kLanes) >> 56;
+}
+
 // The longest layout with separators (4-4-4-4-3) has five groups.
 constexpr size_t kMaxLayoutGroups = kCardLayoutGroups;
 constexpr size_t kSsnChars = 11;  // ddd-dd-dddd
@@ -87,6 +118,20 @@ constexpr auto kTestCardHeads = [] {
         heads[i] = head_word(kTestCards[i]);
     }
     return heads;
+}();
+
+// A head's bit in kTestCardFilter: a real card's head almost never has a test card's bit
+// set, so most lookups end with one load instead of a pass over the heads.
+constexpr unsigned head_bit(uint64_t head) noexcept {
+    return static_cast<unsigned>((head * 0x9e3779b97f4a7c15ULL) >> 56);
+}
+
+constexpr auto kTestCardFilter = [] {
+    std::array<uint64_t, 4> bits{};
+    for (const uint64_t head : kTestCardHeads) {
+        bits[head_bit(head) / 64] |= uint64_t{1} << (head_bit(head) % 64);
+    }
+    return bits;
 }();
 
 // Longest IBAN of the registry is 34 characters; in groups of four that is 9 groups.
@@ -277,9 +322,18 @@ Candidate read_iban(std::string_view text, const IbanRun& run, size_t first) {
     return candidate;
 }
 
+// Eight bytes a step, then one at a time.
 bool all_digits(std::string_view text) {
-    for (const char c : text) {
-        if (!is_digit(c)) {
+    size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+        uint64_t non_digit = 0;
+        digit_lanes(text.data() + i, non_digit);
+        if (non_digit != 0) {
+            return false;
+        }
+    }
+    for (; i < text.size(); ++i) {
+        if (!is_digit(text[i])) {
             return false;
         }
     }
@@ -345,6 +399,23 @@ constexpr std::array<IinRange, 22> kIinRanges = {{
         {4, 6761, 6763, CardBrand::Maestro, length_range(12, 19)},
         {4, 2200, 2204, CardBrand::Mir, kLong},
 }};
+
+// kIinRanges' bounds widened to six digits: 4 covers 400000-499999.
+constexpr unsigned kIinPrefixDigits = 6;
+static_assert(kMinCardDigits >= kIinPrefixDigits);
+constexpr auto kIinSixDigitBounds = [] {
+    std::array<std::pair<unsigned, unsigned>, kIinRanges.size()> bounds{};
+    for (size_t i = 0; i < kIinRanges.size(); ++i) {
+        unsigned low = kIinRanges[i].low;
+        unsigned high = kIinRanges[i].high;
+        for (unsigned p = kIinRanges[i].prefix_digits; p < kIinPrefixDigits; ++p) {
+            low = low * 10;
+            high = high * 10 + 9;
+        }
+        bounds[i] = {low, high};
+    }
+    return bounds;
+}();
 
 // For each card length, the four-digit prefixes card_brand() may accept: bit x of
 // kIinPrefixes[n - kMinCardDigits]. A superset: a six-digit range admits every four-digit
@@ -520,13 +591,28 @@ Candidate read_suffix(std::string_view text, size_t end, const Run& run, size_t 
 
 }  // namespace
 
+// Eight digits a step from the end (every finding's value is checked, and each of a card
+// number's suffixes that extract_card() tries): with an even count of digits after them, the
+// last of each eight is single and lanes 0, 2, 4 and 6 are doubled.
 bool luhn_valid(std::string_view digits) noexcept {
-    if (!all_digits(digits)) {
+    if (digits.empty()) {
         return false;
     }
-    unsigned sum = 0;
+    uint64_t sum = 0;
+    size_t i = digits.size();
+    for (; i >= 8; i -= 8) {
+        uint64_t non_digit = 0;
+        const uint64_t d = digit_lanes(digits.data() + i - 8, non_digit);
+        if (non_digit != 0) {
+            return false;
+        }
+        sum += lane_sum((d & ~kEvenLanes) | (doubled_digits(d) & kEvenLanes));
+    }
     bool twice = false;
-    for (size_t i = digits.size(); i-- > 0;) {
+    while (i-- > 0) {
+        if (!is_digit(digits[i])) {
+            return false;
+        }
         auto d = static_cast<unsigned>(digits[i] - '0');
         if (twice) {
             d *= 2;
@@ -545,9 +631,11 @@ CardBrand card_brand(std::string_view digits) noexcept {
     if (n < kMinCardDigits || n > kMaxCardDigits || !all_digits(digits)) {
         return CardBrand::None;
     }
-    for (const IinRange& range : kIinRanges) {
-        const unsigned value = prefix(digits, range.prefix_digits);
-        if (value >= range.low && value <= range.high) {
+    // Every range compared on the first six digits (the longest prefix of the table).
+    const unsigned first_six = prefix(digits, kIinPrefixDigits);
+    for (size_t i = 0; i < kIinRanges.size(); ++i) {
+        if (first_six >= kIinSixDigitBounds[i].first && first_six <= kIinSixDigitBounds[i].second) {
+            const IinRange& range = kIinRanges[i];
             return (range.lengths & length_bit(static_cast<unsigned>(n))) != 0 ? range.brand
                                                                                : CardBrand::None;
         }
@@ -559,7 +647,16 @@ bool is_test_or_filler_card(std::string_view digits) noexcept {
     if (digits.empty() || is_filler(digits)) {
         return true;
     }
-    const uint64_t head = head_word(digits);
+    uint64_t head = 0;
+    if (digits.size() >= sizeof(head)) {
+        std::memcpy(&head, digits.data(), sizeof(head));
+    } else {
+        head = head_word(digits);
+    }
+    const unsigned bit = head_bit(head);
+    if (((kTestCardFilter[bit / 64] >> (bit % 64)) & 1) == 0) {
+        return false;
+    }
     for (size_t i = 0; i < kTestCards.size(); ++i) {
         if (kTestCardHeads[i] == head && kTestCards[i] == digits) {
             return true;
@@ -639,34 +736,6 @@ constexpr std::array<uint8_t, 10> kDoubled = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9};
 
 namespace {
 
-// The word-at-a-time readers take byte i of a word as lane i (bits 8i..8i+7).
-static_assert(std::endian::native == std::endian::little);
-constexpr uint64_t kLanes = 0x0101010101010101ULL;
-
-constexpr uint64_t kEvenLanes = 0x00ff00ff00ff00ffULL;
-
-// Eight bytes at `q` as lanes: digits become 0..9; `non_digit` gets the high bit of every
-// lane that is not a digit (its low seven bits 10 or more, or its high bit set; the masked
-// add cannot carry into the next lane).
-uint64_t digit_lanes(const char* q, uint64_t& non_digit) noexcept {
-    uint64_t w = 0;
-    std::memcpy(&w, q, sizeof(w));
-    const uint64_t t = w ^ (kLanes * '0');
-    non_digit = ((((t & (kLanes * 0x7f)) + kLanes * 0x76) | t) & (kLanes * 0x80));
-    return t;
-}
-
-// Each digit lane doubled for Luhn: 2d, less 9 from 5 up (no lane carries or borrows).
-uint64_t doubled_digits(uint64_t d) noexcept {
-    const uint64_t five_up = ((d + kLanes * 0x7b) & (kLanes * 0x80)) >> 7;
-    return (d << 1) - five_up * 9;
-}
-
-// The sum of all lanes (at most 7 x 18).
-uint64_t lane_sum(uint64_t lanes) noexcept {
-    return (lanes * kLanes) >> 56;
-}
-
 // The first four digit lanes as a number: pairs first (lanes 0 and 2), then the two pairs.
 unsigned first_four(uint64_t d) noexcept {
     const uint64_t low = d & 0xffffffff;
@@ -739,6 +808,55 @@ bool is_separator_byte(char c) noexcept {
             (uint64_t{1} << ' ') | (uint64_t{1} << '+') | (uint64_t{1} << '-');
     const auto b = static_cast<unsigned char>(c);
     return b < 64 && ((kSeparators >> b) & 1) != 0;
+}
+
+// The run state of advance_fours() between groups of four digits as one small number:
+// groups kept (0-5) x 4 + the class of the separator joining them (0: none, 1-3: ' ', '+',
+// '-', the bytes is_number_separator() takes). A joint byte's class is kJointClass[byte]
+// (0: it is not a separator and starts a new run).
+constexpr unsigned kJointClasses = 4;
+constexpr std::array<char, kJointClasses> kJointChars = {0, ' ', '+', '-'};
+constexpr unsigned kRunStates = (kCardLayoutGroups + 1) * kJointClasses;
+
+constexpr auto kJointClass = [] {
+    std::array<uint8_t, 256> classes{};
+    for (unsigned c = 1; c < kJointClasses; ++c) {
+        classes[static_cast<unsigned char>(kJointChars[c])] = static_cast<uint8_t>(c);
+    }
+    return classes;
+}();
+
+// start_group() for a group after a joint of class `joint`, the previous group not
+// over-long: joined by a separator (one more group kept when it is the run's kind, else the
+// walk stops after the previous group), or the first group of a new run.
+constexpr unsigned join_state(unsigned state, unsigned joint) noexcept {
+    if (joint == 0) {
+        return 1 * kJointClasses;
+    }
+    const unsigned groups = state / kJointClasses;
+    const unsigned separator = state % kJointClasses;
+    const unsigned kept = separator == 0 || separator == joint
+            ? std::min<unsigned>(groups + 1, kCardLayoutGroups)
+            : 2;
+    return kept * kJointClasses + joint;
+}
+
+// The state after three joints at once (a block of three groups): index state x 64 +
+// the three classes, the first joint's in the high bits.
+constexpr auto kJoinThree = [] {
+    std::array<uint8_t, kRunStates * 64> next{};
+    for (unsigned state = 0; state < kRunStates; ++state) {
+        for (unsigned joints = 0; joints < 64; ++joints) {
+            const unsigned after = join_state(
+                    join_state(join_state(state, joints >> 4), (joints >> 2) & 3), joints & 3);
+            next[state * 64 + joints] = static_cast<uint8_t>(after);
+        }
+    }
+    return next;
+}();
+
+unsigned joint_class(char c) noexcept {
+    return kJointClass[static_cast<unsigned char>(c)];
 }
 
 }  // namespace
@@ -941,25 +1059,19 @@ bool CardRunTracker::advance_fours(
     const uint64_t quiet_from = long_joint_low_ == UINT64_MAX && window_bytes >= 26
             ? std::max(known_from_, window_floor) + 26
             : UINT64_MAX;
-    char separator = separator_;
-    size_t groups = groups_;
+    unsigned state = static_cast<unsigned>(groups_) * kJointClasses + joint_class(separator_);
     uint64_t long_joint_low = long_joint_low_;
     uint64_t plains = sums_plain_;
     size_t fresh = 0;  // groups read in this call
     uint64_t next = next_;
     size_t k = i;
     bool maybe = false;
-    // start_group() for a group after `joint`, the previous group not over-long: joined by
-    // a separator, or the first group of a run.
-    // Written with selections, not branches: the kinds of joint mix at random in digit-dense
-    // data.
+    // start_group() for a group after `joint`, the previous group not over-long: a table
+    // lookup, no branch (the kinds of joint mix at random in digit-dense data).
     auto join = [&](char joint) {
-        const bool joined = is_separator_byte(joint);
-        const size_t longer =
-                (separator == 0 || separator == joint) ? std::min<size_t>(groups + 1, 5) : 2;
-        groups = joined ? longer : 1;
-        separator = joined ? joint : char{0};
-        long_joint_low = joined ? long_joint_low : UINT64_MAX;
+        const unsigned cls = joint_class(joint);
+        state = join_state(state, cls);
+        long_joint_low = cls != 0 ? long_joint_low : UINT64_MAX;
     };
     while (!maybe && k + 9 <= n && !is_digit(p[k])) {
         // Three groups at once where 16 bytes hold them, else one.
@@ -993,9 +1105,10 @@ bool CardRunTracker::advance_fours(
                 }
             }
             if (next >= quiet_from && !possible) {
-                join(p[k]);
-                join(p[k + 5]);
-                join(p[k + 10]);
+                // long_joint_low is already UINT64_MAX here (quiet_from is finite).
+                const unsigned joints = joint_class(p[k]) << 4 | joint_class(p[k + 5]) << 2
+                        | joint_class(p[k + 10]);
+                state = kJoinThree[state * 64 + joints];
                 plains = shifted;
                 fresh += 3;
                 next += 15;
@@ -1023,7 +1136,7 @@ bool CardRunTracker::advance_fours(
             if (next < quiet_from) {
                 // The oldest group kept starts 5 bytes before each newer one; the walk reads
                 // 2 more.
-                const uint64_t oldest = at - 5 * (groups - 1);
+                const uint64_t oldest = at - 5 * (state / kJointClasses - 1);
                 const uint64_t low = std::min(oldest >= 2 ? oldest - 2 : 0, long_joint_low);
                 const uint64_t window_begin = next - std::min(next - window_floor, window_bytes);
                 if (known_from_ != window_begin && low < std::max(known_from_, window_begin)) {
@@ -1031,7 +1144,7 @@ bool CardRunTracker::advance_fours(
                     break;
                 }
             }
-            if (groups >= 4 && kTens[sum_bytes(plains, 4)]) {
+            if (state >= 4 * kJointClasses && kTens[sum_bytes(plains, 4)]) {
                 const uint64_t head =
                         fresh >= 4 ? first_four(group_digits(k, 3)) : heads_[3 - fresh];
                 if (iin_possible(static_cast<unsigned>(head), 16)) {
@@ -1058,9 +1171,10 @@ bool CardRunTracker::advance_fours(
         twices = (twices & ~(kLowByte << (8 * g))) | (twice << (8 * g));
         heads[g] = static_cast<uint16_t>(first_four(d));
     }
+    const size_t groups = state / kJointClasses;
     const uint64_t mask = (uint64_t{1} << (8 * groups)) - 1;
     groups_ = groups;
-    separator_ = separator;
+    separator_ = kJointChars[state % kJointClasses];
     lens_ = kFours & mask;
     sums_plain_ = plains & mask;
     sums_twice_ = twices & mask;

@@ -1,6 +1,7 @@
 #include "detectors/validators.h"
 
 #include <ostream>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,54 @@ TEST(LuhnTest, RejectsNonDigits) {
 
 TEST(LuhnTest, RejectsEmpty) {
     EXPECT_FALSE(luhn_valid(""));
+}
+
+// The sum digit by digit from the end, every second digit doubled.
+bool reference_luhn(std::string_view digits) {
+    if (digits.empty()) {
+        return false;
+    }
+    unsigned sum = 0;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        const char c = digits[digits.size() - 1 - i];
+        if (c < '0' || c > '9') {
+            return false;
+        }
+        unsigned d = static_cast<unsigned>(c - '0') * (i % 2 == 1 ? 2 : 1);
+        sum += d > 9 ? d - 9 : d;
+    }
+    return sum % 10 == 0;
+}
+
+// luhn_valid() reads eight digits a step from the end: every length up to 40 (both the
+// steps and the digits before them), all nines (the largest lane sums), and one byte that
+// is not a digit anywhere, including bytes next to '0'..'9' and with the high bit set.
+TEST(LuhnTest, AgreesWithDigitByDigitSumAtEveryLength) {
+    std::mt19937 rng(11);
+    const std::string not_digits = std::string("/:a \0", 6) + "\x80\xb0\xb9\xff";
+    for (size_t n = 1; n <= 40; ++n) {
+        SCOPED_TRACE(testing::Message() << n << " digits");
+        for (int round = 0; round < 200; ++round) {
+            std::string digits(n, '9');
+            if (round > 0) {
+                for (char& c : digits) {
+                    c = static_cast<char>('0' + rng() % 10);
+                }
+            }
+            if (round % 2 == 1) {
+                // The last digit that makes it pass, then keep or spoil it.
+                for (char c = '0'; c <= '9'; ++c) {
+                    digits.back() = c;
+                    if (reference_luhn(digits)) {
+                        break;
+                    }
+                }
+            }
+            ASSERT_EQ(luhn_valid(digits), reference_luhn(digits)) << digits;
+            digits[rng() % n] = not_digits[rng() % not_digits.size()];
+            ASSERT_FALSE(luhn_valid(digits)) << digits;
+        }
+    }
 }
 
 struct BrandCase {
@@ -89,6 +138,41 @@ INSTANTIATE_TEST_SUITE_P(WrongLengthOrPrefix, CardBrandTest,
                 BrandCase{"48570839347", CardBrand::None},             // 11 digits
                 BrandCase{"48570839347357150000", CardBrand::None}));  // 20 digits
 
+// Prefixes on either side of the ranges' bounds (card_brand() compares the first six digits
+// with bounds widened to six digits).
+INSTANTIATE_TEST_SUITE_P(RangeBounds, CardBrandTest,
+        ::testing::Values(BrandCase{"6221250000000000", CardBrand::UnionPay},
+                BrandCase{"6221260000000000", CardBrand::Discover},
+                BrandCase{"6229259999999999", CardBrand::Discover},
+                BrandCase{"6229260000000000", CardBrand::UnionPay},
+                BrandCase{"6439999999999999", CardBrand::None},
+                BrandCase{"6440000000000000", CardBrand::Discover},
+                BrandCase{"6599999999999999", CardBrand::Discover},
+                BrandCase{"6010999999999999", CardBrand::None},
+                BrandCase{"6012000000000000", CardBrand::None},
+                BrandCase{"2199999999999999", CardBrand::None},
+                BrandCase{"2200000000000000", CardBrand::Mir},
+                BrandCase{"2204999999999999", CardBrand::Mir},
+                BrandCase{"2205000000000000", CardBrand::None},
+                BrandCase{"2220999999999999", CardBrand::None},
+                BrandCase{"2221000000000000", CardBrand::Mastercard},
+                BrandCase{"2720999999999999", CardBrand::Mastercard},
+                BrandCase{"3527999999999999", CardBrand::None},
+                BrandCase{"3528000000000000", CardBrand::Jcb},
+                BrandCase{"3589999999999999", CardBrand::Jcb},
+                BrandCase{"3590000000000000", CardBrand::None},
+                BrandCase{"3000000000000000", CardBrand::Diners},
+                BrandCase{"3059999999999999", CardBrand::Diners},
+                BrandCase{"3060000000000000", CardBrand::None},
+                BrandCase{"6760999999999999", CardBrand::None},
+                BrandCase{"6761000000000000", CardBrand::Maestro},
+                BrandCase{"6763999999999999", CardBrand::Maestro},
+                BrandCase{"6764000000000000", CardBrand::None},
+                BrandCase{"5099999999999999", CardBrand::None},
+                BrandCase{"5100000000000000", CardBrand::Mastercard},
+                BrandCase{"5599999999999999", CardBrand::Mastercard},
+                BrandCase{"5600000000000000", CardBrand::None}));
+
 class TestCardTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(TestCardTest, RecognisesPublishedOrFillerNumber) {
@@ -100,7 +184,11 @@ INSTANTIATE_TEST_SUITE_P(Published, TestCardTest,
                 "4222222222222", "5555555555554444", "5105105105105100", "378282246310005",
                 "371449635398431", "6011111111111117", "6011000990139424", "3530111333300000",
                 "3566002020360505", "30569309025904", "38520000023237", "2223003122003222",
-                "6200000000000005", "4000056655665556", "5200828282828210"));
+                "6200000000000005", "4000056655665556", "5200828282828210", "4000000000000002",
+                "4000000000000077", "4000002500003155", "4000000000003220", "4917610000000000",
+                "4444333322221111", "5454545454545454", "5500000000000004", "378734493671000",
+                "340000000000009", "6011000000000004", "3056930009020004", "36227206271667",
+                "5019717010103742", "6331101999990016", "6205500000000000004"));
 
 INSTANTIATE_TEST_SUITE_P(Filler, TestCardTest,
         ::testing::Values(
