@@ -535,8 +535,10 @@ bool walk_run(std::string_view text, size_t end, Run& run) {
     char separator = 0;
     size_t group_end = end;
     while (run.groups < kMaxLayoutGroups) {
+        // One digit past the longest card number is enough to tell an over-long group.
+        const size_t lowest = group_end > kMaxCardDigits + 1 ? group_end - kMaxCardDigits - 1 : 0;
         size_t i = group_end;
-        while (i > 0 && is_digit(text[i - 1]) && group_end - i <= kMaxCardDigits) {
+        while (i > lowest && is_digit(text[i - 1])) {
             --i;
         }
         if (group_end - i > kMaxCardDigits) {
@@ -573,10 +575,12 @@ Candidate read_suffix(std::string_view text, size_t end, const Run& run, size_t 
     }
     Candidate candidate;
     candidate.start = start;
+    // A layout holds at most kMaxCardDigits digits: the value has room for all of them.
+    static_assert(kMaxCardDigits <= kMaxValueLen);
     for (size_t g = groups; g-- > 0;) {
-        for (size_t i = run.starts[g]; i < run.starts[g] + run.lens[g]; ++i) {
-            candidate.push(text[i]);
-        }
+        std::memcpy(
+                candidate.value.data() + candidate.len, text.data() + run.starts[g], run.lens[g]);
+        candidate.len = static_cast<uint8_t>(candidate.len + run.lens[g]);
     }
     const std::string_view digits = candidate.view();
     if (!luhn_valid(digits) || card_brand(digits) == CardBrand::None) {
@@ -1073,8 +1077,9 @@ bool CardRunTracker::advance_fours(
         state = join_state(state, cls);
         long_joint_low = cls != 0 ? long_joint_low : UINT64_MAX;
     };
-    while (!maybe && k + 9 <= n && !is_digit(p[k])) {
-        // Three groups at once where 16 bytes hold them, else one.
+    while (!maybe) {
+        // Three groups at once where 16 bytes hold them (p[k] is then a non-digit), else one
+        // after a non-digit.
         uint32_t new_plains = 0;
         size_t count = 3;
         if (k + 16 <= n && read_three_fours(p + k, new_plains)) {
@@ -1115,6 +1120,9 @@ bool CardRunTracker::advance_fours(
                 continue;
             }
         } else {
+            if (k + 9 > n || is_digit(p[k])) {
+                break;
+            }
             uint64_t non_digit = 0;
             const uint64_t t = digit_lanes(p + k + 1, non_digit);
             if ((non_digit & 0xffffffffff) != 0x8000000000) {
