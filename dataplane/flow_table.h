@@ -179,6 +179,7 @@ public:
             bool& created) noexcept;
 
     Flow& flow(uint32_t index) noexcept { return flows_[index]; }
+    const Flow& flow(uint32_t index) const noexcept { return flows_[index]; }
 
     /// Prefetches every line of the flow at `index` (a hint: any index below capacity()).
     void prefetch_flow(uint32_t index) const noexcept;

@@ -359,6 +359,9 @@ private:
     void decode_burst(rte_mbuf** pkts, uint16_t count) noexcept;
     /// Prefetches the lines of the flow lookup_flows() found for `slot`, if any.
     void prefetch_found_flow(const BurstSlot& slot) const noexcept;
+    /// Prefetches the content state of the found flow's inspected directions (its lines
+    /// were prefetched earlier: the flow is read here).
+    void prefetch_payload(const BurstSlot& slot) const noexcept;
     void check_blocks(uint16_t count) noexcept;
     void lookup_flows(uint16_t count) noexcept;
     void linearize(rte_mbuf* m, BurstSlot& slot) noexcept;
