@@ -120,8 +120,8 @@ constexpr auto kTestCardHeads = [] {
     return heads;
 }();
 
-// A head's bit in kTestCardFilter: a real card's head almost never has a test card's bit
-// set, so most lookups end with one load instead of a pass over the heads.
+// A head's bit in kTestCardFilter (the 34 heads set 28 of 256 bits): nine in ten other heads
+// find their bit clear, and the lookup ends there without a pass over the heads.
 constexpr unsigned head_bit(uint64_t head) noexcept {
     return static_cast<unsigned>((head * 0x9e3779b97f4a7c15ULL) >> 56);
 }
