@@ -1066,8 +1066,18 @@ bool CardRunTracker::advance_fours(
     unsigned state = static_cast<unsigned>(groups_) * kJointClasses + joint_class(separator_);
     uint64_t long_joint_low = long_joint_low_;
     uint64_t plains = sums_plain_;
-    size_t fresh = 0;  // groups read in this call
-    uint64_t next = next_;
+    // Groups read in this call and the stream offset of p[k]: both move in step with k.
+    const size_t first = i;
+    auto fresh_groups = [&](size_t at) {
+        return (at - first) / 5;
+    };
+    auto offset_of = [&](size_t at) {
+        return next_ + (at - first);
+    };
+    // next >= quiet_from as a test on k (k never passes n).
+    const size_t quiet_k = quiet_from <= next_ ? first
+            : quiet_from - next_ > n           ? SIZE_MAX
+                                               : first + static_cast<size_t>(quiet_from - next_);
     size_t k = i;
     bool maybe = false;
     // start_group() for a group after `joint`, the previous group not over-long: a table
@@ -1076,6 +1086,26 @@ bool CardRunTracker::advance_fours(
         const unsigned cls = joint_class(joint);
         state = join_state(state, cls);
         long_joint_low = cls != 0 ? long_joint_low : UINT64_MAX;
+    };
+    // Blocks settled at once leave their joints for later: `state` has taken in the joints
+    // before p[synced]. The state after five joints or more depends only on
+    // the last five (a joint that is no separator starts a run of one group; a separator
+    // adds a group while it is the run's kind and the run has fewer than five, else the run
+    // is two groups), so a long stretch is settled from its last six joints.
+    size_t synced = k;
+    auto sync = [&] {
+        if (k - synced >= 30) {
+            const unsigned older = joint_class(p[k - 30]) << 4 | joint_class(p[k - 25]) << 2
+                    | joint_class(p[k - 20]);
+            const unsigned newer = joint_class(p[k - 15]) << 4 | joint_class(p[k - 10]) << 2
+                    | joint_class(p[k - 5]);
+            state = kJoinThree[kJoinThree[older] * 64 + newer];
+        } else {
+            for (size_t j = synced; j < k; j += 5) {
+                state = join_state(state, joint_class(p[j]));
+            }
+        }
+        synced = k;
     };
     while (!maybe) {
         // Three groups at once where 16 bytes hold them (p[k] is then a non-digit), else one
@@ -1103,19 +1133,15 @@ bool CardRunTracker::advance_fours(
             while (passing != 0 && !possible) {
                 const auto g = static_cast<size_t>(std::countr_zero(passing));
                 passing &= passing - 1;
-                const size_t fresh_at = fresh + g + 1;
+                const size_t fresh_at = fresh_groups(k) + g + 1;
                 const uint64_t head = fresh_at >= 4 ? first_four(group_digits(k + 5 * (g + 1), 3))
                                                     : heads_[3 - fresh_at];
                 possible = iin_possible(static_cast<unsigned>(head), 16);
             }
-            if (next >= quiet_from && !possible) {
-                // long_joint_low is already UINT64_MAX here (quiet_from is finite).
-                const unsigned joints = joint_class(p[k]) << 4 | joint_class(p[k + 5]) << 2
-                        | joint_class(p[k + 10]);
-                state = kJoinThree[state * 64 + joints];
+            if (k >= quiet_k && !possible) {
+                // Its joints are folded in by sync(); long_joint_low is already UINT64_MAX
+                // here (quiet_from is finite) and stays so.
                 plains = shifted;
-                fresh += 3;
-                next += 15;
                 k += 15;
                 continue;
             }
@@ -1133,12 +1159,13 @@ bool CardRunTracker::advance_fours(
                     lane_sum((d & ~kEvenLanes) | (doubled_digits(d) & kEvenLanes)));
             count = 1;
         }
+        sync();
         for (size_t g = count; g-- > 0;) {
             join(p[k]);
+            synced = k + 5;
             plains = (plains << 8) | ((new_plains >> (8 * g)) & kLowByte);
-            ++fresh;
-            const uint64_t at = next + 1;
-            next = at + 4;
+            const uint64_t at = offset_of(k) + 1;
+            const uint64_t next = at + 4;
             k += 5;
             if (next < quiet_from) {
                 // The oldest group kept starts 5 bytes before each newer one; the walk reads
@@ -1152,6 +1179,7 @@ bool CardRunTracker::advance_fours(
                 }
             }
             if (state >= 4 * kJointClasses && kTens[sum_bytes(plains, 4)]) {
+                const size_t fresh = fresh_groups(k);
                 const uint64_t head =
                         fresh >= 4 ? first_four(group_digits(k, 3)) : heads_[3 - fresh];
                 if (iin_possible(static_cast<unsigned>(head), 16)) {
@@ -1161,9 +1189,12 @@ bool CardRunTracker::advance_fours(
             }
         }
     }
+    const size_t fresh = fresh_groups(k);
+    const uint64_t next = offset_of(k);
     if (fresh == 0) {
         return false;
     }
+    sync();
     // The state as start_group() and set_newest() leave it, doubled sums and first digits
     // of the new groups read again.
     const size_t kept = std::min<size_t>(fresh, kCardLayoutGroups);

@@ -380,6 +380,39 @@ TEST(CardRunTrackerTest, AdvanceOverFourDigitGroupsAnswersAsTheByteFedTracker) {
     EXPECT_GT(accepted, 100U * 2);
 }
 
+// advance() settles long stretches of four-digit groups without following their joints one
+// by one and works out the run's state from the last joints when it needs it: a run of
+// dozens of groups of one separator still counts five groups kept, so a 19-digit card
+// written 4-4-4-4-3 at its end is not settled (with three kept, it was).
+TEST(CardRunTrackerTest, AdvanceKeepsFiveGroupsAfterALongRun) {
+    Lcg rng(31);
+    size_t accepted = 0;
+    for (int round = 0; round < 60; ++round) {
+        const char separator = " -+"[round % 3];
+        std::string text = "x ";
+        const size_t groups = 6 + rng.next(40);
+        for (size_t g = 0; g < groups; ++g) {
+            for (int i = 0; i < 4; ++i) {
+                text += static_cast<char>('0' + rng.next(10));
+            }
+            text += separator;
+        }
+        std::string digits = "4";
+        while (digits.size() < 18) {
+            digits += static_cast<char>('0' + rng.next(10));
+        }
+        digits += luhn_check_digit(digits);
+        for (size_t i = 0; i < 19; i += 4) {
+            text += (i > 0 ? std::string(1, separator) : "") + digits.substr(i, 4);
+        }
+        text += " x";
+        const size_t end = text.size() - 2;
+        accepted += extract_card(text, end, false).ok;
+        check_advance(text, 128);
+    }
+    EXPECT_GT(accepted, 50U);
+}
+
 // Found in review: advance() called inside a group (its bytes start with a digit) took that
 // digit for text and settled the card ending one byte later.
 TEST(CardRunTrackerTest, AdvanceInsideAGroupSettlesNothing) {
