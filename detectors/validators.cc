@@ -806,14 +806,6 @@ bool read_three_fours(const char* q, uint32_t& plains) noexcept {
 #endif
 }
 
-// is_number_separator() as one test: ' ', '+' and '-' are below 64.
-bool is_separator_byte(char c) noexcept {
-    constexpr uint64_t kSeparators =
-            (uint64_t{1} << ' ') | (uint64_t{1} << '+') | (uint64_t{1} << '-');
-    const auto b = static_cast<unsigned char>(c);
-    return b < 64 && ((kSeparators >> b) & 1) != 0;
-}
-
 // The run state of advance_fours() between groups of four digits as one small number:
 // groups kept (0-5) x 4 + the class of the separator joining them (0: none, 1-3: ' ', '+',
 // '-', the bytes is_number_separator() takes). A joint byte's class is kJointClass[byte]
@@ -861,6 +853,11 @@ constexpr auto kJoinThree = [] {
 
 unsigned joint_class(char c) noexcept {
     return kJointClass[static_cast<unsigned char>(c)];
+}
+
+// is_number_separator() as one load (the same table).
+bool is_separator_byte(char c) noexcept {
+    return joint_class(c) != 0;
 }
 
 }  // namespace
