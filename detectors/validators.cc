@@ -11,6 +11,9 @@
 #if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
 #endif
+#if defined(__SSSE3__) && defined(__x86_64__)
+#include <tmmintrin.h>
+#endif
 
 #include "detectors/char_class.h"
 
@@ -768,21 +771,26 @@ bool read_short_group(
     return true;
 }
 
-// Three groups of four digits, each after one byte that is not a digit and followed by one:
-// q[1..4], q[6..9] and q[11..14] are digits, q[0], q[5], q[10] and q[15] are not (16 bytes
-// are read). Their Luhn sums with the last digit single, the last group in the low byte
-// (the order of the tracker's sums).
-// One 16-byte load for three groups of a digit-dense run; SSE2, which every x86-64 has
-// (false elsewhere: the caller reads the groups one at a time).
-bool read_three_fours(const char* q, uint32_t& plains) noexcept {
+// Blocks of three groups of four digits, each group after one byte that is not a digit and
+// followed by one: q[1..4], q[6..9] and q[11..14] are digits, q[0], q[5], q[10] and q[15]
+// are not (16 bytes are read). A digit-dense run is made of them, one every 15 bytes. One
+// 16-byte load each; SSE2, which every x86-64 has (elsewhere the tracker reads the groups
+// one at a time).
 #if defined(__SSE2__) && defined(__x86_64__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-    const __m128i t = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+// The bytes of a block holding each group's first digit, and with it its sums below.
+constexpr int kGroupBytes = 0x0842;
+
+// The block's bytes less '0' (`t`), when they hold the pattern above.
+bool block_digits(const char* q, __m128i& t) noexcept {
+    t = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), _mm_set1_epi8('0'));
     const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
     constexpr int kDigitBytes = 0x7bde;  // bytes 1-4, 6-9 and 11-14
-    if (_mm_movemask_epi8(digit) != kDigitBytes) {
-        return false;
-    }
+    return _mm_movemask_epi8(digit) == kDigitBytes;
+}
+
+// The Luhn sum of each group with its last digit single, at bytes 1, 6 and 11 (each at most
+// 36; the other bytes hold partial sums).
+__m128i block_sums(__m128i t) noexcept {
     const __m128i digits_at =
             _mm_setr_epi8(0, -1, -1, -1, -1, 0, -1, -1, -1, -1, 0, -1, -1, -1, -1, 0);
     // The first and third digit of each group are doubled: d + d, less 9 from 5 up.
@@ -791,20 +799,147 @@ bool read_three_fours(const char* q, uint32_t& plains) noexcept {
     const __m128i d = _mm_and_si128(t, digits_at);
     const __m128i five_up = _mm_and_si128(_mm_cmpgt_epi8(d, _mm_set1_epi8(4)), nine_at);
     const __m128i lanes = _mm_sub_epi8(_mm_add_epi8(d, _mm_and_si128(d, doubled_at)), five_up);
-    // Byte i becomes the sum of bytes i to i + 3: bytes 1, 6 and 11 hold the groups' sums.
-    __m128i sums = _mm_add_epi8(lanes, _mm_srli_si128(lanes, 1));
-    sums = _mm_add_epi8(sums, _mm_srli_si128(sums, 2));
+    // Byte i becomes the sum of bytes i to i + 3.
+    const __m128i pairs = _mm_add_epi8(lanes, _mm_srli_si128(lanes, 1));
+    return _mm_add_epi8(pairs, _mm_srli_si128(pairs, 2));
+}
+
+// Three groups at once: their Luhn sums as the tracker keeps them (the last group in the low
+// byte); false when `q` does not hold a block.
+bool read_three_fours(const char* q, uint32_t& plains) noexcept {
+    __m128i t;
+    if (!block_digits(q, t)) {
+        return false;
+    }
+    const __m128i sums = block_sums(t);
     const auto low = static_cast<uint64_t>(_mm_cvtsi128_si64(sums));
     const auto high = static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_srli_si128(sums, 8)));
     plains = static_cast<uint32_t>(((high >> 24) & kLowByte) | ((low >> 40) & (kLowByte << 8))
             | ((low << 8) & (kLowByte << 16)));
     return true;
-#else
-    (void)q;
-    (void)plains;
-    return false;
-#endif
 }
+#else
+bool read_three_fours(const char* /*q*/, uint32_t& /*plains*/) noexcept {
+    return false;
+}
+#endif
+
+#if defined(__SSSE3__) && defined(__x86_64__)
+#define EXFILTAP_SETTLED_BLOCKS 1
+
+// For the first digit of a group (index), the second digits with which the group may start
+// a 16-digit number of some brand (a superset of iin_possible(head, 16) for its four
+// digits): bit d of the low table for d < 8, bit d - 8 of the high one.
+struct PairTables {
+    std::array<uint8_t, 16> low{};
+    std::array<uint8_t, 16> high{};
+};
+constexpr PairTables kSixteenPairs = [] {
+    PairTables tables;
+    constexpr size_t kSixteen = 16 - kMinCardDigits;
+    for (unsigned head = 0; head < 10000; ++head) {
+        if (((kIinPrefixes[kSixteen][head / 64] >> (head % 64)) & 1) == 0) {
+            continue;
+        }
+        const unsigned first = head / 1000;
+        const unsigned second = (head / 100) % 10;
+        if (second < 8) {
+            tables.low[first] |= static_cast<uint8_t>(1U << second);
+        } else {
+            tables.high[first] |= static_cast<uint8_t>(1U << (second - 8));
+        }
+    }
+    return tables;
+}();
+
+__m128i load_table(const std::array<uint8_t, 16>& table) noexcept {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(table.data()));
+}
+
+// 0xff at bytes 1, 6 and 11 for each group of a block (`t` from block_digits()) whose first
+// two digits start no 16-digit brand prefix (other bytes: any value).
+__m128i block_no_brand(__m128i t) noexcept {
+    const __m128i second = _mm_srli_si128(t, 1);
+    const __m128i bit_low = _mm_shuffle_epi8(
+            _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0), second);
+    const __m128i bit_high =
+            _mm_shuffle_epi8(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0), second);
+    const __m128i allowed =
+            _mm_or_si128(_mm_and_si128(_mm_shuffle_epi8(load_table(kSixteenPairs.low), t), bit_low),
+                    _mm_and_si128(_mm_shuffle_epi8(load_table(kSixteenPairs.high), t), bit_high));
+    return _mm_cmpeq_epi8(allowed, _mm_setzero_si128());
+}
+
+// 0xff in each byte that is a multiple of ten (bytes at most 159): 16h + l is 6h + l
+// modulo 10, so it is one when 6h mod 10 equals -l mod 10.
+__m128i multiples_of_ten(__m128i sums) noexcept {
+    const __m128i nibble = _mm_set1_epi8(0x0f);
+    const __m128i high = _mm_and_si128(_mm_srli_epi16(sums, 4), nibble);
+    const __m128i low = _mm_and_si128(sums, nibble);
+    const __m128i six_high =
+            _mm_shuffle_epi8(_mm_setr_epi8(0, 6, 2, 8, 4, 0, 6, 2, 8, 4, 0, 0, 0, 0, 0, 0), high);
+    const __m128i minus_low =
+            _mm_shuffle_epi8(_mm_setr_epi8(0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 9, 8, 7, 6, 5), low);
+    return _mm_cmpeq_epi8(six_high, minus_low);
+}
+
+// Skips the blocks from p[k] on that end no card value: every window of four groups ending in
+// one fails Luhn or starts with a group whose first two digits start no 16-digit brand prefix
+// (a superset of what advance_fours() checks, so that it settles every block skipped here).
+// `no_brand` holds that test for the three groups before p[k], as block_no_brand() gives it,
+// and `plains` their sums, the newest in the low byte; the sums of the groups skipped are
+// shifted in. Returns the offset of the first block not skipped.
+size_t skip_settled_blocks(
+        const char* p, size_t n, size_t k, uint64_t& plains, __m128i no_brand) noexcept {
+    // The sums of the previous block one byte up: a group's sum then sits 5 bytes before the
+    // next one's across the two vectors (a block is 15 bytes long), and the four sums of a
+    // window are the current block's byte and those at 5, 10 and 15 bytes before it.
+    const __m128i from_plains = _mm_setr_epi8(-1, -1, 2, -1, -1, -1, -1, 1, -1, -1, -1, -1, 0, -1,
+            -1, -1);  // plains' bytes 2, 1 and 0 to bytes 2, 7 and 12
+    __m128i before =
+            _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<long long>(plains)), from_plains);
+    __m128i older = before;
+    const size_t from = k;
+    while (k + 16 <= n) {
+        __m128i t;
+        if (!block_digits(p + k, t)) {
+            break;
+        }
+        const __m128i sums = block_sums(t);
+        const __m128i windows = _mm_add_epi8(_mm_add_epi8(sums, _mm_alignr_epi8(sums, before, 11)),
+                _mm_add_epi8(_mm_alignr_epi8(sums, before, 6), _mm_alignr_epi8(sums, before, 1)));
+        // A window's first group is the previous block's group at the same byte.
+        const __m128i candidates = _mm_andnot_si128(no_brand, multiples_of_ten(windows));
+        if ((_mm_movemask_epi8(candidates) & kGroupBytes) != 0) {
+            break;
+        }
+        no_brand = block_no_brand(t);
+        older = before;
+        before = _mm_slli_si128(sums, 1);
+        k += 15;
+    }
+    if (k != from) {
+        // Bytes 12, 7 and 2 of the last two blocks, the newest first.
+        const __m128i to_plains =
+                _mm_setr_epi8(12, 7, 2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+        const auto newest =
+                static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(before, to_plains)));
+        const auto prior =
+                static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(older, to_plains)));
+        plains = uint64_t{prior} << 24 | newest;
+    }
+    return k;
+}
+
+// block_no_brand() for the three groups before a block, from their first four digits.
+__m128i no_brand_of(unsigned oldest, unsigned middle, unsigned newest) noexcept {
+    auto flag = [](unsigned head) {
+        return static_cast<char>(iin_possible(head, 16) ? 0 : -1);
+    };
+    return _mm_setr_epi8(
+            0, flag(oldest), 0, 0, 0, 0, flag(middle), 0, 0, 0, 0, flag(newest), 0, 0, 0, 0);
+}
+#endif
 
 // The run state of advance_fours() between groups of four digits as one small number:
 // groups kept (0-5) x 4 + the class of the separator joining them (0: none, 1-3: ' ', '+',
@@ -1104,7 +1239,31 @@ bool CardRunTracker::advance_fours(
         }
         synced = k;
     };
+#ifdef EXFILTAP_SETTLED_BLOCKS
+    // block_no_brand() for the three groups before p[at]: from the bytes when this call read
+    // them, else from heads_ as below.
+    auto no_brand_before = [&](size_t at) {
+        const size_t fresh = fresh_groups(at);
+        if (fresh >= 3) {
+            return block_no_brand(
+                    _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at - 15)),
+                            _mm_set1_epi8('0')));
+        }
+        auto head = [&](size_t back) -> unsigned {
+            return back <= fresh ? first_four(group_digits(at, back - 1))
+                                 : heads_[back - 1 - fresh];
+        };
+        return no_brand_of(head(3), head(2), head(1));
+    };
+#endif
     while (!maybe) {
+#ifdef EXFILTAP_SETTLED_BLOCKS
+        // Past the window test, the blocks that end no card go by with a few vector
+        // instructions each and no branch on their digits.
+        if (k >= quiet_k && k + 16 <= n) {
+            k = skip_settled_blocks(p, n, k, plains, no_brand_before(k));
+        }
+#endif
         // Three groups at once where 16 bytes hold them (p[k] is then a non-digit), else one
         // after a non-digit.
         uint32_t new_plains = 0;
