@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cctype>
 #include <cstdint>
@@ -941,6 +942,14 @@ __m128i no_brand_of(unsigned oldest, unsigned middle, unsigned newest) noexcept 
 }
 #endif
 
+#ifdef EXFILTAP_SETTLED_BLOCKS
+constexpr CardVectorLevel kBestCardVectorLevel = CardVectorLevel::Ssse3;
+#else
+constexpr CardVectorLevel kBestCardVectorLevel = CardVectorLevel::Scalar;
+#endif
+// The level advance_fours() uses (set_card_vector_level()).
+std::atomic<CardVectorLevel> g_card_vector_level{kBestCardVectorLevel};
+
 // The run state of advance_fours() between groups of four digits as one small number:
 // groups kept (0-5) x 4 + the class of the separator joining them (0: none, 1-3: ' ', '+',
 // '-', the bytes is_number_separator() takes). A joint byte's class is kJointClass[byte]
@@ -996,6 +1005,16 @@ bool is_separator_byte(char c) noexcept {
 }
 
 }  // namespace
+
+CardVectorLevel best_card_vector_level() noexcept {
+    return kBestCardVectorLevel;
+}
+
+CardVectorLevel set_card_vector_level(CardVectorLevel level) noexcept {
+    const CardVectorLevel used = std::min(level, kBestCardVectorLevel);
+    g_card_vector_level.store(used, std::memory_order_relaxed);
+    return used;
+}
 
 // Bytes without a digit: only the last two matter to the runs that follow.
 void CardRunTracker::skip_text(std::string_view text) noexcept {
@@ -1240,6 +1259,7 @@ bool CardRunTracker::advance_fours(
         synced = k;
     };
 #ifdef EXFILTAP_SETTLED_BLOCKS
+    const CardVectorLevel level = g_card_vector_level.load(std::memory_order_relaxed);
     // block_no_brand() for the three groups before p[at]: from the bytes when this call read
     // them, else from heads_ as below.
     auto no_brand_before = [&](size_t at) {
@@ -1260,7 +1280,7 @@ bool CardRunTracker::advance_fours(
 #ifdef EXFILTAP_SETTLED_BLOCKS
         // Past the window test, the blocks that end no card go by with a few vector
         // instructions each and no branch on their digits.
-        if (k >= quiet_k && k + 16 <= n) {
+        if (level != CardVectorLevel::Scalar && k >= quiet_k && k + 16 <= n) {
             k = skip_settled_blocks(p, n, k, plains, no_brand_before(k));
         }
 #endif

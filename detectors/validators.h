@@ -152,6 +152,22 @@ private:
     bool long_group_ = false;  // the newest group is longer than any card number
 };
 
+/// Instruction sets the card tracker may use on digit-dense runs. Scalar reads the groups of
+/// a run a block at a time and tests every block; Ssse3 first skips, in vectors, the blocks
+/// that end no card (x86-64 builds). Both give the same verdicts (the tests run each against
+/// the other).
+enum class CardVectorLevel : uint8_t {
+    Scalar,
+    Ssse3
+};
+
+/// The best level this build allows: the default.
+CardVectorLevel best_card_vector_level() noexcept;
+
+/// Sets the level for every tracker of the process, capped at the best one (tests, and
+/// exfiltap-bench's comparisons); returns the level now in use.
+CardVectorLevel set_card_vector_level(CardVectorLevel level) noexcept;
+
 /// The same for an SSN written ddd-dd-dddd or ddd dd dddd (same boundary rules, and no
 /// number joined before it by a separator or '.'). Value: the 9 digits. The rule
 /// checks of ssn_valid() always apply; is_test_or_filler_ssn() when `reject_test_numbers`.

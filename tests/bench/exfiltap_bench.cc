@@ -41,6 +41,7 @@
 #include "dataplane/eal_setup.h"
 #include "dataplane/flight_recorder.h"
 #include "detectors/content_scanner.h"
+#include "detectors/validators.h"
 #include "tests/bench/bench_flow_scale.h"
 #include "tests/bench/bench_harness.h"
 #include "tests/bench/bench_packets.h"
@@ -833,7 +834,20 @@ int main(int argc, char** argv) {
             "Flight recorder ring per worker for the pipeline runs (0: off; the evidence cost)");
     app.add_flag("!--no-stage-cycles", opt.stage_cycles,
             "Run the workers without the per-stage cycle counters");
+    std::string card_vectors;
+    app.add_option("--card-vectors", card_vectors,
+               "Card tracker's instruction set on digit runs (default: the best the build has)")
+            ->check(CLI::IsMember({"scalar", "ssse3"}));
     CLI11_PARSE(app, argc, argv);
     std::erase(opt.scale, 0U);
+    if (!card_vectors.empty()) {
+        using detectors::CardVectorLevel;
+        const CardVectorLevel wanted =
+                card_vectors == "scalar" ? CardVectorLevel::Scalar : CardVectorLevel::Ssse3;
+        if (detectors::set_card_vector_level(wanted) != wanted) {
+            std::fprintf(stderr, "exfiltap-bench: this build has no %s\n", card_vectors.c_str());
+            return 1;
+        }
+    }
     return run(opt);
 }

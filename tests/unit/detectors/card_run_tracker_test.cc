@@ -223,7 +223,28 @@ std::string mixed_groups(Lcg& rng, size_t groups) {
     return text;
 }
 
-TEST(CardRunTrackerTest, AdvanceSettlesOnlyEndsExtractCardRejects) {
+// The advance() tests run at every vector level the tracker has (a level this build lacks
+// runs at the best it has, which the other instantiation covers too).
+class CardRunTrackerLevels : public ::testing::TestWithParam<CardVectorLevel> {
+protected:
+    void SetUp() override { used_ = set_card_vector_level(GetParam()); }
+    void TearDown() override { set_card_vector_level(best_card_vector_level()); }
+    CardVectorLevel used_ = CardVectorLevel::Scalar;
+};
+
+INSTANTIATE_TEST_SUITE_P(Levels, CardRunTrackerLevels,
+        ::testing::Values(CardVectorLevel::Scalar, CardVectorLevel::Ssse3),
+        [](const ::testing::TestParamInfo<CardVectorLevel>& info) {
+            switch (info.param) {
+            case CardVectorLevel::Scalar:
+                return std::string("Scalar");
+            case CardVectorLevel::Ssse3:
+                return std::string("Ssse3");
+            }
+            return std::string("Unknown");
+        });
+
+TEST_P(CardRunTrackerLevels, AdvanceSettlesOnlyEndsExtractCardRejects) {
     Lcg rng(19);
     size_t settled_runs = 0;
     for (int round = 0; round < 100; ++round) {
@@ -251,7 +272,7 @@ CardRunTracker judged_no_card(std::string_view text, size_t end) {
     return tracker;
 }
 
-TEST(CardRunTrackerTest, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
+TEST_P(CardRunTrackerLevels, AdvanceStopsAtAPossibleCardAndAtTheRunsEnd) {
     // "1000 " then a valid card: the card's end is not settled, the tracker waits there.
     const std::string_view text = "1000 4857 0839 3473 5715 x";
     CardRunTracker tracker = judged_no_card(text, 4);
@@ -362,7 +383,7 @@ std::string four_digit_groups(Lcg& rng, size_t groups) {
     return text;
 }
 
-TEST(CardRunTrackerTest, AdvanceOverFourDigitGroupsAnswersAsTheByteFedTracker) {
+TEST_P(CardRunTrackerLevels, AdvanceOverFourDigitGroupsAnswersAsTheByteFedTracker) {
     Lcg rng(29);
     size_t settled = 0;
     size_t accepted = 0;
@@ -384,7 +405,7 @@ TEST(CardRunTrackerTest, AdvanceOverFourDigitGroupsAnswersAsTheByteFedTracker) {
 // by one and works out the run's state from the last joints when it needs it: a run of
 // dozens of groups of one separator still counts five groups kept, so a 19-digit card
 // written 4-4-4-4-3 at its end is not settled (with three kept, it was).
-TEST(CardRunTrackerTest, AdvanceKeepsFiveGroupsAfterALongRun) {
+TEST_P(CardRunTrackerLevels, AdvanceKeepsFiveGroupsAfterALongRun) {
     Lcg rng(31);
     size_t accepted = 0;
     for (int round = 0; round < 60; ++round) {
@@ -413,9 +434,54 @@ TEST(CardRunTrackerTest, AdvanceKeepsFiveGroupsAfterALongRun) {
     EXPECT_GT(accepted, 50U);
 }
 
+// The scanner's walk over `text` (as check_advance() does it) as a trace: each end judged,
+// its verdict, and the bound advance() returned from it.
+std::vector<uint64_t> advance_trace(std::string_view text, size_t window_bytes) {
+    std::vector<uint64_t> trace;
+    CardRunTracker tracker;
+    tracker.reset(0);
+    uint64_t skip_end = 0;
+    for (size_t end = 1; end < text.size(); ++end) {
+        const bool group_end = text[end - 1] >= '0' && text[end - 1] <= '9'
+                && !(text[end] >= '0' && text[end] <= '9');
+        if (!group_end || end < skip_end) {
+            continue;
+        }
+        tracker.feed(text.substr(tracker.next(), end - tracker.next()));
+        const size_t window_begin = end - std::min(end, window_bytes);
+        trace.push_back(end);
+        trace.push_back(static_cast<uint64_t>(tracker.judge(end, window_begin)));
+        skip_end = tracker.advance(text.substr(end), 0, window_bytes);
+        trace.push_back(skip_end);
+    }
+    return trace;
+}
+
+// The vector reader stops at the same ends with the same bounds as the scalar one, on runs
+// long enough for many blocks in a row, and across joints of every kind.
+TEST(CardRunTrackerTest, EveryVectorLevelSettlesTheSameEnds) {
+    const CardVectorLevel best = best_card_vector_level();
+    Lcg rng(37);
+    size_t stops = 0;
+    for (int round = 0; round < 60; ++round) {
+        const std::string texts[] = {card_runs(rng, 60), four_digit_groups(rng, 200)};
+        for (const std::string& text : texts) {
+            for (const size_t window_bytes : {size_t{128}, size_t{26}}) {
+                set_card_vector_level(CardVectorLevel::Scalar);
+                const std::vector<uint64_t> scalar = advance_trace(text, window_bytes);
+                set_card_vector_level(CardVectorLevel::Ssse3);
+                EXPECT_EQ(advance_trace(text, window_bytes), scalar) << "round " << round;
+                stops += scalar.size() / 3;
+            }
+        }
+    }
+    set_card_vector_level(best);
+    EXPECT_GT(stops, 60U * 2 * 10);
+}
+
 // Found in review: advance() called inside a group (its bytes start with a digit) took that
 // digit for text and settled the card ending one byte later.
-TEST(CardRunTrackerTest, AdvanceInsideAGroupSettlesNothing) {
+TEST_P(CardRunTrackerLevels, AdvanceInsideAGroupSettlesNothing) {
     const std::string_view text = "x 4539 1488 0343 6467 ";
     ASSERT_TRUE(extract_card(text, 21, false).ok);
     CardRunTracker tracker;
