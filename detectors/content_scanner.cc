@@ -375,10 +375,9 @@ struct ScanContext {
     // second judgement is the first's (exfiltap-bench digits: ~3 matches a digit run).
     uint64_t judged_end = UINT64_MAX;
     ContentClass judged_cls = ContentClass::Custom;
-    // Card values: the run ending at each match, followed forward once per call instead of
-    // walked back from every group end (reset on first use).
-    CardRunTracker cards;
-    bool cards_live = false;
+    // Card values: the run ending at each match, followed forward once instead of walked
+    // back from every group end (the stream's, kept across calls).
+    CardRunTracker& cards = stream.cards_;
     // Card value ends the tracker settled ahead as NoCard: [card_skip_from, card_skip_from
     // + card_skip_span). on_hs_match() drops matches of the card pattern ending there with
     // one comparison (exfiltap-bench digits: ~255 of them a 1460-byte segment).
@@ -434,12 +433,12 @@ struct ScanContext {
     // the bytes since the previous card match, so a run costs one pass however many of its
     // group ends match.
     bool card_possible(uint64_t begin, uint64_t value_end) noexcept {
-        if (!cards_live || cards.next() > value_end
+        if (!stream.cards_live_ || cards.next() > value_end || cards.next() < earliest()
                 || value_end - cards.next() > kLookBehindBytes) {
             // Not from `begin`: the verdicts only need the groups a walk back from a value
             // end reads, and feeding the whole window was most of a scan call's start.
             cards.reset(std::max(begin, value_end - std::min(value_end, kCardTrackerLeadBytes)));
-            cards_live = true;
+            stream.cards_live_ = true;
         }
         const uint64_t at = cards.next();
         if (at < data_offset) {
@@ -916,6 +915,7 @@ bool ContentStream::open(const PatternDatabase& db, bool edm_only) noexcept {
     code_reported_ = false;
     code_mark_len_ = 0;
     doc_formats_ = 0;
+    cards_live_ = false;
     db_ = &db;
     if (edm_only) {
         edm_pool_ = db.config().edm_enabled() ? EdmStatePool::current() : nullptr;
@@ -971,6 +971,7 @@ void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, Fin
         context.on_gap();
         history_len_ = 0;
         gap_offset_ = offset_;
+        cards_live_ = false;
         if (edm_ != nullptr && data.empty()) {
             edm_->scan({}, offset_, true, sink);
         }

@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "detectors/content_patterns.h"
 #include "detectors/content_types.h"
+#include "detectors/validators.h"
 
 struct hs_database;
 struct hs_scratch;
@@ -271,6 +272,11 @@ private:
     // Exact data match state of this direction (from the worker's pool), when EDM runs.
     EdmStream* edm_ = nullptr;
     EdmStatePool* edm_pool_ = nullptr;
+    // The digit runs of card values, followed from one scan call to the next (live since the
+    // first card match after open() or a gap): a run crossing segments goes on where it was
+    // instead of being read again from before the segment's first match.
+    CardRunTracker cards_;
+    bool cards_live_ = false;
 };
 
 }  // namespace exfiltap::detectors
