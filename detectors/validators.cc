@@ -893,22 +893,35 @@ __m128i multiples_of_ten(__m128i sums) noexcept {
 size_t skip_settled_blocks(
         const char* p, size_t n, size_t k, uint64_t& plains, __m128i no_brand) noexcept {
     // The sums of the previous block one byte up: a group's sum then sits 5 bytes before the
-    // next one's across the two vectors (a block is 15 bytes long), and the four sums of a
-    // window are the current block's byte and those at 5, 10 and 15 bytes before it.
+    // next one's across the two vectors (a block is 15 bytes long). A window's sum is that of
+    // two pairs of neighbouring groups: the pair ending at its last group and the one 10
+    // bytes before, each kept one byte up the same way.
+    const __m128i packed = _mm_cvtsi64_si128(static_cast<long long>(plains));
     const __m128i from_plains = _mm_setr_epi8(-1, -1, 2, -1, -1, -1, -1, 1, -1, -1, -1, -1, 0, -1,
             -1, -1);  // plains' bytes 2, 1 and 0 to bytes 2, 7 and 12
-    __m128i before =
-            _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<long long>(plains)), from_plains);
+    const __m128i next_older = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, 2, -1, -1, -1, -1, 1, -1,
+            -1, -1);  // plains' bytes 2 and 1 to bytes 7 and 12
+    __m128i before = _mm_shuffle_epi8(packed, from_plains);
+    __m128i pairs_before = _mm_add_epi8(before, _mm_shuffle_epi8(packed, next_older));
     __m128i older = before;
+    // Luhn values of the digits: single at the second and fourth digit of a group, doubled
+    // (kDoubled, by lookup) at the first and third.
+    const __m128i doubled_table = _mm_setr_epi8(0, 2, 4, 6, 8, 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0);
+    const __m128i single_at = _mm_setr_epi8(0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0);
+    const __m128i doubled_at = _mm_setr_epi8(0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0);
     const size_t from = k;
     while (k + 16 <= n) {
         __m128i t;
         if (!block_digits(p + k, t)) {
             break;
         }
-        const __m128i sums = block_sums(t);
-        const __m128i windows = _mm_add_epi8(_mm_add_epi8(sums, _mm_alignr_epi8(sums, before, 11)),
-                _mm_add_epi8(_mm_alignr_epi8(sums, before, 6), _mm_alignr_epi8(sums, before, 1)));
+        const __m128i lanes = _mm_or_si128(_mm_and_si128(t, single_at),
+                _mm_and_si128(_mm_shuffle_epi8(doubled_table, t), doubled_at));
+        // Byte i becomes the sum of bytes i to i + 3: a group's sum at its first digit.
+        const __m128i halves = _mm_add_epi8(lanes, _mm_srli_si128(lanes, 1));
+        const __m128i sums = _mm_add_epi8(halves, _mm_srli_si128(halves, 2));
+        const __m128i pairs = _mm_add_epi8(sums, _mm_alignr_epi8(sums, before, 11));
+        const __m128i windows = _mm_add_epi8(pairs, _mm_alignr_epi8(pairs, pairs_before, 6));
         // A window's first group is the previous block's group at the same byte.
         const __m128i candidates = _mm_andnot_si128(no_brand, multiples_of_ten(windows));
         if ((_mm_movemask_epi8(candidates) & kGroupBytes) != 0) {
@@ -917,6 +930,7 @@ size_t skip_settled_blocks(
         no_brand = block_no_brand(t);
         older = before;
         before = _mm_slli_si128(sums, 1);
+        pairs_before = _mm_slli_si128(pairs, 1);
         k += 15;
     }
     if (k != from) {
