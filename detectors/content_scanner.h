@@ -241,6 +241,9 @@ private:
 
     void close_streams() noexcept;
     void release_edm() noexcept;
+    // Prefetches the lines a finding touches: keyword and dedup state, the card tracker,
+    // the next pending slot.
+    void prefetch_finding_state() const noexcept;
 
     const PatternDatabase* db_ = nullptr;
     hs_stream* stream_ = nullptr;
