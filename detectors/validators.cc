@@ -792,17 +792,23 @@ bool block_digits(const char* q, __m128i& t) noexcept {
 // The Luhn sum of each group with its last digit single, at bytes 1, 6 and 11 (each at most
 // 36; the other bytes hold partial sums).
 __m128i block_sums(__m128i t) noexcept {
-    const __m128i digits_at =
-            _mm_setr_epi8(0, -1, -1, -1, -1, 0, -1, -1, -1, -1, 0, -1, -1, -1, -1, 0);
-    // The first and third digit of each group are doubled: d + d, less 9 from 5 up.
+    // The first and third digit of each group are doubled, the second and fourth single.
     const __m128i doubled_at = _mm_setr_epi8(0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0);
-    const __m128i nine_at = _mm_and_si128(doubled_at, _mm_set1_epi8(9));
-    const __m128i d = _mm_and_si128(t, digits_at);
-    const __m128i five_up = _mm_and_si128(_mm_cmpgt_epi8(d, _mm_set1_epi8(4)), nine_at);
-    const __m128i lanes = _mm_sub_epi8(_mm_add_epi8(d, _mm_and_si128(d, doubled_at)), five_up);
+    const __m128i single_at = _mm_setr_epi8(0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0);
+#if defined(__SSSE3__)
+    // Doubled values by lookup (kDoubled).
+    const __m128i doubled_table = _mm_setr_epi8(0, 2, 4, 6, 8, 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0);
+    const __m128i doubled = _mm_shuffle_epi8(doubled_table, t);
+#else
+    // d + d, less 9 from 5 up.
+    const __m128i five_up = _mm_and_si128(_mm_cmpgt_epi8(t, _mm_set1_epi8(4)), _mm_set1_epi8(9));
+    const __m128i doubled = _mm_sub_epi8(_mm_add_epi8(t, t), five_up);
+#endif
+    const __m128i lanes =
+            _mm_or_si128(_mm_and_si128(t, single_at), _mm_and_si128(doubled, doubled_at));
     // Byte i becomes the sum of bytes i to i + 3.
-    const __m128i pairs = _mm_add_epi8(lanes, _mm_srli_si128(lanes, 1));
-    return _mm_add_epi8(pairs, _mm_srli_si128(pairs, 2));
+    const __m128i halves = _mm_add_epi8(lanes, _mm_srli_si128(lanes, 1));
+    return _mm_add_epi8(halves, _mm_srli_si128(halves, 2));
 }
 
 // Three groups at once: their Luhn sums as the tracker keeps them (the last group in the low
@@ -904,22 +910,13 @@ size_t skip_settled_blocks(
     __m128i before = _mm_shuffle_epi8(packed, from_plains);
     __m128i pairs_before = _mm_add_epi8(before, _mm_shuffle_epi8(packed, next_older));
     __m128i older = before;
-    // Luhn values of the digits: single at the second and fourth digit of a group, doubled
-    // (kDoubled, by lookup) at the first and third.
-    const __m128i doubled_table = _mm_setr_epi8(0, 2, 4, 6, 8, 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0);
-    const __m128i single_at = _mm_setr_epi8(0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0);
-    const __m128i doubled_at = _mm_setr_epi8(0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0);
     const size_t from = k;
     while (k + 16 <= n) {
         __m128i t;
         if (!block_digits(p + k, t)) {
             break;
         }
-        const __m128i lanes = _mm_or_si128(_mm_and_si128(t, single_at),
-                _mm_and_si128(_mm_shuffle_epi8(doubled_table, t), doubled_at));
-        // Byte i becomes the sum of bytes i to i + 3: a group's sum at its first digit.
-        const __m128i halves = _mm_add_epi8(lanes, _mm_srli_si128(lanes, 1));
-        const __m128i sums = _mm_add_epi8(halves, _mm_srli_si128(halves, 2));
+        const __m128i sums = block_sums(t);
         const __m128i pairs = _mm_add_epi8(sums, _mm_alignr_epi8(sums, before, 11));
         const __m128i windows = _mm_add_epi8(pairs, _mm_alignr_epi8(pairs, pairs_before, 6));
         // A window's first group is the previous block's group at the same byte.
