@@ -966,18 +966,10 @@ void ContentStream::release_edm() noexcept {
 }
 
 void ContentStream::prefetch_finding_state() const noexcept {
-    constexpr uintptr_t kLine = 64;
-    auto lines = [](const void* begin, const void* end) {
-        const auto last = reinterpret_cast<uintptr_t>(end) - 1;
-        for (auto line = reinterpret_cast<uintptr_t>(begin) & ~(kLine - 1); line <= last;
-                line += kLine) {
-            __builtin_prefetch(reinterpret_cast<const void*>(line));
-        }
-    };
-    lines(&last_keyword_end_, &seen_count_ + 1);
-    lines(&cards_, &cards_ + 1);
-    const ContentStream::Pending& slot = pending_[pending_count_ % kMaxPending];
-    lines(&slot, &slot + 1);
+    prefetch_lines(&last_keyword_end_, &seen_count_ + 1);
+    prefetch_lines(&cards_, &cards_ + 1);
+    const Pending& slot = pending_[pending_count_ % kMaxPending];
+    prefetch_lines(&slot, &slot + 1);
 }
 
 void ContentStream::scan(std::span<const uint8_t> data, hs_scratch* scratch, FindingSink& sink,

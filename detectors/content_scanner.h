@@ -205,12 +205,7 @@ public:
     /// Asks for the lines every scan() reads (the stream's fields, its history, the pending
     /// count and the EDM state pointer), a little ahead of the call.
     void prefetch_state() const noexcept {
-        constexpr uintptr_t kLine = 64;
-        const auto first = reinterpret_cast<uintptr_t>(this) & ~(kLine - 1);
-        const auto last = reinterpret_cast<uintptr_t>(&jwt_header_end_);
-        for (uintptr_t line = first; line <= last; line += kLine) {
-            __builtin_prefetch(reinterpret_cast<const void*>(line));
-        }
+        prefetch_lines(this, &jwt_header_end_ + 1);
         __builtin_prefetch(&pending_count_);
         __builtin_prefetch(&edm_);
     }
@@ -244,6 +239,15 @@ private:
     // Prefetches the lines a finding touches: keyword and dedup state, the card tracker,
     // the next pending slot.
     void prefetch_finding_state() const noexcept;
+    // Prefetches every cache line of the bytes [begin, end).
+    static void prefetch_lines(const void* begin, const void* end) noexcept {
+        constexpr uintptr_t kLine = 64;
+        const auto last = reinterpret_cast<uintptr_t>(end) - 1;
+        for (auto line = reinterpret_cast<uintptr_t>(begin) & ~(kLine - 1); line <= last;
+                line += kLine) {
+            __builtin_prefetch(reinterpret_cast<const void*>(line));
+        }
+    }
 
     const PatternDatabase* db_ = nullptr;
     hs_stream* stream_ = nullptr;
