@@ -174,6 +174,44 @@ double RunFigures::median_pass_cycles() const {
     return sorted[sorted.size() / 2];
 }
 
+void RunFigures::merge(const RunFigures& other) {
+    packets += other.packets;
+    bytes += other.bytes;
+    seconds += other.seconds;
+    busy_cycles += other.busy_cycles;
+    busy_packets += other.busy_packets;
+    all_busy_packets += other.all_busy_packets;
+    for (size_t i = 0; i < kStageCount; ++i) {
+        stage_cycles[i] += other.stage_cycles[i];
+    }
+    stage_timers += other.stage_timers;
+    content_timers += other.content_timers;
+    scanned_bytes += other.scanned_bytes;
+    flows_created += other.flows_created;
+    flows_evicted += other.flows_evicted;
+    findings += other.findings;
+    exceptions += other.exceptions;
+    retransmitted_bytes += other.retransmitted_bytes;
+    events += other.events;
+    per_worker_packets.resize(std::max(per_worker_packets.size(), other.per_worker_packets.size()));
+    for (size_t w = 0; w < other.per_worker_packets.size(); ++w) {
+        per_worker_packets[w] += other.per_worker_packets[w];
+    }
+    pass_cycles_per_packet.insert(pass_cycles_per_packet.end(),
+            other.pass_cycles_per_packet.begin(), other.pass_cycles_per_packet.end());
+}
+
+void ScanLimit::merge(const ScanLimit& other) {
+    const unsigned all = passes + other.passes;
+    if (all > 0) {
+        cycles_per_packet =
+                (cycles_per_packet * passes + other.cycles_per_packet * other.passes) / all;
+    }
+    bytes += other.bytes;
+    matches += other.matches;
+    passes = all;
+}
+
 double RunFigures::best_pass_cycles() const {
     if (pass_cycles_per_packet.empty()) {
         return cycles_per_packet();
@@ -412,6 +450,7 @@ struct ScanJob {
     const std::vector<Segment>* segments = nullptr;
     std::vector<hs_stream_t*>* streams = nullptr;
     hs_scratch* scratch = nullptr;
+    unsigned warm_passes = 0;
     unsigned passes = 0;
     uint64_t cycles = 0;
     uint64_t matches = 0;
@@ -420,6 +459,16 @@ struct ScanJob {
 
 int scan_segments(void* arg) {
     auto& job = *static_cast<ScanJob*>(arg);
+    uint64_t warm_matches = 0;
+    for (unsigned pass = 0; pass < job.warm_passes; ++pass) {
+        for (const Segment& s : *job.segments) {
+            if (hs_scan_stream((*job.streams)[s.stream], s.data, s.len, 0, job.scratch, count_match,
+                        &warm_matches)
+                    != HS_SUCCESS) {
+                job.failed = true;
+            }
+        }
+    }
     for (unsigned pass = 0; pass < job.passes; ++pass) {
         const uint64_t start = rte_rdtsc();
         for (const Segment& s : *job.segments) {
@@ -436,9 +485,10 @@ int scan_segments(void* arg) {
 
 }  // namespace
 
-Result<ScanLimit> hyperscan_alone(const Traffic& traffic, unsigned passes, hs_database* db,
-        hs_scratch* scratch, unsigned lcore) {
+Result<ScanLimit> hyperscan_alone(const Traffic& traffic, unsigned warm_passes, unsigned passes,
+        hs_database* db, hs_scratch* scratch, unsigned lcore) {
     ScanLimit limit;
+    limit.passes = passes;
     if (db == nullptr || traffic.streams == 0) {
         return limit;
     }
@@ -463,7 +513,7 @@ Result<ScanLimit> hyperscan_alone(const Traffic& traffic, unsigned passes, hs_da
     for (hs_stream_t*& s : streams) {
         opened = opened && hs_open_stream(db, 0, &s) == HS_SUCCESS;
     }
-    ScanJob job{&segments, &streams, scratch, passes};
+    ScanJob job{&segments, &streams, scratch, warm_passes, passes};
     if (opened) {
         if (lcore != 0 && rte_eal_remote_launch(scan_segments, &job, lcore) == 0) {
             rte_eal_wait_lcore(lcore);

@@ -66,6 +66,8 @@ struct RunFigures {
     }
     double median_pass_cycles() const;
     double best_pass_cycles() const;
+    /// Adds another run of the same traffic (counters summed, passes appended).
+    void merge(const RunFigures& other);
     double stage_per_packet(size_t stage) const {
         return busy_packets > 0
                 ? static_cast<double>(stage_cycles[stage]) / static_cast<double>(busy_packets)
@@ -85,10 +87,15 @@ struct ScanLimit {
     double cycles_per_packet = 0;
     uint64_t bytes = 0;
     uint64_t matches = 0;
+    unsigned passes = 0;
+
+    /// Adds another run of the same traffic.
+    void merge(const ScanLimit& other);
 };
-/// `lcore`: the worker lcore to scan on (0: this thread).
-Result<ScanLimit> hyperscan_alone(const Traffic& traffic, unsigned passes, hs_database* db,
-        hs_scratch* scratch, unsigned lcore);
+/// `warm_passes` are scanned first and not timed, as the pipeline's are. `lcore`: the worker
+/// lcore to scan on (0: this thread).
+Result<ScanLimit> hyperscan_alone(const Traffic& traffic, unsigned warm_passes, unsigned passes,
+        hs_database* db, hs_scratch* scratch, unsigned lcore);
 
 /// TSC cycles one rte_rdtsc() pair costs on this machine (subtracted per timed interval).
 double rdtsc_pair_cycles();
