@@ -382,10 +382,11 @@ struct ScanContext {
     // Card values: the run ending at each match, followed forward once instead of walked
     // back from every group end (the stream's, kept across calls).
     CardRunTracker& cards = stream.cards_;
-    // Card value ends the tracker settled ahead as NoCard: [card_skip_from, card_skip_from
-    // + card_skip_span). on_hs_match() drops matches of the card pattern ending there with
-    // one comparison (exfiltap-bench digits: ~255 of them a 1460-byte segment).
-    uint64_t card_skip_from = 0;
+    // Card value ends the tracker settled ahead as NoCard, as the ends of the card pattern's
+    // matches (the byte after the value): [card_skip_to, card_skip_to + card_skip_span).
+    // on_hs_match() drops the matches ending there with one comparison (exfiltap-bench
+    // digits: ~255 of them a 1460-byte segment).
+    uint64_t card_skip_to = 0;
     uint64_t card_skip_span = 0;
     unsigned card_id = UINT_MAX;  // set with the first range
 
@@ -465,8 +466,9 @@ struct ScanContext {
                     {reinterpret_cast<const char*>(data.data()) + from, data.size() - from},
                     earliest(), kLookBehindBytes);
             card_id = db().card_run_id();
-            card_skip_from = value_end + 1;
-            card_skip_span = bound > card_skip_from ? bound - card_skip_from : 0;
+            const uint64_t skip_from = value_end + 1;
+            card_skip_to = skip_from + 1;
+            card_skip_span = bound > skip_from ? bound - skip_from : 0;
         }
         return maybe;
     }
@@ -860,20 +862,22 @@ struct ScanContext {
 namespace {
 
 // Out of line: inlined, it made every call of on_hs_match() save and restore the registers
-// it uses, while most calls on digit-dense data are settled card ends.
-[[gnu::noinline]] void handle_match(ScanContext& scan, unsigned id, uint64_t to) noexcept {
-    scan.on_match(id, to);
+// it uses, while most calls on digit-dense data are settled card ends. The callback's own
+// arguments, so that on_hs_match() ends in a jump to it.
+[[gnu::noinline, gnu::noclone]] int handle_match(unsigned id, unsigned long long /*from*/,
+        unsigned long long to, unsigned /*flags*/, void* context) noexcept {
+    static_cast<ScanContext*>(context)->on_match(id, to);
+    return 0;  // keep scanning
 }
 
-int on_hs_match(unsigned id, unsigned long long /*from*/, unsigned long long to, unsigned /*flags*/,
+int on_hs_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
         void* context) {
-    auto& scan = *static_cast<ScanContext*>(context);
+    const auto& scan = *static_cast<const ScanContext*>(context);
     // A card value (ending at to - 1) the tracker already settled: nothing to do.
-    if (to - 1 - scan.card_skip_from < scan.card_skip_span && id == scan.card_id) {
+    if (to - scan.card_skip_to < scan.card_skip_span && id == scan.card_id) [[likely]] {
         return 0;
     }
-    handle_match(scan, id, to);
-    return 0;  // keep scanning
+    return handle_match(id, from, to, flags, context);
 }
 
 int on_hs_som_match(unsigned id, unsigned long long from, unsigned long long to, unsigned /*flags*/,

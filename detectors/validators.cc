@@ -13,6 +13,7 @@
 #include <emmintrin.h>
 #endif
 #if defined(__SSSE3__) && defined(__x86_64__)
+#include <immintrin.h>
 #include <tmmintrin.h>
 #endif
 
@@ -781,24 +782,38 @@ bool read_short_group(
 // The bytes of a block holding each group's first digit, and with it its sums below.
 constexpr int kGroupBytes = 0x0842;
 
+// The bytes of a block that are digits: 1-4, 6-9 and 11-14.
+constexpr int kDigitBytes = 0x7bde;
+
 // The block's bytes less '0' (`t`), when they hold the pattern above.
 bool block_digits(const char* q, __m128i& t) noexcept {
     t = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), _mm_set1_epi8('0'));
     const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
-    constexpr int kDigitBytes = 0x7bde;  // bytes 1-4, 6-9 and 11-14
     return _mm_movemask_epi8(digit) == kDigitBytes;
+}
+
+// Byte tables of the block readers, one 16-byte vector each (the AVX2 reader takes each
+// into both of its lanes).
+using ByteTable = std::array<int8_t, 16>;
+// The first and third digit of each group are doubled, the second and fourth single.
+constexpr ByteTable kDoubledAt = {0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0};
+constexpr ByteTable kSingleAt = {0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0};
+// kDoubled as a pshufb table.
+constexpr ByteTable kDoubledTable = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0};
+
+template <typename Byte>
+__m128i load_table(const std::array<Byte, 16>& table) noexcept {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(table.data()));
 }
 
 // The Luhn sum of each group with its last digit single, at bytes 1, 6 and 11 (each at most
 // 36; the other bytes hold partial sums).
 __m128i block_sums(__m128i t) noexcept {
-    // The first and third digit of each group are doubled, the second and fourth single.
-    const __m128i doubled_at = _mm_setr_epi8(0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0);
-    const __m128i single_at = _mm_setr_epi8(0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0, 0, -1, 0, -1, 0);
+    const __m128i doubled_at = load_table(kDoubledAt);
+    const __m128i single_at = load_table(kSingleAt);
 #if defined(__SSSE3__)
-    // Doubled values by lookup (kDoubled).
-    const __m128i doubled_table = _mm_setr_epi8(0, 2, 4, 6, 8, 1, 3, 5, 7, 9, 0, 0, 0, 0, 0, 0);
-    const __m128i doubled = _mm_shuffle_epi8(doubled_table, t);
+    // Doubled values by lookup.
+    const __m128i doubled = _mm_shuffle_epi8(load_table(kDoubledTable), t);
 #else
     // d + d, less 9 from 5 up.
     const __m128i five_up = _mm_and_si128(_mm_cmpgt_epi8(t, _mm_set1_epi8(4)), _mm_set1_epi8(9));
@@ -859,18 +874,19 @@ constexpr PairTables kSixteenPairs = [] {
     return tables;
 }();
 
-__m128i load_table(const std::array<uint8_t, 16>& table) noexcept {
-    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(table.data()));
-}
+// pshufb tables of block_no_brand(): bit d of a byte for d < 8, and bit d - 8.
+constexpr ByteTable kBitLow = {1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0};
+constexpr ByteTable kBitHigh = {0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0};
+// pshufb tables of multiples_of_ten(): 6h mod 10 for a high nibble h, -l mod 10 for a low one.
+constexpr ByteTable kSixHigh = {0, 6, 2, 8, 4, 0, 6, 2, 8, 4, 0, 0, 0, 0, 0, 0};
+constexpr ByteTable kMinusLow = {0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 9, 8, 7, 6, 5};
 
 // 0xff at bytes 1, 6 and 11 for each group of a block (`t` from block_digits()) whose first
 // two digits start no 16-digit brand prefix (other bytes: any value).
 __m128i block_no_brand(__m128i t) noexcept {
     const __m128i second = _mm_srli_si128(t, 1);
-    const __m128i bit_low = _mm_shuffle_epi8(
-            _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0), second);
-    const __m128i bit_high =
-            _mm_shuffle_epi8(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0), second);
+    const __m128i bit_low = _mm_shuffle_epi8(load_table(kBitLow), second);
+    const __m128i bit_high = _mm_shuffle_epi8(load_table(kBitHigh), second);
     const __m128i allowed =
             _mm_or_si128(_mm_and_si128(_mm_shuffle_epi8(load_table(kSixteenPairs.low), t), bit_low),
                     _mm_and_si128(_mm_shuffle_epi8(load_table(kSixteenPairs.high), t), bit_high));
@@ -883,62 +899,218 @@ __m128i multiples_of_ten(__m128i sums) noexcept {
     const __m128i nibble = _mm_set1_epi8(0x0f);
     const __m128i high = _mm_and_si128(_mm_srli_epi16(sums, 4), nibble);
     const __m128i low = _mm_and_si128(sums, nibble);
-    const __m128i six_high =
-            _mm_shuffle_epi8(_mm_setr_epi8(0, 6, 2, 8, 4, 0, 6, 2, 8, 4, 0, 0, 0, 0, 0, 0), high);
-    const __m128i minus_low =
-            _mm_shuffle_epi8(_mm_setr_epi8(0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 9, 8, 7, 6, 5), low);
-    return _mm_cmpeq_epi8(six_high, minus_low);
+    return _mm_cmpeq_epi8(_mm_shuffle_epi8(load_table(kSixHigh), high),
+            _mm_shuffle_epi8(load_table(kMinusLow), low));
 }
 
-// Skips the blocks from p[k] on that end no card value: every window of four groups ending in
-// one fails Luhn or starts with a group whose first two digits start no 16-digit brand prefix
-// (a superset of what advance_fours() checks, so that it settles every block skipped here).
-// `no_brand` holds that test for the three groups before p[k], as block_no_brand() gives it,
-// and `plains` their sums, the newest in the low byte; the sums of the groups skipped are
-// shifted in. Returns the offset of the first block not skipped.
-size_t skip_settled_blocks(
-        const char* p, size_t n, size_t k, uint64_t& plains, __m128i no_brand) noexcept {
-    // The sums of the previous block one byte up: a group's sum then sits 5 bytes before the
-    // next one's across the two vectors (a block is 15 bytes long). A window's sum is that of
-    // two pairs of neighbouring groups: the pair ending at its last group and the one 10
-    // bytes before, each kept one byte up the same way.
+// What skip_settled_blocks() carries from one block to the next. The sums of the previous
+// block one byte up: a group's sum then sits 5 bytes before the next one's across the two
+// vectors (a block is 15 bytes long). A window's sum is that of two pairs of neighbouring
+// groups: the pair ending at its last group and the one 10 bytes before, each kept one byte
+// up the same way.
+struct SkipState {
+    __m128i before;        // the previous block's sums, one byte up
+    __m128i pairs_before;  // its pair sums, one byte up
+    __m128i older;         // `before` of the block before that
+    __m128i no_brand;      // block_no_brand() of the previous block
+};
+
+SkipState skip_state(uint64_t plains, __m128i no_brand) noexcept {
     const __m128i packed = _mm_cvtsi64_si128(static_cast<long long>(plains));
     const __m128i from_plains = _mm_setr_epi8(-1, -1, 2, -1, -1, -1, -1, 1, -1, -1, -1, -1, 0, -1,
             -1, -1);  // plains' bytes 2, 1 and 0 to bytes 2, 7 and 12
     const __m128i next_older = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, 2, -1, -1, -1, -1, 1, -1,
             -1, -1);  // plains' bytes 2 and 1 to bytes 7 and 12
-    __m128i before = _mm_shuffle_epi8(packed, from_plains);
-    __m128i pairs_before = _mm_add_epi8(before, _mm_shuffle_epi8(packed, next_older));
-    __m128i older = before;
+    SkipState state;
+    state.before = _mm_shuffle_epi8(packed, from_plains);
+    state.pairs_before = _mm_add_epi8(state.before, _mm_shuffle_epi8(packed, next_older));
+    state.older = state.before;
+    state.no_brand = no_brand;
+    return state;
+}
+
+// The block at q: true, and the state moved past it, when it ends no card value.
+// A window that passes Luhn with a two-digit brand prefix is checked here as advance_fours()
+// would, when the previous block was read in this call (its bytes, from p[heads_from - 15]
+// on, are then the groups the tracker keeps): one separator joining its groups and a
+// four-digit brand prefix. Most fail, and the block is settled without leaving the vector
+// loop for the scalar one.
+[[gnu::always_inline]] inline bool skip_block(
+        const char* p, size_t k, size_t heads_from, SkipState& state) noexcept {
+    __m128i t;
+    if (!block_digits(p + k, t)) {
+        return false;
+    }
+    const __m128i sums = block_sums(t);
+    const __m128i pairs = _mm_add_epi8(sums, _mm_alignr_epi8(sums, state.before, 11));
+    const __m128i windows = _mm_add_epi8(pairs, _mm_alignr_epi8(pairs, state.pairs_before, 6));
+    // A window's first group is the previous block's group at the same byte.
+    const __m128i candidates = _mm_andnot_si128(state.no_brand, multiples_of_ten(windows));
+    for (auto found = static_cast<unsigned>(_mm_movemask_epi8(candidates) & kGroupBytes);
+            found != 0; found &= found - 1) {
+        if (k < heads_from) {
+            return false;
+        }
+        // A card ends here only when the window's three joints are one separator, and its
+        // first group (15 bytes before the last) starts with a brand's prefix.
+        const char* last = p + k + std::countr_zero(found);
+        const char joint = last[-1];
+        if (!is_number_separator(joint) || last[-6] != joint || last[-11] != joint) {
+            continue;
+        }
+        uint32_t w = 0;
+        std::memcpy(&w, last - 15, sizeof(w));
+        if (iin_possible(first_four(w ^ (kLanes * '0' & 0xffffffff)), 16)) {
+            return false;
+        }
+    }
+    state.no_brand = block_no_brand(t);
+    state.older = state.before;
+    state.before = _mm_slli_si128(sums, 1);
+    state.pairs_before = _mm_slli_si128(pairs, 1);
+    return true;
+}
+
+// The sums of the last two blocks skipped as advance_fours() keeps them: bytes 12, 7 and 2
+// of each, the newest first.
+uint64_t skipped_plains(const SkipState& state) noexcept {
+    const __m128i to_plains =
+            _mm_setr_epi8(12, 7, 2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const auto newest =
+            static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(state.before, to_plains)));
+    const auto prior =
+            static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(state.older, to_plains)));
+    return uint64_t{prior} << 24 | newest;
+}
+
+// Skips the blocks from p[k] on that end no card value: every window of four groups ending in
+// one fails Luhn or starts with a group whose first two digits start no 16-digit brand prefix,
+// or, for a block at or after p[heads_from], whose first four digits do not (a superset of
+// what advance_fours() checks, so that it settles every block skipped here). `no_brand` holds
+// the two-digit test for the three groups before p[k], as block_no_brand() gives it, and
+// `plains` their sums, the newest in the low byte; the sums of the groups skipped are
+// shifted in. Returns the offset of the first block not skipped.
+size_t skip_settled_blocks(const char* p, size_t n, size_t k, size_t heads_from, uint64_t& plains,
+        __m128i no_brand) noexcept {
+    SkipState state = skip_state(plains, no_brand);
     const size_t from = k;
-    while (k + 16 <= n) {
-        __m128i t;
-        if (!block_digits(p + k, t)) {
-            break;
-        }
-        const __m128i sums = block_sums(t);
-        const __m128i pairs = _mm_add_epi8(sums, _mm_alignr_epi8(sums, before, 11));
-        const __m128i windows = _mm_add_epi8(pairs, _mm_alignr_epi8(pairs, pairs_before, 6));
-        // A window's first group is the previous block's group at the same byte.
-        const __m128i candidates = _mm_andnot_si128(no_brand, multiples_of_ten(windows));
-        if ((_mm_movemask_epi8(candidates) & kGroupBytes) != 0) {
-            break;
-        }
-        no_brand = block_no_brand(t);
-        older = before;
-        before = _mm_slli_si128(sums, 1);
-        pairs_before = _mm_slli_si128(pairs, 1);
+    while (k + 16 <= n && skip_block(p, k, heads_from, state)) {
         k += 15;
     }
     if (k != from) {
-        // Bytes 12, 7 and 2 of the last two blocks, the newest first.
-        const __m128i to_plains =
-                _mm_setr_epi8(12, 7, 2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-        const auto newest =
-                static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(before, to_plains)));
-        const auto prior =
-                static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(older, to_plains)));
-        plains = uint64_t{prior} << 24 | newest;
+        plains = skipped_plains(state);
+    }
+    return k;
+}
+
+// The same with AVX2, two blocks a step: the second block's 16 bytes (from q + 15) in the
+// high lane, so that each lane holds a block laid out as above and the block readers' steps
+// work lane by lane; only the previous block's sums and brand test cross lanes (from the
+// high lane of the step before to the low lane). A step with a candidate in either block
+// goes through skip_block() a block at a time, which settles the candidate or stops at its
+// block; past it, two blocks a step again. The AVX2 code is only reached on a processor
+// that has it (best_card_vector_level()).
+#define EXFILTAP_AVX2_BLOCKS 1
+
+template <typename Byte>
+[[gnu::target("avx2")]] __m256i load_table_twice(const std::array<Byte, 16>& table) noexcept {
+    return _mm256_broadcastsi128_si256(load_table(table));
+}
+
+[[gnu::target("avx2")]] size_t skip_settled_blocks_avx2(const char* p, size_t n, size_t k,
+        size_t heads_from, uint64_t& plains, __m128i no_brand) noexcept {
+    SkipState state = skip_state(plains, no_brand);
+    const size_t from = k;
+    while (k + 31 <= n) {
+        const __m256i zero_char = _mm256_set1_epi8('0');
+        const __m256i nine = _mm256_set1_epi8(9);
+        const __m256i nibble = _mm256_set1_epi8(0x0f);
+        const __m256i doubled_at = load_table_twice(kDoubledAt);
+        const __m256i single_at = load_table_twice(kSingleAt);
+        const __m256i doubled_table = load_table_twice(kDoubledTable);
+        const __m256i bit_low_table = load_table_twice(kBitLow);
+        const __m256i bit_high_table = load_table_twice(kBitHigh);
+        const __m256i pairs_low_table = load_table_twice(kSixteenPairs.low);
+        const __m256i pairs_high_table = load_table_twice(kSixteenPairs.high);
+        const __m256i six_high_table = load_table_twice(kSixHigh);
+        const __m256i minus_low_table = load_table_twice(kMinusLow);
+        constexpr auto kDigitBytesTwice =
+                static_cast<int>((unsigned{kDigitBytes} << 16) | kDigitBytes);
+        constexpr auto kGroupBytesTwice =
+                static_cast<int>((unsigned{kGroupBytes} << 16) | kGroupBytes);
+        // The state of the step before, its second block in the high lane.
+        __m256i before = _mm256_broadcastsi128_si256(state.before);
+        __m256i pairs_before = _mm256_broadcastsi128_si256(state.pairs_before);
+        __m256i brand_before = _mm256_broadcastsi128_si256(state.no_brand);
+        bool stepped = false;
+        while (k + 31 <= n) {
+            const __m256i raw = _mm256_inserti128_si256(
+                    _mm256_castsi128_si256(
+                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k))),
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 15)), 1);
+            const __m256i t = _mm256_sub_epi8(raw, zero_char);
+            const __m256i digit = _mm256_cmpeq_epi8(_mm256_min_epu8(t, nine), t);
+            if (_mm256_movemask_epi8(digit) != kDigitBytesTwice) {
+                break;
+            }
+            // block_sums() in each lane.
+            const __m256i lanes = _mm256_or_si256(_mm256_and_si256(t, single_at),
+                    _mm256_and_si256(_mm256_shuffle_epi8(doubled_table, t), doubled_at));
+            const __m256i halves = _mm256_add_epi8(lanes, _mm256_srli_si256(lanes, 1));
+            const __m256i sums = _mm256_add_epi8(halves, _mm256_srli_si256(halves, 2));
+            const __m256i sums_up = _mm256_slli_si256(sums, 1);
+            // Each lane's previous block: the high lane of the step before, then the low lane.
+            const __m256i sums_back = _mm256_permute2x128_si256(before, sums_up, 0x21);
+            const __m256i pairs = _mm256_add_epi8(sums, _mm256_alignr_epi8(sums, sums_back, 11));
+            const __m256i pairs_up = _mm256_slli_si256(pairs, 1);
+            const __m256i pairs_back = _mm256_permute2x128_si256(pairs_before, pairs_up, 0x21);
+            const __m256i windows =
+                    _mm256_add_epi8(pairs, _mm256_alignr_epi8(pairs, pairs_back, 6));
+            // block_no_brand() in each lane.
+            const __m256i second = _mm256_srli_si256(t, 1);
+            const __m256i allowed =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_shuffle_epi8(pairs_low_table, t),
+                                            _mm256_shuffle_epi8(bit_low_table, second)),
+                            _mm256_and_si256(_mm256_shuffle_epi8(pairs_high_table, t),
+                                    _mm256_shuffle_epi8(bit_high_table, second)));
+            const __m256i no_brand_now = _mm256_cmpeq_epi8(allowed, _mm256_setzero_si256());
+            const __m256i brand_back = _mm256_permute2x128_si256(brand_before, no_brand_now, 0x21);
+            // multiples_of_ten() of the windows.
+            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(windows, 4), nibble);
+            const __m256i low = _mm256_and_si256(windows, nibble);
+            const __m256i tens = _mm256_cmpeq_epi8(_mm256_shuffle_epi8(six_high_table, high),
+                    _mm256_shuffle_epi8(minus_low_table, low));
+            if ((_mm256_movemask_epi8(_mm256_andnot_si256(brand_back, tens)) & kGroupBytesTwice)
+                    != 0) {
+                break;
+            }
+            before = sums_up;
+            pairs_before = pairs_up;
+            brand_before = no_brand_now;
+            stepped = true;
+            k += 30;
+        }
+        if (stepped) {
+            state.before = _mm256_extracti128_si256(before, 1);
+            state.older = _mm256_castsi256_si128(before);
+            state.pairs_before = _mm256_extracti128_si256(pairs_before, 1);
+            state.no_brand = _mm256_extracti128_si256(brand_before, 1);
+        }
+        // The step's two blocks one at a time; past them, two a step again.
+        if (!skip_block(p, k, heads_from, state)) {
+            break;
+        }
+        k += 15;
+        if (k + 16 > n || !skip_block(p, k, heads_from, state)) {
+            break;
+        }
+        k += 15;
+    }
+    while (k + 16 <= n && skip_block(p, k, heads_from, state)) {
+        k += 15;
+    }
+    if (k != from) {
+        plains = skipped_plains(state);
     }
     return k;
 }
@@ -953,11 +1125,21 @@ __m128i no_brand_of(unsigned oldest, unsigned middle, unsigned newest) noexcept 
 }
 #endif
 
-#ifdef EXFILTAP_SETTLED_BLOCKS
-constexpr CardVectorLevel kBestCardVectorLevel = CardVectorLevel::Ssse3;
-#else
-constexpr CardVectorLevel kBestCardVectorLevel = CardVectorLevel::Scalar;
+// The best level of this build on this processor.
+CardVectorLevel detect_card_vector_level() noexcept {
+#if defined(EXFILTAP_AVX2_BLOCKS)
+    if (__builtin_cpu_supports("avx2")) {
+        return CardVectorLevel::Avx2;
+    }
 #endif
+#ifdef EXFILTAP_SETTLED_BLOCKS
+    return CardVectorLevel::Ssse3;
+#else
+    return CardVectorLevel::Scalar;
+#endif
+}
+
+const CardVectorLevel kBestCardVectorLevel = detect_card_vector_level();
 // The level advance_fours() uses (set_card_vector_level()).
 std::atomic<CardVectorLevel> g_card_vector_level{kBestCardVectorLevel};
 
@@ -1292,7 +1474,13 @@ bool CardRunTracker::advance_fours(
         // Past the window test, the blocks that end no card go by with a few vector
         // instructions each and no branch on their digits.
         if (level != CardVectorLevel::Scalar && k >= quiet_k && k + 16 <= n) {
-            k = skip_settled_blocks(p, n, k, plains, no_brand_before(k));
+#ifdef EXFILTAP_AVX2_BLOCKS
+            k = level == CardVectorLevel::Avx2
+                    ? skip_settled_blocks_avx2(p, n, k, first + 15, plains, no_brand_before(k))
+                    : skip_settled_blocks(p, n, k, first + 15, plains, no_brand_before(k));
+#else
+            k = skip_settled_blocks(p, n, k, first + 15, plains, no_brand_before(k));
+#endif
         }
 #endif
         // Three groups at once where 16 bytes hold them (p[k] is then a non-digit), else one

@@ -233,13 +233,15 @@ protected:
 };
 
 INSTANTIATE_TEST_SUITE_P(Levels, CardRunTrackerLevels,
-        ::testing::Values(CardVectorLevel::Scalar, CardVectorLevel::Ssse3),
+        ::testing::Values(CardVectorLevel::Scalar, CardVectorLevel::Ssse3, CardVectorLevel::Avx2),
         [](const ::testing::TestParamInfo<CardVectorLevel>& info) {
             switch (info.param) {
             case CardVectorLevel::Scalar:
                 return std::string("Scalar");
             case CardVectorLevel::Ssse3:
                 return std::string("Ssse3");
+            case CardVectorLevel::Avx2:
+                return std::string("Avx2");
             }
             return std::string("Unknown");
         });
@@ -469,8 +471,12 @@ TEST(CardRunTrackerTest, EveryVectorLevelSettlesTheSameEnds) {
             for (const size_t window_bytes : {size_t{128}, size_t{26}}) {
                 set_card_vector_level(CardVectorLevel::Scalar);
                 const std::vector<uint64_t> scalar = advance_trace(text, window_bytes);
-                set_card_vector_level(CardVectorLevel::Ssse3);
-                EXPECT_EQ(advance_trace(text, window_bytes), scalar) << "round " << round;
+                for (const CardVectorLevel level :
+                        {CardVectorLevel::Ssse3, CardVectorLevel::Avx2}) {
+                    set_card_vector_level(level);
+                    EXPECT_EQ(advance_trace(text, window_bytes), scalar)
+                            << "round " << round << ", level " << static_cast<int>(level);
+                }
                 stops += scalar.size() / 3;
             }
         }
