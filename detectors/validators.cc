@@ -1128,6 +1128,9 @@ __m128i no_brand_of(unsigned oldest, unsigned middle, unsigned newest) noexcept 
 // The best level of this build on this processor.
 CardVectorLevel detect_card_vector_level() noexcept {
 #if defined(EXFILTAP_AVX2_BLOCKS)
+    // Runs during static initialisation, maybe before libgcc's own constructor has read the
+    // processor's features.
+    __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) {
         return CardVectorLevel::Avx2;
     }

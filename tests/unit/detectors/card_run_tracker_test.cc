@@ -459,6 +459,18 @@ std::vector<uint64_t> advance_trace(std::string_view text, size_t window_bytes) 
     return trace;
 }
 
+// The default level is the best the processor has, read when the library is loaded.
+TEST(CardRunTrackerTest, BestLevelIsWhatTheProcessorHas) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    const CardVectorLevel expected =
+            __builtin_cpu_supports("avx2") ? CardVectorLevel::Avx2 : CardVectorLevel::Ssse3;
+    EXPECT_EQ(best_card_vector_level(), expected);
+#else
+    EXPECT_EQ(best_card_vector_level(), CardVectorLevel::Scalar);
+#endif
+}
+
 // The vector reader stops at the same ends with the same bounds as the scalar one, on runs
 // long enough for many blocks in a row, and across joints of every kind.
 TEST(CardRunTrackerTest, EveryVectorLevelSettlesTheSameEnds) {
