@@ -1097,12 +1097,14 @@ template <typename Byte>
             state.no_brand = _mm256_extracti128_si256(brand_before, 1);
         }
         // The step's two blocks one at a time; past them, two a step again.
-        if (!skip_block(p, k, heads_from, state)) {
-            break;
-        }
-        k += 15;
-        if (k + 16 > n || !skip_block(p, k, heads_from, state)) {
-            break;
+        bool settled = skip_block(p, k, heads_from, state);
+        k += settled ? 15 : 0;
+        settled = settled && k + 16 <= n && skip_block(p, k, heads_from, state);
+        if (!settled) {
+            if (k != from) {
+                plains = skipped_plains(state);
+            }
+            return k;  // at the block that stopped it (or the end): not read again below
         }
         k += 15;
     }
