@@ -82,6 +82,11 @@ bool is_test_or_filler_ssn(std::string_view digits) noexcept;
 /// padding such as "4857...5715DDDD" must not hide it. Value: the digits.
 Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbers) noexcept;
 
+/// extract_card() without its shortcut for four groups of four digits: the walk back over
+/// the run that the shortcut must agree with (tests compare the two).
+Candidate extract_card_by_walk(
+        std::string_view text, size_t end, bool reject_test_numbers) noexcept;
+
 /// Groups of the longest card layout with separators (4-4-4-4-3).
 inline constexpr size_t kCardLayoutGroups = 5;
 

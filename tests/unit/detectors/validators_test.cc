@@ -311,6 +311,70 @@ TEST(ExtractCardBoundsTest, KeepsTestNumberWhenNotRejecting) {
     EXPECT_TRUE(candidate.ok);
 }
 
+// The four-groups shortcut of extract_card() against the walk it stands for, at every end
+// of texts made of card numbers (most pass Luhn, a few are test numbers) cut into groups of
+// 3 to 6 digits with every kind of joint and boundary byte, both with and without the test
+// number rule.
+TEST(ExtractCardShortcutTest, AgreesWithTheWalkAtEveryEnd) {
+    std::mt19937 rng(23);
+    const std::string joints = "   ---++=._a%3D\n";
+    size_t accepted = 0;
+    size_t four_fours = 0;
+    for (int round = 0; round < 400; ++round) {
+        std::string text;
+        while (text.size() < 400) {
+            std::string digits = rng() % 8 == 0 ? "4111111111111111" : "4";
+            while (digits.size() < 15) {
+                digits += static_cast<char>('0' + rng() % 10);
+            }
+            if (digits.size() == 15) {
+                for (char check = '0'; check <= '9'; ++check) {
+                    if (luhn_valid(digits + check) != (rng() % 6 == 0)) {
+                        digits += check;
+                        break;
+                    }
+                }
+                if (digits.size() == 15) {
+                    digits += '0';
+                }
+            }
+            // Mostly four-digit groups joined by one separator, sometimes another layout or
+            // a stray joint.
+            const char separator = joints[rng() % 6];
+            for (size_t i = 0; i < digits.size(); ++i) {
+                const bool other = rng() % 40 == 0;
+                if (i > 0 && (i % 4 == 0 || (other && rng() % 3 == 0))) {
+                    text += other ? joints[rng() % joints.size()] : separator;
+                }
+                text += digits[i];
+            }
+            text += joints[rng() % joints.size()];
+        }
+        for (size_t end = 0; end <= text.size(); ++end) {
+            if (end >= 19) {
+                const std::string_view q(text.data() + end - 19, 19);
+                bool shape = true;
+                for (size_t i = 0; i < 19; ++i) {
+                    shape = shape && (i % 5 == 4 ? q[i] == q[4] : (q[i] >= '0' && q[i] <= '9'));
+                }
+                four_fours += shape && (q[4] == ' ' || q[4] == '-' || q[4] == '+') ? 1 : 0;
+            }
+            for (const bool reject : {true, false}) {
+                const Candidate fast = extract_card(text, end, reject);
+                const Candidate walk = extract_card_by_walk(text, end, reject);
+                ASSERT_EQ(fast.ok, walk.ok) << text << " end " << end;
+                if (fast.ok) {
+                    ASSERT_EQ(fast.start, walk.start) << text << " end " << end;
+                    ASSERT_EQ(fast.view(), walk.view()) << text << " end " << end;
+                    ++accepted;
+                }
+            }
+        }
+    }
+    EXPECT_GT(four_fours, 8000U);
+    EXPECT_GT(accepted, 3000U);
+}
+
 struct SsnExtractCase {
     std::string_view text;
     const char* expected;
