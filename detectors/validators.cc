@@ -722,10 +722,13 @@ Candidate extract_card(std::string_view text, size_t end, bool reject_test_numbe
     if (end == 0 || end > text.size() || !is_digit(text[end - 1]) || !number_ends(text, end)) {
         return {};
     }
-    // Four groups of four digits before `end` (digit-dense data, and most cards as written):
-    // the walk below would find them first, and the only layout that ends with them is
-    // theirs (the five-group one ends with three digits), so it would try them alone.
-    if (end >= kFourFoursBytes && four_fours_at(text.data() + end - kFourFoursBytes)) {
+    // Four groups of four digits before `end` (digit-dense data, and most cards as written),
+    // the first not preceded by a digit: the walk below would find them first, and the only
+    // layout that ends with them is theirs (the five-group one ends with three digits), so
+    // it would try them alone. (A digit before them makes the walk's first group longer,
+    // and clean_before() may still pass it: "%11" is a URL escape.)
+    if (end >= kFourFoursBytes && four_fours_at(text.data() + end - kFourFoursBytes)
+            && (end == kFourFoursBytes || !is_digit(text[end - kFourFoursBytes - 1]))) {
         const size_t start = end - kFourFoursBytes;
         if (!card_bounds_ok(text, start, end)) {
             return {};
@@ -1150,8 +1153,9 @@ template <typename Byte>
             state.pairs_before = _mm256_extracti128_si256(pairs_before, 1);
             state.no_brand = _mm256_extracti128_si256(brand_before, 1);
         }
-        // The step's two blocks one at a time; past them, two a step again.
-        bool settled = skip_block(p, k, heads_from, state);
+        // The step's two blocks one at a time; past them, two a step again. The inner loop
+        // also ends when fewer than two blocks are left: then one may not be.
+        bool settled = k + 16 <= n && skip_block(p, k, heads_from, state);
         k += settled ? 15 : 0;
         settled = settled && k + 16 <= n && skip_block(p, k, heads_from, state);
         if (!settled) {

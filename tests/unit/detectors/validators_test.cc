@@ -306,6 +306,17 @@ TEST(ExtractCardBoundsTest, RejectsEndOutsideText) {
     EXPECT_FALSE(extract_card("4857083934735715", 17, true).ok);
 }
 
+// Found by validators_fuzz: after "%11" (a URL escape, which clean_before() accepts) the
+// first group is "114123", six digits, and no layout takes it; the four-group shortcut had
+// read "4123" alone.
+TEST(ExtractCardBoundsTest, DigitsOfAUrlEscapeJoinTheFirstGroup) {
+    const std::string_view text = "n11%114123 5678 2855 4123 ;";
+    const size_t end = text.size() - 2;
+    EXPECT_FALSE(extract_card(text, end, true).ok);
+    EXPECT_FALSE(extract_card_by_walk(text, end, true).ok);
+    EXPECT_TRUE(extract_card(text.substr(6), end - 6, true).ok);  // "4123 5678 2855 4123"
+}
+
 TEST(ExtractCardBoundsTest, KeepsTestNumberWhenNotRejecting) {
     const Candidate candidate = extract_card("4111111111111111", 16, false);
     EXPECT_TRUE(candidate.ok);
