@@ -9,12 +9,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string_view>
 
 #include "detectors/char_class.h"
 #include "detectors/validators.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -23,12 +22,8 @@ using exfiltap::detectors::CardRunTracker;
 using exfiltap::detectors::CardVectorLevel;
 using exfiltap::detectors::is_digit;
 
-// Aborts naming the line of the check that failed.
 void check(bool condition, int line = __builtin_LINE()) {
-    if (!condition) {
-        std::fprintf(stderr, "validators_fuzz: check at line %d failed\n", line);
-        std::abort();
-    }
+    exfiltap::fuzz::check(condition, "validators_fuzz", line);
 }
 
 bool same(const Candidate& a, const Candidate& b) {
