@@ -737,6 +737,12 @@ struct ScanContext {
 
     void park(const ContentStream::Pending& p) noexcept {
         if (stream.pending_count_ == ContentStream::kMaxPending) {
+            // What the bytes up to this finding have decided goes out first, as a scan call
+            // ending there would have let it: which finding is pushed out then depends on the
+            // bytes, not on where the segments were cut (exfiltap's content_stream_fuzz).
+            settle_at(p.finding.end_offset, false);
+        }
+        if (stream.pending_count_ == ContentStream::kMaxPending) {
             emit(0);  // the oldest goes out with the confidence it has now
         }
         stream.pending_[stream.pending_count_++] = p;
@@ -795,24 +801,30 @@ struct ScanContext {
 
     // Decides what the bytes scanned so far allow: key bodies read, keyword windows and
     // settle distances passed. `final`: the stream ends, everything goes out.
-    void settle(bool final) noexcept {
-        const uint64_t now = available_end();
+    void settle(bool final) noexcept { settle_at(available_end(), final); }
+
+    // The same for the bytes before stream offset `now` only.
+    void settle_at(uint64_t now, bool final) noexcept {
+        // How far past a value's end `now` is (0 when it is not past it).
+        auto past = [now](uint64_t value_end) {
+            return now > value_end ? now - value_end : 0;
+        };
         for (uint32_t i = 0; i < stream.pending_count_;) {
             ContentStream::Pending& p = stream.pending_[i];
             const uint64_t value_end = p.finding.end_offset;
-            if ((p.wait & kWaitBody) != 0 && read_body(p, final)) {
+            if ((p.wait & kWaitBody) != 0 && read_body(p, final, now)) {
                 p.wait &= static_cast<uint8_t>(~kWaitBody);
             }
             if ((p.wait & kWaitKeyword) != 0
-                    && (final || now - value_end >= config().keyword_window_bytes)) {
+                    && (final || past(value_end) >= config().keyword_window_bytes)) {
                 p.wait &= static_cast<uint8_t>(~kWaitKeyword);
             }
             if ((p.wait & kWaitSettle) != 0
-                    && (final || now - value_end >= ContentStream::kSettleBytes)) {
+                    && (final || past(value_end) >= ContentStream::kSettleBytes)) {
                 p.wait &= static_cast<uint8_t>(~kWaitSettle);
             }
             if ((p.wait & kWaitMark) != 0
-                    && (final || now - value_end >= ContentStream::kMarkWindowBytes)) {
+                    && (final || past(value_end) >= ContentStream::kMarkWindowBytes)) {
                 p.wait &= static_cast<uint8_t>(~kWaitMark);
             }
             if (final) {
@@ -826,14 +838,15 @@ struct ScanContext {
         }
     }
 
-    // Reads the first body characters after a key header; true when done.
-    bool read_body(ContentStream::Pending& p, bool final) const noexcept {
+    // Reads the first body characters after a key header, from the bytes before `limit`;
+    // true when done.
+    bool read_body(ContentStream::Pending& p, bool final, uint64_t limit) const noexcept {
         const uint64_t from = p.finding.end_offset;
         if (from < earliest()) {
             return true;  // the bytes after the header are gone: type only
         }
         std::array<char, kKeyBodyBytes> after;
-        const size_t length = copy(from, available_end(), after);
+        const size_t length = copy(from, std::min(limit, available_end()), after);
         Candidate candidate;
         candidate.assign_tail(std::string_view(p.finding.value.data(), p.key_len));
         const bool full = length == after.size();

@@ -437,6 +437,57 @@ TEST_F(ContentStreamTest, ReportsOldestWaitingValueWhenListIsFull) {
     EXPECT_EQ(stream_.pending(), ContentStream::kMaxPending);
 }
 
+// Found in review (content_stream_fuzz compares one scan with segments): a document waiting
+// for its label, then eight cards 500 bytes apart, each waiting for a keyword. In one scan
+// call nothing settled the cards' passed windows before the eighth filled the list, so the
+// document was pushed out Low and the label came too late; cut into segments, each call's
+// end had let the cards go and the document became High. Now a full list first lets go
+// what the bytes up to the new finding decided: both ways the same findings.
+TEST_F(ContentStreamTest, FullWaitingListGivesTheSameFindingsHoweverTheStreamIsCut) {
+    std::string text = "%PDF-1.7\n";
+    for (int i = 0; i < 8; ++i) {
+        std::string digits = "48570839347357" + std::to_string(i);
+        for (char check = '0'; check <= '9'; ++check) {
+            if (luhn_valid(digits + check)) {
+                digits += check;
+                break;
+            }
+        }
+        text += std::string(500, '.') + " " + digits + " ";
+    }
+    text += "MSIP_Label_0123abcd-\n";
+    auto findings_in = [&](size_t segment) {
+        ContentStream stream;
+        FindingSink sink;
+        EXPECT_TRUE(stream.open(*db_));
+        std::vector<std::string> found;
+        auto drain = [&] {
+            for (size_t i = 0; i < sink.count; ++i) {
+                const Finding& f = sink.items[i];
+                found.push_back(std::string(content_class_name(f.cls)) + " "
+                        + std::string(f.value_view()) + "@" + std::to_string(f.end_offset)
+                        + (f.confidence == Confidence::High ? " high" : " low"));
+            }
+            sink.clear();
+        };
+        for (size_t at = 0; at < text.size(); at += segment) {
+            stream.scan(bytes(std::string_view(text).substr(at, segment)), scratch_, sink);
+            drain();
+        }
+        stream.close(scratch_, sink);
+        drain();
+        std::sort(found.begin(), found.end());
+        return found;
+    };
+    const std::vector<std::string> whole = findings_in(text.size());
+    ASSERT_EQ(whole.size(), 9U);
+    EXPECT_EQ(whole[0],
+            "document pdf@" + std::to_string(std::string_view("%PDF-1.7").size()) + " high");
+    for (const size_t segment : {size_t{64}, size_t{200}, size_t{1460}}) {
+        EXPECT_EQ(findings_in(segment), whole) << "segments of " << segment;
+    }
+}
+
 TEST_F(ContentStreamTest, FindsSpacedIban) {
     scan("IBAN: DE50 5260 1815 9083 0166 13\n");
 
