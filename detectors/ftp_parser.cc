@@ -1,5 +1,6 @@
 #include "detectors/ftp_parser.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "detectors/text_util.h"
@@ -274,7 +275,8 @@ void FtpParser::on_command(std::string_view line, bool cut, AppEventSink& events
         const bool one_word = word_end == std::string_view::npos;
         const std::string_view name = one_word ? words : words.substr(0, word_end);
         const size_t n = name.size() < user_.size() - 1 ? name.size() : user_.size() - 1;
-        std::memcpy(user_.data(), name.data(), n);
+        // copy_n: an empty view's pointer may be null, which memcpy may not be given.
+        std::copy_n(name.data(), n, user_.data());
         user_len_ = static_cast<uint8_t>(n);
         user_cut_ = n < name.size() || (cut && one_word);
         login_pending_ = true;
@@ -289,7 +291,7 @@ void FtpParser::on_command(std::string_view line, bool cut, AppEventSink& events
     case Verb::Store:
     case Verb::Retrieve: {
         const size_t n = arg.size() < file_.size() - 1 ? arg.size() : file_.size() - 1;
-        std::memcpy(file_.data(), arg.data(), n);
+        std::copy_n(arg.data(), n, file_.data());
         file_len_ = static_cast<uint16_t>(n);
         file_cut_ = n < arg.size() || cut;
         file_bytes_ = 0;

@@ -2,9 +2,12 @@
 // chooses the look-behind window; the rest is the text. Checks, besides ASan and UBSan on
 // every extractor at every end:
 // - extract_card() answers as extract_card_by_walk() (its four-group shortcut is exact);
-// - at every vector level, the tracker used as the scanner uses it (feed up to a group end,
-//   judge it, advance() through the rest) says what a tracker fed a byte at a time says, and
-//   every end advance() settles is one extract_card() rejects with the scanner's window.
+// - at every vector level, the tracker used as the scanner uses it (started at some offset,
+//   with the bytes before a floor unknown; fed up to a group end, judging it, advance()
+//   through the rest) says what a tracker fed a byte at a time says, and every end
+//   advance() settles, or either tracker calls NoCard, is one extract_card() rejects with
+//   the scanner's window.
+// The second and third bytes choose where the trackers start and the floor below it.
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -39,19 +42,21 @@ bool card_accepted(std::string_view text, size_t window_begin, size_t end) {
             || exfiltap::detectors::extract_card(window, end - window_begin, true).ok;
 }
 
-void check_tracker(std::string_view text, size_t window_bytes) {
+// The trackers start at `from` (the scanner starts 32 bytes before its first card value
+// end); the scanner's window never reaches below `floor` (the bytes it still has).
+void check_tracker(std::string_view text, size_t from, size_t floor, size_t window_bytes) {
     CardRunTracker tracker;
-    tracker.reset(0);
+    tracker.reset(from);
     CardRunTracker slow;  // fed a byte at a time
-    slow.reset(0);
+    slow.reset(from);
     uint64_t skip_from = 0;
     uint64_t skip_end = 0;
-    for (size_t end = 1; end < text.size(); ++end) {
+    for (size_t end = from + 1; end <= text.size(); ++end) {
         slow.feed(text.substr(end - 1, 1));
-        if (!is_digit(text[end - 1]) || is_digit(text[end])) {
+        if (!is_digit(text[end - 1]) || (end < text.size() && is_digit(text[end]))) {
             continue;  // not a group end
         }
-        const size_t window_begin = end - std::min(end, window_bytes);
+        const size_t window_begin = end - std::min(end - floor, window_bytes);
         const CardRunTracker::Verdict expected = slow.judge(end, window_begin);
         if (expected == CardRunTracker::Verdict::NoCard) {
             check(!card_accepted(text, window_begin, end));
@@ -63,7 +68,10 @@ void check_tracker(std::string_view text, size_t window_bytes) {
         check(tracker.next() <= end);
         tracker.feed(text.substr(tracker.next(), end - tracker.next()));
         check(tracker.judge(end, window_begin) == expected);
-        const uint64_t bound = tracker.advance(text.substr(end), 0, window_bytes);
+        if (end == text.size()) {
+            break;  // nothing to advance through
+        }
+        const uint64_t bound = tracker.advance(text.substr(end), floor, window_bytes);
         check(bound > end && bound <= text.size() + 1);
         skip_from = end + 1;
         skip_end = bound;
@@ -76,9 +84,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) {
         return 0;
     }
+    if (size < 3) {
+        return 0;
+    }
     static constexpr std::array<size_t, 4> kWindows = {20, 40, 128, SIZE_MAX / 2};
     const size_t window_bytes = kWindows[data[0] % kWindows.size()];
-    const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+    const std::string_view text(reinterpret_cast<const char*>(data) + 3, size - 3);
+    const size_t from = std::min<size_t>(data[1] % 64, text.size());
+    const size_t floor = from - std::min<size_t>(from, data[2] % 48);
 
     for (size_t end = 0; end <= text.size(); ++end) {
         for (const bool reject : {false, true}) {
@@ -94,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const CardVectorLevel level :
             {CardVectorLevel::Scalar, CardVectorLevel::Ssse3, CardVectorLevel::Avx2}) {
         exfiltap::detectors::set_card_vector_level(level);
-        check_tracker(text, window_bytes);
+        check_tracker(text, from, floor, window_bytes);
     }
     exfiltap::detectors::set_card_vector_level(exfiltap::detectors::best_card_vector_level());
     return 0;

@@ -497,8 +497,6 @@ TEST(CardRunTrackerTest, EveryVectorLevelSettlesTheSameEnds) {
     EXPECT_GT(stops, 60U * 2 * 10);
 }
 
-// Found in review: advance() called inside a group (its bytes start with a digit) took that
-// digit for text and settled the card ending one byte later.
 // Found by validators_fuzz: when the AVX2 reader's two-block loop stopped short of the end
 // of its bytes, it read the next block without checking that all 16 of its bytes were
 // there. Here what follows the bytes given is more of the run, so a reader that looks past
@@ -520,6 +518,8 @@ TEST_P(CardRunTrackerLevels, AdvanceReadsNothingPastItsBytes) {
     }
 }
 
+// Found in review: advance() called inside a group (its bytes start with a digit) took that
+// digit for text and settled the card ending one byte later.
 TEST_P(CardRunTrackerLevels, AdvanceInsideAGroupSettlesNothing) {
     const std::string_view text = "x 4539 1488 0343 6467 ";
     ASSERT_TRUE(extract_card(text, 21, false).ok);

@@ -121,6 +121,19 @@ TEST(FtpParserTest, UserRejectedWithoutPasswordIsFailure) {
     EXPECT_EQ(events[0].user_view(), "root");
 }
 
+// Found by the fuzzer under UBSan: a command without an argument copied from an empty view
+// whose pointer is null (memcpy must not be given one; the unit suite runs under UBSan in CI).
+TEST(FtpParserTest, CommandsWithoutAnArgument) {
+    const auto login = run({{kC, "USER\r\n"}, {kS, "530 Not allowed\r\n"}});
+    ASSERT_EQ(login.size(), 1U);
+    EXPECT_EQ(login[0].outcome, LoginOutcome::Failure);
+    EXPECT_EQ(login[0].user_view(), "");
+    const auto store = run({{kC, "STOR\r\n"}, {kS, "150 Ok\r\n"}, {kS, "226 Done\r\n"}});
+    for (const AppEvent& event : store) {
+        EXPECT_EQ(event.name_view(), "") << static_cast<int>(event.kind);
+    }
+}
+
 TEST(FtpParserTest, CommandsAreCaseInsensitive) {
     const auto events =
             run({{kC, "user Carol\r\n"}, {kS, "331 ok\r\n"}, {kC, "pAsS x\r\n"}, {kS, "230 ok\r\n"},

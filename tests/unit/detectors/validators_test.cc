@@ -307,13 +307,15 @@ TEST(ExtractCardBoundsTest, RejectsEndOutsideText) {
 }
 
 // Found by validators_fuzz: after "%11" (a URL escape, which clean_before() accepts) the
-// first group is "114123", six digits, and no layout takes it; the four-group shortcut had
-// read "4123" alone.
-TEST(ExtractCardBoundsTest, DigitsOfAUrlEscapeJoinTheFirstGroup) {
+// walk reads the first group as "114123", six digits, which no layout takes; the four-group
+// shortcut had read "4123" alone. The shortcut must answer as the walk does. (That the walk
+// takes an escape's hex digits into the group is a gap of its own, in the tracker too:
+// "card%204123 5678 2855 4123" is not found; see detectors/NOTES.md.)
+TEST(ExtractCardBoundsTest, ShortcutAgreesWithTheWalkAfterAUrlEscape) {
     const std::string_view text = "n11%114123 5678 2855 4123 ;";
     const size_t end = text.size() - 2;
+    EXPECT_EQ(extract_card(text, end, true).ok, extract_card_by_walk(text, end, true).ok);
     EXPECT_FALSE(extract_card(text, end, true).ok);
-    EXPECT_FALSE(extract_card_by_walk(text, end, true).ok);
     EXPECT_TRUE(extract_card(text.substr(6), end - 6, true).ok);  // "4123 5678 2855 4123"
 }
 
