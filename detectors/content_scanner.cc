@@ -780,7 +780,10 @@ struct ScanContext {
         ContentStream::Pending* slot = nullptr;
         for (uint32_t i = 0; i < stream.pending_count_; ++i) {
             ContentStream::Pending& p = stream.pending_[i];
-            if ((p.wait & kWaitSettle) != 0 && p.finding.rule == info.rule && p.start == from) {
+            // Only while it still waits: kSettleBytes on, a scan call ending in between
+            // would have let it go, and the longer match is a finding of its own.
+            if ((p.wait & kWaitSettle) != 0 && p.finding.rule == info.rule && p.start == from
+                    && to - p.finding.end_offset < ContentStream::kSettleBytes) {
                 slot = &p;
                 break;
             }

@@ -437,7 +437,7 @@ TEST_F(ContentStreamTest, ReportsOldestWaitingValueWhenListIsFull) {
     EXPECT_EQ(stream_.pending(), ContentStream::kMaxPending);
 }
 
-// Found in review (content_stream_fuzz compares one scan with segments): a document waiting
+// Found by content_stream_fuzz (it compares one scan with segments): a document waiting
 // for its label, then eight cards 500 bytes apart, each waiting for a keyword. In one scan
 // call nothing settled the cards' passed windows before the eighth filled the list, so the
 // document was pushed out Low and the label came too late; cut into segments, each call's
@@ -691,6 +691,32 @@ TEST(PatternDatabaseTest, KeepsLongestCustomMatchWithOneStart) {
 
     ASSERT_EQ(found.size(), 1U);
     EXPECT_EQ(found[0].value_view(), "ID-12345");
+}
+
+// Found in review: a longer match with the same start replaced the waiting one however far
+// on it ended, so in one scan call "BEGIN x END" and its extension 80 bytes on were one
+// finding, and two when a call ended between them (the first settled kSettleBytes on).
+TEST(PatternDatabaseTest, LongerCustomMatchPastTheSettleDistanceIsAFindingOfItsOwn) {
+    ContentConfig config;
+    config.custom.push_back(
+            {"span", {}, "BEGIN[A-Za-z. ]*END", std::nullopt, std::nullopt, true, ""});
+    const std::string first = "BEGIN x END";
+    const std::string text = first + std::string(80, '.') + "END\n";
+    auto values = [](const std::vector<Finding>& found) {
+        std::vector<std::string> out;
+        for (const Finding& f : found) {
+            out.push_back(std::string(f.value_view()) + "@" + std::to_string(f.end_offset));
+        }
+        return out;
+    };
+
+    const auto whole = values(scan_all(config, {text}));
+    const auto cut = values(scan_all(config, {text.substr(0, 81), text.substr(81)}));
+
+    ASSERT_EQ(whole.size(), 2U) << whole[0];
+    EXPECT_EQ(whole[0], first + "@" + std::to_string(first.size()));
+    EXPECT_TRUE(whole[1].ends_with("..END@" + std::to_string(text.size() - 1))) << whole[1];
+    EXPECT_EQ(cut, whole);
 }
 
 TEST(PatternDatabaseTest, CarriesLastCharactersOfLongCustomMatch) {
