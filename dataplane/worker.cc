@@ -1183,17 +1183,23 @@ void Worker::emit_fragment_anomaly(const PacketInfo& info, uint64_t now_ns) noex
 void Worker::enqueue_event(const WorkerEvent& event) noexcept {
     const uint64_t start = config_.stage_cycles ? rte_rdtsc() : 0;
     WorkerEvent copy = event;  // rte_ring_enqueue_elem() takes a non-const pointer
-    while (rte_ring_enqueue_elem(config_.events, &copy, sizeof(copy)) != 0) {
-        if (!config_.lossless || shared_.stop.load(std::memory_order_relaxed)) {
-            counters_.events_dropped.add();
-            break;
-        }
-        rte_pause();  // offline: the control side drains; wait instead of losing it
+    if (rte_ring_enqueue_elem(config_.events, &copy, sizeof(copy)) != 0) [[unlikely]] {
+        wait_to_enqueue(copy);
     }
     if (config_.stage_cycles) {
         event_tsc_ += rte_rdtsc() - start;
         ++timed_;
     }
+}
+
+void Worker::wait_to_enqueue(WorkerEvent& event) noexcept {
+    while (config_.lossless && !shared_.stop.load(std::memory_order_relaxed)) {
+        rte_pause();  // offline: the control side drains; wait instead of losing it
+        if (rte_ring_enqueue_elem(config_.events, &event, sizeof(event)) == 0) {
+            return;
+        }
+    }
+    counters_.events_dropped.add();
 }
 
 void Worker::emit_findings(Flow& flow, unsigned dir, uint64_t now_ns) noexcept {

@@ -375,6 +375,10 @@ private:
             uint64_t now_ns, ExceptionReason& reason) noexcept;
     void emit_event(const Flow& flow, unsigned dir, uint64_t now_ns, WorkerEvent& event) noexcept;
     void enqueue_event(const WorkerEvent& event) noexcept;
+    // The ring was full: offline (lossless), waits for the control side to drain it; live,
+    // counts the event as dropped. Out of line, so that instruction counts can leave the
+    // wait out (scripts/bench_callgrind.sh toggles collection off inside it).
+    [[gnu::noinline, gnu::cold]] void wait_to_enqueue(WorkerEvent& event) noexcept;
     void emit_fragment_anomaly(const PacketInfo& info, uint64_t now_ns) noexcept;
     bool apply_exception(ExceptionReason reason) noexcept;
     static bool starts_new_connection(

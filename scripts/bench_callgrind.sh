@@ -32,7 +32,11 @@ results="$work/results.txt"
 IFS=',' read -r -a list <<<"$scenarios"
 for s in "${list[@]}"; do
     # Short: few passes, one worker, no bare run, no flow-scale test.
+    # The wait for room in the full event ring (offline runs lose no event) is left out:
+    # how long it spins depends on when valgrind, which runs one thread at a time, lets
+    # the control thread drain the ring.
     valgrind --tool=callgrind --toggle-collect='*Worker::process_burst*' \
+        --toggle-collect='*Worker::wait_to_enqueue*' \
         --callgrind-out-file="$work/$s.out" \
         "$bench" --scenario "$s" --workers 1 --passes-factor 0.1 --flow-scale 0 --no-bare \
         --no-stage-cycles --no-siem --memory-mb 1536 --json "$work/$s.json" >"$work/$s.log" 2>&1 || {
